@@ -1,0 +1,72 @@
+"""cart-adapter: a FHIR R4 interoperability adapter for CAR-T cell therapy pathways."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, Response, request
+from sqlalchemy import Engine
+
+from adapter.config import Settings
+from adapter.services.fhir import FhirService
+from adapter.services.transactions import BundleProcessor
+from adapter.store.engine import make_engine
+from adapter.store.migrate import upgrade
+from adapter.store.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the views reach through `current_app.extensions["cart_adapter"]`."""
+
+    settings: Settings
+    engine: Engine
+    fhir: FhirService
+    bundles: BundleProcessor
+
+
+def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+    engine = engine or make_engine(settings.effective_database_url)
+    uow = UnitOfWork(engine)
+    fhir = FhirService(uow, default_count=settings.default_page_size, max_count=settings.max_page_size)
+
+    def search_text(res_type: str, query_string: str) -> str:
+        from urllib.parse import parse_qsl
+
+        page = fhir.search(res_type, parse_qsl(query_string, keep_blank_values=True))
+        return fhir.search_bundle(page, settings.public_base_url or "")
+
+    bundles = BundleProcessor(uow, clock=fhir.clock, search=search_text)
+    return Services(settings, engine, fhir, bundles)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
+    """Build the Flask app. Settings come from the environment unless given (tests pass their own)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    services = build_services(settings)
+    if migrate:
+        upgrade(services.engine)
+    app.extensions["cart_adapter"] = services
+
+    from adapter.api import fhir, health
+    from adapter.api.errors import register_error_handlers
+
+    app.register_blueprint(fhir.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+
+    @app.after_request
+    def _common_headers(response: Response) -> Response:
+        request_id = request.headers.get("X-Request-Id")
+        if request_id and len(request_id) <= 200:
+            response.headers["X-Request-Id"] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

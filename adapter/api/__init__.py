@@ -1,0 +1,1 @@
+"""Flask blueprints: HTTP in, one service call, HTTP out."""

@@ -1,0 +1,74 @@
+"""Every error leaves as an OperationOutcome with the right HTTP status; nothing leaks a traceback."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from adapter.api.formats import JSON, render, response_format
+from adapter.errors import AdapterError, Issue
+from adapter.fhirio.outcome import operation_outcome
+
+logger = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "invalid",
+    429: "throttled",
+}
+
+
+def _format_or_json() -> str:
+    try:
+        return response_format(request)
+    except AdapterError:
+        return JSON
+
+
+def outcome_response(status: int, issues: list[Issue]) -> Response:
+    return render(operation_outcome(issues), _format_or_json(), status)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AdapterError)
+    def _adapter_error(error: AdapterError) -> Response:
+        return outcome_response(error.status, error.issues)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        message = error.description or error.name
+        if status == 413:
+            message = "the request body is larger than this server accepts"
+        response = outcome_response(status, [Issue("error", _HTTP_CODES.get(status, "exception"), message)])
+        if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        incident = str(uuid.uuid4())
+        # The exception type and stack only: messages may quote request content, which is patient data.
+        logger.error(
+            "unexpected error, incident %s: %s\n%s",
+            incident,
+            type(error).__name__,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+        return outcome_response(
+            500, [Issue("error", "exception", f"internal error; quote incident {incident} to the operator")]
+        )

@@ -1,0 +1,173 @@
+"""The FHIR REST blueprint at /fhir: translates HTTP to FhirService calls and back."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.http import http_date, parse_date
+
+from adapter.api.formats import parse_body, render, response_format
+from adapter.errors import MethodNotAllowedError
+from adapter.fhirio.outcome import information
+from adapter.search.dates import format_instant, from_us
+from adapter.services.capability import capability_statement
+from adapter.services.fhir import FhirService
+from adapter.services.interactions import WriteOutcome
+from adapter.services.transactions import BundleProcessor, response_bundle
+from adapter.store.resources import StoredResource
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+
+def _service() -> FhirService:
+    return current_app.extensions["cart_adapter"].fhir
+
+
+def _bundles() -> BundleProcessor:
+    return current_app.extensions["cart_adapter"].bundles
+
+
+def _base() -> str:
+    configured = current_app.extensions["cart_adapter"].settings.public_base_url
+    return configured or request.url_root.rstrip("/") + "/fhir"
+
+
+def _prefer() -> dict[str, str]:
+    out = {}
+    for part in request.headers.get("Prefer", "").split(";"):
+        for item in part.split(","):
+            key, _, value = item.strip().partition("=")
+            if key:
+                out[key.lower()] = value.strip().strip('"')
+    return out
+
+
+def _body() -> object:
+    return parse_body(request, current_app.extensions["cart_adapter"].settings.max_json_depth)
+
+
+def _args() -> list[tuple[str, str]]:
+    return list(request.args.items(multi=True))
+
+
+def _version_headers(stored: StoredResource, base: str) -> dict[str, str]:
+    return {
+        "ETag": f'W/"{stored.version_id}"',
+        "Last-Modified": http_date(from_us(stored.last_updated_us)),
+        "Location": f"{base}/{stored.res_type}/{stored.res_id}/_history/{stored.version_id}",
+    }
+
+
+def _write_response(outcome: WriteOutcome) -> Response:
+    headers = _version_headers(outcome.stored, _base())
+    fmt = response_format(request)
+    wanted = _prefer().get("return", "representation")
+    if wanted == "minimal":
+        return render(None, fmt, outcome.status, headers)
+    if wanted.lower() == "operationoutcome":
+        verb = "created" if outcome.created else "updated" if outcome.status == 200 else "kept"
+        message = f"{outcome.stored.res_type}/{outcome.stored.res_id} {verb} (version {outcome.stored.version_id})"
+        return render(information(message), fmt, outcome.status, headers)
+    return render(outcome.stored.content, fmt, outcome.status, headers)
+
+
+def _read_response(stored: StoredResource) -> Response:
+    headers = _version_headers(stored, _base())
+    headers.pop("Location")
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match and (if_none_match.strip() == "*" or if_none_match.strip().strip("W/").strip('"') == str(
+        stored.version_id
+    )):
+        return Response(status=304, headers=headers)
+    since = parse_date(request.headers.get("If-Modified-Since"))
+    if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:
+        return Response(status=304, headers=headers)
+    return render(stored.content, response_format(request), 200, headers)
+
+
+def _strict() -> bool:
+    return _prefer().get("handling", "lenient").lower() == "strict"
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    now = format_instant(_service().clock())
+    return render(capability_statement(_base(), now), response_format(request))
+
+
+@bp.post("")
+@bp.post("/")
+def bundle() -> Response:
+    fmt = response_format(request)
+    kind, results = _bundles().process(_body(), _base())
+    include = _prefer().get("return", "representation") != "minimal"
+    text = response_bundle(kind, results, now=format_instant(_service().clock()), include_resources=include)
+    return render(text, fmt)
+
+
+@bp.get("/_history")
+def system_history() -> Response:
+    return render(_service().history_bundle(_base(), None, None, _args()), response_format(request))
+
+
+@bp.route("/<res_type>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def type_level(res_type: str) -> Response:
+    service = _service()
+    if request.method == "GET":
+        return _search(res_type, _args())
+    if request.method == "POST":
+        outcome = service.create(res_type, _body(), if_none_exist=request.headers.get("If-None-Exist"))  # type: ignore[arg-type]
+        return _write_response(outcome)
+    if request.method == "PUT":
+        if not request.query_string:
+            raise MethodNotAllowedError("PUT on a type needs search parameters (conditional update)")
+        outcome = service.conditional_update(res_type, request.query_string.decode(), _body(),  # type: ignore[arg-type]
+                                             if_match=request.headers.get("If-Match"))
+        return _write_response(outcome)
+    if request.method == "DELETE":
+        if not request.query_string:
+            raise MethodNotAllowedError("DELETE on a type needs search parameters (conditional delete)")
+        service.conditional_delete(res_type, request.query_string.decode())
+        return Response(status=204)
+    raise MethodNotAllowedError("PATCH is not supported by this server")
+
+
+@bp.post("/<res_type>/_search")
+def search_post(res_type: str) -> Response:
+    return _search(res_type, _args() + list(request.form.items(multi=True)))
+
+
+def _search(res_type: str, args: list[tuple[str, str]]) -> Response:
+    service = _service()
+    page = service.search(res_type, args, strict=_strict())
+    return render(service.search_bundle(page, _base()), response_format(request))
+
+
+@bp.get("/<res_type>/_history")
+def type_history(res_type: str) -> Response:
+    return render(_service().history_bundle(_base(), res_type, None, _args()), response_format(request))
+
+
+@bp.route("/<res_type>/<res_id>", methods=["GET", "PUT", "DELETE", "PATCH", "POST"])
+def instance(res_type: str, res_id: str) -> Response:
+    service = _service()
+    if request.method == "GET":
+        return _read_response(service.read(res_type, res_id))
+    if request.method == "PUT":
+        return _write_response(service.update(res_type, res_id, _body(), if_match=request.headers.get("If-Match")))  # type: ignore[arg-type]
+    if request.method == "DELETE":
+        service.delete(res_type, res_id, if_match=request.headers.get("If-Match"))
+        return Response(status=204)
+    if request.method == "POST":
+        raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
+    raise MethodNotAllowedError("PATCH is not supported by this server")
+
+
+@bp.get("/<res_type>/<res_id>/_history")
+def instance_history(res_type: str, res_id: str) -> Response:
+    return render(_service().history_bundle(_base(), res_type, res_id, _args()), response_format(request))
+
+
+@bp.get("/<res_type>/<res_id>/_history/<version>")
+def version_read(res_type: str, res_id: str, version: str) -> Response:
+    return _read_response(_service().vread(res_type, res_id, version))
+

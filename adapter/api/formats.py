@@ -1,0 +1,65 @@
+"""Content negotiation and body parsing for FHIR JSON and XML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request, Response
+
+from adapter.errors import NotAcceptableError, UnsupportedMediaTypeError
+from adapter.fhirio.jsonio import dump_json, parse_json
+
+JSON = "application/fhir+json"
+XML = "application/fhir+xml"
+_JSON_TYPES = {"application/fhir+json", "application/json", "json", "application/json+fhir"}
+_XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "xml", "application/xml+fhir"}
+
+
+def response_format(request: Request) -> str:
+    """JSON or XML, from _format first, then Accept; JSON when the client does not mind."""
+    wanted = request.args.get("_format")
+    if wanted:
+        base = wanted.split(";")[0].strip().lower()
+        if base in _XML_TYPES:
+            return XML
+        if base in _JSON_TYPES:
+            return JSON
+        raise NotAcceptableError(f"_format {wanted!r} is not supported (json or xml)", expression="_format")
+    accept = request.accept_mimetypes
+    if not accept or not accept.provided:
+        return JSON
+    best = accept.best_match([JSON, "application/json", XML, "application/xml", "text/xml"])
+    if best is None:
+        if accept["*/*"]:
+            return JSON
+        raise NotAcceptableError("only application/fhir+json and application/fhir+xml can be returned")
+    return XML if best in (XML, "application/xml", "text/xml") else JSON
+
+
+def parse_body(request: Request, max_depth: int) -> Any:
+    """The request body as a FHIR JSON structure, whichever of JSON or XML it came in."""
+    content_type = (request.mimetype or "").lower()
+    data = request.get_data(cache=False)
+    if content_type in _XML_TYPES:
+        from adapter.fhirio.xml import parse_xml
+
+        return parse_xml(data)
+    if content_type in _JSON_TYPES or (content_type == "" and data[:1] in (b"{", b"[")):
+        return parse_json(data, max_depth=max_depth)
+    raise UnsupportedMediaTypeError(
+        f"Content-Type {request.content_type!r} is not supported; send application/fhir+json or application/fhir+xml"
+    )
+
+
+def render(body: dict | str | None, fmt: str, status: int = 200, headers: dict | None = None) -> Response:
+    """A FHIR response; `body` is a resource dict, or JSON text as stored."""
+    if body is None:
+        return Response(status=status, headers=headers)
+    if fmt == XML:
+        from adapter.fhirio.xml import serialise_xml
+
+        resource = parse_json(body, max_depth=1000) if isinstance(body, str) else body
+        payload: str | bytes = serialise_xml(resource)
+    else:
+        payload = body if isinstance(body, str) else dump_json(body)
+    return Response(payload, status=status, headers=headers, content_type=f"{fmt}; charset=utf-8")

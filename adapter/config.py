@@ -1,0 +1,57 @@
+"""Settings: read once from CART_ADAPTER_* environment variables, then frozen."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start; built by `from_env` or directly in tests."""
+
+    instance_path: Path = Path("instance")
+    # Empty means the embedded default: a SQLite file under instance_path.
+    database_url: str = ""
+    # Public base URL of the FHIR endpoint (e.g. https://cart.example.org/fhir); empty = taken from the request.
+    public_base_url: str = ""
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_json_depth: int = 64
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.instance_path / 'cart-adapter.sqlite3').resolve()}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            instance_path=Path(env.get("CART_ADAPTER_INSTANCE_PATH", "instance")),
+            database_url=env.get("CART_ADAPTER_DATABASE_URL", ""),
+            public_base_url=env.get("CART_ADAPTER_PUBLIC_BASE_URL", "").rstrip("/"),
+            max_body_bytes=_int(env, "CART_ADAPTER_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_json_depth=_int(env, "CART_ADAPTER_MAX_JSON_DEPTH", cls.max_json_depth),
+            default_page_size=_int(env, "CART_ADAPTER_DEFAULT_PAGE_SIZE", cls.default_page_size),
+            max_page_size=_int(env, "CART_ADAPTER_MAX_PAGE_SIZE", cls.max_page_size),
+            log_level=env.get("CART_ADAPTER_LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,1 @@
+"""FHIR wire formats: JSON and XML parsing and serialising, OperationOutcome, media types."""

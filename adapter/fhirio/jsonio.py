@@ -1,0 +1,82 @@
+"""FHIR JSON: strict parsing (UTF-8, no NaN, bounded depth) and serialising that keeps decimal precision."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from adapter.errors import InvalidSyntaxError
+
+# FHIR decimals are exact: 1.50 is not 1.5. They travel as Decimal inside the service and are written back
+# with the lexical form they came in with. The encoder has no hook for raw numbers, so a Decimal is first
+# written as a marked string and the marks are removed afterwards; a real FHIR string cannot contain the
+# NUL character of the mark (control characters are not allowed in FHIR strings).
+_MARK = "\x00D"
+_MARKED = re.compile(r'"\\u0000D([-+0-9.eE]+)"')
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidSyntaxError(f"JSON constant {name} is not allowed in FHIR")
+
+
+def _encode_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _MARK + str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} as FHIR JSON")
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_encode_default)
+
+
+def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
+    """Parse FHIR JSON; decimals become Decimal.
+
+    Raises:
+        InvalidSyntaxError: invalid UTF-8, not JSON, NaN/Infinity, or nested deeper than max_depth.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidSyntaxError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    else:
+        text = data
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidSyntaxError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise InvalidSyntaxError(f"JSON nested deeper than {max_depth} levels") from None
+    _check_depth(value, max_depth)
+    return value
+
+
+def _check_depth(value: Any, max_depth: int) -> None:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise InvalidSyntaxError(f"JSON nested deeper than {max_depth} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+
+
+def dump_json(value: Any) -> str:
+    """Serialise compactly as UTF-8 text, writing Decimal values as JSON numbers unchanged."""
+    text = _encoder.encode(value)
+    if "\\u0000D" in text:
+        text = _MARKED.sub(r"\1", text)
+    return text
+
+
+def dump_json_pretty(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=_encode_default)
+    if "\\u0000D" in text:
+        text = _MARKED.sub(r"\1", text)
+    return text

@@ -1,0 +1,19 @@
+"""Logging set-up, done once before the app exists; log lines carry ids, never patient data."""
+
+from __future__ import annotations
+
+import logging.config
+import os
+
+
+def configure_logging(level: str | None = None) -> None:
+    level = (level or os.environ.get("CART_ADAPTER_LOG_LEVEL", "INFO")).upper()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"level": level, "handlers": ["console"]},
+        }
+    )

@@ -1,0 +1,77 @@
+"""FHIR date, dateTime and instant values as half-open ranges of microseconds since the epoch (UTC)."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import datetime, timedelta, timezone
+
+_DATE_RE = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MIN_US = -(2**62)
+MAX_US = 2**62
+
+
+def to_us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def format_instant(value_us: int) -> str:
+    """An instant as FHIR writes it, with milliseconds precision kept when present."""
+    moment = from_us(value_us)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def date_range(text: str) -> tuple[int, int] | None:
+    """The [lo, hi) range a FHIR date/dateTime/instant covers, or None when it is not one.
+
+    Values without a time zone are read as UTC: the server has to pick one, and UTC keeps ranges stable.
+    """
+    match = _DATE_RE.match(text)
+    if not match:
+        return None
+    g = match.groupdict()
+    try:
+        year = int(g["y"])
+        if g["m"] is None:
+            lo = datetime(year, 1, 1, tzinfo=timezone.utc)
+            return to_us(lo), to_us(datetime(year + 1, 1, 1, tzinfo=timezone.utc))
+        month = int(g["m"])
+        if g["d"] is None:
+            lo = datetime(year, month, 1, tzinfo=timezone.utc)
+            days = calendar.monthrange(year, month)[1]
+            return to_us(lo), to_us(lo + timedelta(days=days))
+        day = int(g["d"])
+        if g["H"] is None:
+            lo = datetime(year, month, day, tzinfo=timezone.utc)
+            return to_us(lo), to_us(lo + timedelta(days=1))
+        tz = timezone.utc
+        if g["tz"] and g["tz"] != "Z":
+            sign = 1 if g["tz"][0] == "+" else -1
+            hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])
+            tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        second = int(g["S"]) if g["S"] is not None else 0
+        fraction = g["f"] or ""
+        micro = int((fraction + "000000")[:6]) if fraction else 0
+        lo = datetime(year, month, day, int(g["H"]), int(g["M"]), second, micro, tzinfo=tz)
+        if g["S"] is None:
+            step = timedelta(minutes=1)
+        elif fraction:
+            step = timedelta(microseconds=max(1, 10 ** (6 - min(len(fraction), 6))))
+        else:
+            step = timedelta(seconds=1)
+        return to_us(lo), to_us(lo + step)
+    except ValueError:
+        return None

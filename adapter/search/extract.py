@@ -1,0 +1,146 @@
+"""What a resource contributes to the search index: one row per (parameter, value)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from adapter.search.dates import MAX_US, MIN_US, date_range
+from adapter.search.params import PathSpec, SearchParam, params_for
+
+
+class IndexRow(NamedTuple):
+    param: str
+    system: str | None
+    value: str | None
+    lo_us: int | None = None
+    hi_us: int | None = None
+
+
+def normalise_text(text: str) -> str:
+    """Case- and accent-insensitive form used by string search ("Hélène" matches "helene")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.casefold().split())
+
+
+def _step(node: Any, key: str, cast: str | None) -> Iterator[Any]:
+    if not isinstance(node, dict):
+        return
+    if cast is not None:
+        value = node.get(key + cast[0].upper() + cast[1:])
+    else:
+        value = node.get(key)
+        if value is None:
+            # A choice element ([x]) named without a cast: take whichever typed form is present.
+            for name, candidate in node.items():
+                if name.startswith(key) and len(name) > len(key) and name[len(key)].isupper():
+                    value = candidate
+                    break
+    if value is None:
+        return
+    if isinstance(value, list):
+        yield from (item for item in value if item is not None)
+    else:
+        yield value
+
+
+def _walk(resource: dict, spec: PathSpec) -> Iterator[Any]:
+    nodes: list[Any] = [resource]
+    last = len(spec.steps) - 1
+    for position, key in enumerate(spec.steps):
+        cast = spec.cast if position == last else None
+        nodes = [child for node in nodes for child in _step(node, key, cast)]
+        if not nodes:
+            return
+    yield from nodes
+
+
+def _tokens(value: Any) -> Iterator[tuple[str | None, str]]:
+    if isinstance(value, bool):
+        yield None, "true" if value else "false"
+    elif isinstance(value, str):
+        yield None, value
+    elif isinstance(value, dict):
+        if "coding" in value:
+            for coding in value.get("coding") or []:
+                if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                    yield coding.get("system"), coding["code"]
+        elif isinstance(value.get("code"), str):
+            yield value.get("system"), value["code"]
+        elif isinstance(value.get("value"), str):
+            yield value.get("system"), value["value"]
+
+
+def split_reference(reference: str) -> tuple[str, str] | None:
+    """'Patient/123', 'http://x/fhir/Patient/123/_history/2' -> ('Patient', '123'); None if not literal."""
+    if reference.startswith(("urn:", "#")) or "?" in reference:
+        return None
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2 or not parts[-2][:1].isupper():
+        return None
+    return parts[-2], parts[-1]
+
+
+def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]]:
+    if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
+        return
+    split = split_reference(value["reference"])
+    if split and (target_type is None or split[0] == target_type):
+        yield split
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key in ("text", "family", "given", "prefix", "suffix", "line", "city", "district", "state",
+                    "postalCode", "country"):
+            item = value.get(key)
+            if isinstance(item, str):
+                yield item
+            elif isinstance(item, list):
+                yield from (s for s in item if isinstance(s, str))
+
+
+def _dates(value: Any) -> Iterator[tuple[int, int]]:
+    if isinstance(value, str):
+        found = date_range(value)
+        if found:
+            yield found
+    elif isinstance(value, dict) and ("start" in value or "end" in value):
+        start = date_range(value["start"]) if isinstance(value.get("start"), str) else None
+        end = date_range(value["end"]) if isinstance(value.get("end"), str) else None
+        yield (start[0] if start else MIN_US), (end[1] if end else MAX_US)
+
+
+def _rows_for(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
+    for spec in param.paths:
+        for value in _walk(resource, spec):
+            if param.type == "token":
+                for system, code in _tokens(value):
+                    yield IndexRow(param.code, system, code[:512])
+            elif param.type == "reference":
+                for target, ident in _references(value, spec.target_type):
+                    yield IndexRow(param.code, target, ident[:512])
+            elif param.type == "string":
+                for text in _strings(value):
+                    yield IndexRow(param.code, None, normalise_text(text)[:512])
+            elif param.type == "uri":
+                if isinstance(value, str):
+                    yield IndexRow(param.code, None, value[:512])
+            elif param.type == "date":
+                for lo, hi in _dates(value):
+                    yield IndexRow(param.code, None, None, lo, hi)
+
+
+def index_rows(resource: dict) -> list[IndexRow]:
+    """All index rows of a resource, without duplicates."""
+    seen: dict[IndexRow, None] = {}
+    for param in params_for(resource["resourceType"]).values():
+        for row in _rows_for(param, resource):
+            seen.setdefault(row, None)
+    return list(seen)

@@ -1,0 +1,149 @@
+"""Search parameters the server indexes, compiled once from the core SearchParameter definitions.
+
+Only parameters whose FHIRPath expression is a plain path (optionally `as Type` or
+`.where(resolve() is Type)`) are compiled; they are walked directly over the JSON instead of running a
+FHIRPath engine per resource, which keeps indexing cheap on the write path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from adapter.definitions import search_parameters
+
+# The parameters this server indexes for every type that defines them (beside _id and _lastUpdated).
+INDEXED_CODES = frozenset(
+    {
+        "identifier",
+        "subject",
+        "patient",
+        "status",
+        "code",
+        "date",
+        "owner",
+        "focus",
+        "based-on",
+        "business-status",
+        "intent",
+        "category",
+        "requester",
+        "encounter",
+        "performer",
+        "part-of",
+        "authored-on",
+        "name",
+        "family",
+        "given",
+        "birthdate",
+        "gender",
+        "organization",
+        "url",
+        "type",
+        "request",
+        "device",
+        "active",
+    }
+)
+SUPPORTED_TYPES = frozenset({"token", "reference", "date", "string", "uri"})
+
+_WHERE_RESOLVE = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Za-z]+)\)$")
+_AS_OPERATOR = re.compile(r"^(?P<path>.+) as (?P<type>[A-Za-z]+)$")
+_AS_FUNCTION = re.compile(r"^(?P<path>.+)\.(?:as|ofType)\((?P<type>[A-Za-z]+)\)$")
+_PLAIN_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*$")
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """One path of a parameter: JSON steps below the resource, an optional type cast and reference type."""
+
+    steps: tuple[str, ...]
+    cast: str | None = None
+    target_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    code: str
+    type: str
+    paths: tuple[PathSpec, ...]
+    targets: tuple[str, ...] = ()
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _split_union(expression: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in expression:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "|" and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+def compile_path(part: str, res_type: str) -> PathSpec | None:
+    """Compile one union member of an expression for `res_type`, or None when it is not a plain path."""
+    part = _strip_parens(part)
+    cast = target = None
+    if m := _WHERE_RESOLVE.match(part):
+        part, target = _strip_parens(m["path"]), m["type"]
+    if m := (_AS_OPERATOR.match(part) or _AS_FUNCTION.match(part)):
+        part, cast = _strip_parens(m["path"]), m["type"]
+    if not _PLAIN_PATH.match(part):
+        return None
+    steps = part.split(".")
+    if steps[0] != res_type or len(steps) < 2:
+        return None
+    return PathSpec(tuple(steps[1:]), cast, target)
+
+
+@cache
+def registry() -> dict[str, dict[str, SearchParam]]:
+    """Resource type -> parameter code -> compiled parameter, for the indexed parameters."""
+    out: dict[str, dict[str, SearchParam]] = {}
+    for definition in search_parameters():
+        code, kind = definition.get("code"), definition.get("type")
+        if code not in INDEXED_CODES or kind not in SUPPORTED_TYPES:
+            continue
+        expression = definition.get("expression") or ""
+        for res_type in definition.get("base", []):
+            paths = []
+            for member in _split_union(expression):
+                spec = compile_path(member, res_type)
+                if spec is not None:
+                    paths.append(spec)
+            if not paths:
+                continue
+            out.setdefault(res_type, {})[code] = SearchParam(
+                code, kind, tuple(paths), tuple(definition.get("target", []))
+            )
+    return out
+
+
+def params_for(res_type: str) -> dict[str, SearchParam]:
+    return registry().get(res_type, {})

@@ -1,0 +1,162 @@
+"""Reading a FHIR search query string into conditions the store can run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from adapter.errors import InvalidRequestError, Issue
+from adapter.search.dates import date_range
+from adapter.search.extract import normalise_text, split_reference
+from adapter.search.params import SearchParam, params_for
+
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+# Result parameters that are understood, and the ones that are only formatting and so are safe to ignore.
+_CONTROL = {"_count", "_sort", "_summary", "_page", "_total"}
+_IGNORED = {"_format", "_pretty"}
+_MODIFIERS = {"token": {"", "not"}, "string": {"", "contains"}, "reference": {""}, "date": {""},
+              "uri": {"", "below"}}
+
+
+@dataclass(frozen=True)
+class DateValue:
+    prefix: str
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One search parameter occurrence: its values are ORed; several conditions are ANDed."""
+
+    code: str
+    type: str  # token | reference | date | string | uri | _id | _lastUpdated | missing
+    modifier: str
+    values: tuple
+    param: SearchParam | None = None
+
+
+@dataclass
+class SearchQuery:
+    res_type: str
+    conditions: list[Condition] = field(default_factory=list)
+    count: int = 50
+    sort: str | None = None  # "_lastUpdated" | "-_lastUpdated" | None (creation order)
+    summary_count: bool = False
+    cursor: str | None = None
+    warnings: list[Issue] = field(default_factory=list)
+    # The query re-emitted without paging state, for self and next links.
+    canonical: list[tuple[str, str]] = field(default_factory=list)
+
+    def query_string(self) -> str:
+        return urlencode(self.canonical)
+
+
+def _parse_date(code: str, raw: str) -> DateValue:
+    prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
+    text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
+    found = date_range(text)
+    if found is None:
+        raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a FHIR date", expression=code)
+    return DateValue(prefix, found[0], found[1])
+
+
+def _parse_token(raw: str) -> tuple[str | None, str | None]:
+    if "|" not in raw:
+        return None, raw
+    system, _, code = raw.partition("|")
+    return system, (code or None)
+
+
+def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | None, str]:
+    split = split_reference(raw)
+    if split:
+        return split
+    if "/" in raw or not raw:
+        raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)
+    return (param.targets[0] if len(param.targets) == 1 else None), raw
+
+
+def parse_search(
+    res_type: str,
+    args: list[tuple[str, str]],
+    *,
+    strict: bool = False,
+    default_count: int = 50,
+    max_count: int = 1000,
+) -> SearchQuery:
+    """Parse the (name, value) pairs of a search request for `res_type`.
+
+    Raises:
+        InvalidRequestError: a malformed value, or (strict handling) an unknown parameter.
+    """
+    query = SearchQuery(res_type, count=default_count)
+    known = params_for(res_type)
+    for name, raw in args:
+        base, _, modifier = name.partition(":")
+        if base in _IGNORED:
+            continue
+        if base == "_page":
+            query.cursor = raw
+            continue
+        query.canonical.append((name, raw))
+        if base == "_count":
+            if not raw.isdigit():
+                raise InvalidRequestError(f"_count must be a non-negative integer, got {raw!r}", expression="_count")
+            query.count = min(int(raw), max_count)
+        elif base == "_sort":
+            if raw not in ("_lastUpdated", "-_lastUpdated"):
+                _unknown(query, strict, f"_sort={raw} is not supported (only _lastUpdated and -_lastUpdated)")
+                query.canonical.pop()
+            else:
+                query.sort = raw
+        elif base == "_summary":
+            if raw == "count":
+                query.summary_count = True
+            else:
+                _unknown(query, strict, f"_summary={raw} is not supported (only count)")
+                query.canonical.pop()
+        elif base == "_total":
+            continue
+        elif base == "_id":
+            query.conditions.append(Condition("_id", "_id", "", tuple(v for v in raw.split(",") if v)))
+        elif base == "_lastUpdated":
+            values = tuple(_parse_date(base, v) for v in raw.split(","))
+            query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
+        elif base in known:
+            query.conditions.append(_parse_condition(known[base], modifier, raw))
+        else:
+            _unknown(query, strict, f"unknown search parameter {name!r} for {res_type} was ignored")
+            query.canonical.pop()
+    return query
+
+
+def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
+    if modifier == "missing":
+        if raw not in ("true", "false"):
+            raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
+        return Condition(param.code, "missing", "missing", (raw == "true",), param)
+    if modifier not in _MODIFIERS[param.type]:
+        raise InvalidRequestError(
+            f"modifier :{modifier} is not supported on {param.code} ({param.type})", expression=param.code
+        )
+    pieces = [v for v in raw.split(",") if v != ""]
+    if not pieces:
+        raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
+    if param.type == "date":
+        values: tuple = tuple(_parse_date(param.code, v) for v in pieces)
+    elif param.type == "token":
+        values = tuple(_parse_token(v) for v in pieces)
+    elif param.type == "reference":
+        values = tuple(_parse_reference(param.code, v, param) for v in pieces)
+    elif param.type == "string":
+        values = tuple(normalise_text(v) for v in pieces)
+    else:
+        values = tuple(pieces)
+    return Condition(param.code, param.type, modifier, values, param)
+
+
+def _unknown(query: SearchQuery, strict: bool, message: str) -> None:
+    if strict:
+        raise InvalidRequestError(message.replace(" was ignored", ""))
+    query.warnings.append(Issue("warning", "not-supported", message))

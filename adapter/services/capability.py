@@ -1,0 +1,71 @@
+"""The CapabilityStatement: what this server really supports, generated from what is implemented."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from adapter.definitions import structure_definitions
+from adapter.search.params import params_for
+
+SOFTWARE_VERSION = "0.1.0"
+
+
+@cache
+def resource_types() -> tuple[str, ...]:
+    """Every concrete R4 resource type, the types the server stores."""
+    names = {
+        sd["type"]
+        for sd in structure_definitions().values()
+        if sd.get("kind") == "resource" and not sd.get("abstract") and sd.get("derivation") == "specialization"
+    }
+    return tuple(sorted(names))
+
+
+def _search_params(res_type: str) -> list[dict]:
+    out = [
+        {"name": "_id", "type": "token"},
+        {"name": "_lastUpdated", "type": "date"},
+    ]
+    out.extend({"name": code, "type": p.type} for code, p in sorted(params_for(res_type).items()))
+    return out
+
+
+def capability_statement(base_url: str, now: str) -> dict:
+    interactions = [
+        {"code": code}
+        for code in ("read", "vread", "update", "delete", "history-instance", "history-type", "create",
+                     "search-type")
+    ]
+    resources = [
+        {
+            "type": res_type,
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "interaction": interactions,
+            "searchParam": _search_params(res_type),
+        }
+        for res_type in resource_types()
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": now,
+        "publisher": "cart-adapter",
+        "kind": "instance",
+        "software": {"name": "cart-adapter", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "cart-adapter FHIR R4 server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "application/fhir+xml"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            }
+        ],
+    }

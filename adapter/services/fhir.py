@@ -1,0 +1,157 @@
+"""FhirService: the REST interactions as use cases, each in one unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapter.errors import InvalidRequestError, Issue
+from adapter.fhirio import bundles
+from adapter.fhirio.jsonio import dump_json
+from adapter.fhirio.outcome import operation_outcome
+from adapter.search.dates import date_range, format_instant
+from adapter.search.query import SearchQuery, parse_search
+from adapter.services import interactions
+from adapter.services.interactions import Clock, WriteOutcome, system_clock_us
+from adapter.services.paging import decode_cursor, encode_cursor
+from adapter.store.resources import StoredResource
+from adapter.store.unit_of_work import UnitOfWork
+
+
+@dataclass
+class SearchPage:
+    query: SearchQuery
+    resources: list[StoredResource]
+    total: int
+    next_cursor: str | None
+    warnings: list[Issue] = field(default_factory=list)
+
+
+class FhirService:
+    """Create, read, update, delete, search and history, each as one database transaction."""
+
+    def __init__(self, uow: UnitOfWork, *, clock: Clock = system_clock_us, default_count: int = 50,
+                 max_count: int = 1000):
+        self.uow = uow
+        self.clock = clock
+        self.default_count = default_count
+        self.max_count = max_count
+
+    def create(self, res_type: str, resource: dict, *, if_none_exist: str | None = None) -> WriteOutcome:
+        with self.uow.writing() as store:
+            return interactions.create(store, res_type, resource, clock=self.clock, if_none_exist=if_none_exist)
+
+    def read(self, res_type: str, res_id: str) -> StoredResource:
+        with self.uow.reading() as store:
+            return interactions.read(store, res_type, res_id)
+
+    def vread(self, res_type: str, res_id: str, version: str) -> StoredResource:
+        with self.uow.reading() as store:
+            return interactions.vread(store, res_type, res_id, version)
+
+    def update(self, res_type: str, res_id: str, resource: dict, *, if_match: str | None = None) -> WriteOutcome:
+        with self.uow.writing() as store:
+            return interactions.update(store, res_type, res_id, resource, clock=self.clock, if_match=if_match)
+
+    def conditional_update(self, res_type: str, query_string: str, resource: dict, *,
+                           if_match: str | None = None) -> WriteOutcome:
+        with self.uow.writing() as store:
+            return interactions.conditional_update(store, res_type, query_string, resource, clock=self.clock,
+                                                   if_match=if_match)
+
+    def delete(self, res_type: str, res_id: str, *, if_match: str | None = None) -> StoredResource | None:
+        with self.uow.writing() as store:
+            return interactions.delete(store, res_type, res_id, clock=self.clock, if_match=if_match)
+
+    def conditional_delete(self, res_type: str, query_string: str) -> StoredResource | None:
+        with self.uow.writing() as store:
+            return interactions.conditional_delete(store, res_type, query_string, clock=self.clock)
+
+    # -- search ------------------------------------------------------------------------------------
+    def search(self, res_type: str, args: list[tuple[str, str]], *, strict: bool = False) -> SearchPage:
+        interactions.check_type(res_type)
+        query = parse_search(res_type, args, strict=strict, default_count=self.default_count,
+                             max_count=self.max_count)
+        snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
+        with self.uow.reading() as store:
+            if query.summary_count or query.count == 0:
+                return SearchPage(query, [], store.count(query, snapshot=snapshot), None, query.warnings)
+            rows = store.search(query, snapshot=snapshot, after=after, limit=query.count + 1)
+            more = len(rows) > query.count
+            rows = rows[: query.count]
+            if more and snapshot is None:
+                # Later pages see only what existed now, so new arrivals cannot push a resource twice.
+                snapshot = store.max_pk() if query.sort is None else store.max_seq()
+            if after is None and not more:
+                total = len(rows)
+            else:
+                total = store.count(query, snapshot=snapshot)
+            next_cursor = None
+            if more and snapshot is not None:
+                last = rows[-1]
+                next_cursor = encode_cursor(snapshot, last.pk if query.sort is None else last.seq)
+        return SearchPage(query, rows, total, next_cursor, query.warnings)
+
+    def search_bundle(self, page: SearchPage, base: str, now_us: int | None = None) -> str:
+        path = f"{base}/{page.query.res_type}"
+        qs = page.query.query_string()
+        self_url = f"{path}?{qs}" if qs else path
+        links = [("self", self_url)]
+        if page.next_cursor:
+            links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={page.next_cursor}"))
+        outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None
+        return bundles.searchset(
+            ((f"{base}/{r.res_type}/{r.res_id}", r.content or "{}") for r in page.resources),
+            total=page.total, links=links, now=format_instant(now_us or self.clock()), outcome=outcome,
+        )
+
+    # -- history -----------------------------------------------------------------------------------
+    def history_bundle(self, base: str, res_type: str | None, res_id: str | None,
+                       args: list[tuple[str, str]]) -> str:
+        if res_type:
+            interactions.check_type(res_type)
+        since_us, count, before = None, self.default_count, None
+        for name, value in args:
+            if name == "_since":
+                found = date_range(value)
+                if found is None:
+                    raise InvalidRequestError(f"_since {value!r} is not an instant", expression="_since")
+                since_us = found[0]
+            elif name == "_count":
+                if not value.isdigit():
+                    raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
+                count = min(int(value), self.max_count)
+            elif name == "_page":
+                _, before = decode_cursor(value)
+        with self.uow.reading() as store:
+            if res_type and res_id:
+                if store.current(res_type, res_id) is None:
+                    interactions.read(store, res_type, res_id)  # raises the right 404
+            rows = store.history(res_type, res_id, since_us=since_us, before_seq=before, limit=count + 1)
+            more = len(rows) > count
+            rows = rows[:count]
+            total = store.count_history(res_type, res_id, since_us, None) if before is None else None
+        path = "/".join(p for p in (base, res_type, res_id) if p) + "/_history"
+        kept = [(n, v) for n, v in args if n in ("_since", "_count")]
+        qs = "&".join(f"{n}={v}" for n, v in kept)
+        links = [("self", f"{path}?{qs}" if qs else path)]
+        if more and rows:
+            cursor = encode_cursor(0, rows[-1].seq)
+            links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={cursor}"))
+        return bundles.history(
+            (_history_entry(base, r) for r in rows), total=total, links=links, now=format_instant(self.clock())
+        )
+
+
+def _history_entry(base: str, row: StoredResource) -> bundles.HistoryEntry:
+    method = row.method if row.method in ("POST", "PUT", "DELETE") else "PUT"
+    url = row.res_type if method == "POST" else f"{row.res_type}/{row.res_id}"
+    status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK")
+    return bundles.HistoryEntry(
+        full_url=f"{base}/{row.res_type}/{row.res_id}",
+        content=None if row.deleted else row.content,
+        method=method,
+        url=url,
+        status=status,
+        etag=f'W/"{row.version_id}"',
+        last_modified=format_instant(row.last_updated_us),
+    )

@@ -1,0 +1,216 @@
+"""The FHIR instance and type interactions (create, read, vread, update, delete) on a ResourceStore.
+
+These functions run inside the caller's transaction, so that a REST call and a Bundle entry share them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from adapter.errors import (
+    GoneError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+)
+from adapter.fhirio.jsonio import dump_json
+from adapter.search.dates import format_instant
+from adapter.search.extract import index_rows
+from adapter.search.query import parse_search
+from adapter.store.resources import ResourceStore, StoredResource
+from adapter.validation.structural import check_structure, is_known_type
+
+ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ETAG_RE = re.compile(r'^\s*(?:W/)?"?([^"]*)"?\s*$')
+
+Clock = Callable[[], int]
+
+
+def system_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What a write did: `status` is 201 for a creation, 200 otherwise."""
+
+    status: int
+    stored: StoredResource
+    created: bool
+
+
+def check_type(res_type: str) -> None:
+    if not is_known_type(res_type):
+        raise NotFoundError(f"unknown resource type {res_type!r}", expression=res_type)
+
+
+def check_id(res_id: str) -> None:
+    if not ID_RE.match(res_id):
+        raise InvalidRequestError(f"{res_id!r} is not a valid FHIR id", expression="id")
+
+
+def parse_etag(value: str) -> int:
+    match = _ETAG_RE.match(value)
+    if not match or not match.group(1).isdigit():
+        raise InvalidRequestError(f"If-Match {value!r} is not a version ETag such as W/\"3\"")
+    return int(match.group(1))
+
+
+def _stamp(resource: dict, res_type: str, res_id: str, version_id: int, last_updated_us: int) -> dict:
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = format_instant(last_updated_us)
+    out = {"resourceType": res_type, "id": res_id, "meta": meta}
+    out.update((k, v) for k, v in resource.items() if k not in ("resourceType", "id", "meta"))
+    return out
+
+
+def _check_body(resource: dict, res_type: str) -> None:
+    if not isinstance(resource, dict):
+        raise InvalidRequestError("the body must be a FHIR resource (a JSON object)")
+    if resource.get("resourceType") != res_type:
+        raise InvalidRequestError(
+            f"resourceType {resource.get('resourceType')!r} does not match the URL ({res_type})",
+            expression="resourceType",
+        )
+    check_structure(resource)
+
+
+def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
+    return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(args))
+
+
+def find_matches(store: ResourceStore, res_type: str, query_string: str, *, limit: int = 2) -> list[StoredResource]:
+    """Resources matching a conditional interaction's search; unknown parameters are errors here."""
+    args = parse_qsl(query_string, keep_blank_values=True)
+    if not args:
+        raise InvalidRequestError("a conditional interaction needs search parameters")
+    query = parse_search(res_type, args, strict=True)
+    store.lock_key(_lock_name(res_type, args))
+    return store.search(query, snapshot=None, after=None, limit=limit)
+
+
+def create(store: ResourceStore, res_type: str, resource: dict, *, clock: Clock,
+           if_none_exist: str | None = None, new_id: str | None = None) -> WriteOutcome:
+    """Create with a server-assigned id (or `new_id`, used by transactions that resolved it already)."""
+    check_type(res_type)
+    _check_body(resource, res_type)
+    if if_none_exist:
+        matches = find_matches(store, res_type, if_none_exist)
+        if len(matches) > 1:
+            raise PreconditionFailedError(f"If-None-Exist {if_none_exist!r} matches several {res_type} resources")
+        if matches:
+            return WriteOutcome(200, matches[0], created=False)
+    return _insert(store, res_type, new_id or str(uuid.uuid4()), resource, clock)
+
+
+def _insert(store: ResourceStore, res_type: str, res_id: str, resource: dict, clock: Clock,
+            method: str = "POST") -> WriteOutcome:
+    now = clock()
+    stamped = _stamp(resource, res_type, res_id, 1, now)
+    stored = store.insert(res_type, res_id, dump_json(stamped), now, index_rows(stamped), method=method)
+    return WriteOutcome(201, stored, created=True)
+
+
+def read(store: ResourceStore, res_type: str, res_id: str) -> StoredResource:
+    check_type(res_type)
+    current = store.current(res_type, res_id)
+    if current is None:
+        raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
+    if current.deleted:
+        raise GoneError(f"{res_type}/{res_id} was deleted (version {current.version_id})")
+    return current
+
+
+def vread(store: ResourceStore, res_type: str, res_id: str, version: str) -> StoredResource:
+    check_type(res_type)
+    found = store.version(res_type, res_id, int(version)) if version.isdigit() else None
+    if found is None:
+        raise NotFoundError(f"{res_type}/{res_id}/_history/{version} is not known")
+    if found.deleted:
+        raise GoneError(f"{res_type}/{res_id} version {version} is a deletion")
+    return found
+
+
+def update(store: ResourceStore, res_type: str, res_id: str, resource: dict, *, clock: Clock,
+           if_match: str | None = None) -> WriteOutcome:
+    """Update, or create with the client's id when the resource does not exist (update-as-create)."""
+    check_type(res_type)
+    check_id(res_id)
+    _check_body(resource, res_type)
+    if resource.get("id") != res_id:
+        raise InvalidRequestError(
+            f"the resource id {resource.get('id')!r} does not match the URL id {res_id!r}", expression="id"
+        )
+    expected = parse_etag(if_match) if if_match else None
+    current = store.current(res_type, res_id, for_update=True)
+    if current is None:
+        # Two clients creating the same new id would both see nothing; the lock makes one of them wait.
+        store.lock_key(f"{res_type}/{res_id}")
+        current = store.current(res_type, res_id, for_update=True)
+    if current is None:
+        if expected is not None:
+            raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
+        return _insert(store, res_type, res_id, resource, clock, method="PUT")
+    if expected is not None and expected != current.version_id:
+        raise PreconditionFailedError(
+            f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"
+        )
+    now = max(clock(), current.last_updated_us + 1)
+    stamped = _stamp(resource, res_type, res_id, current.version_id + 1, now)
+    stored = store.replace(current, dump_json(stamped), now, index_rows(stamped), method="PUT")
+    return WriteOutcome(201 if current.deleted else 200, stored, created=current.deleted)
+
+
+def conditional_update(store: ResourceStore, res_type: str, query_string: str, resource: dict, *,
+                       clock: Clock, if_match: str | None = None) -> WriteOutcome:
+    check_type(res_type)
+    matches = find_matches(store, res_type, query_string)
+    if len(matches) > 1:
+        raise PreconditionFailedError(f"conditional update {query_string!r} matches several {res_type} resources")
+    body_id = resource.get("id") if isinstance(resource, dict) else None
+    if not matches:
+        if body_id:
+            return update(store, res_type, body_id, resource, clock=clock, if_match=if_match)
+        _check_body(resource, res_type)
+        return _insert(store, res_type, str(uuid.uuid4()), resource, clock)
+    match = matches[0]
+    if body_id and body_id != match.res_id:
+        raise InvalidRequestError(
+            f"the resource id {body_id!r} differs from the matched resource {match.res_id!r}", expression="id"
+        )
+    body = dict(resource)
+    body["id"] = match.res_id
+    return update(store, res_type, match.res_id, body, clock=clock, if_match=if_match)
+
+
+def delete(store: ResourceStore, res_type: str, res_id: str, *, clock: Clock,
+           if_match: str | None = None) -> StoredResource | None:
+    """Logically delete; deleting a deleted resource changes nothing. Returns the deletion version."""
+    check_type(res_type)
+    current = store.current(res_type, res_id, for_update=True)
+    if current is None:
+        raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
+    if if_match and parse_etag(if_match) != current.version_id:
+        raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
+    if current.deleted:
+        return None
+    now = max(clock(), current.last_updated_us + 1)
+    return store.replace(current, None, now, (), method="DELETE")
+
+
+def conditional_delete(store: ResourceStore, res_type: str, query_string: str, *, clock: Clock) -> StoredResource | None:
+    """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
+    check_type(res_type)
+    matches = find_matches(store, res_type, query_string)
+    if len(matches) > 1:
+        raise PreconditionFailedError(f"conditional delete {query_string!r} matches several {res_type} resources")
+    if not matches:
+        return None
+    return delete(store, res_type, matches[0].res_id, clock=clock)
+

@@ -1,0 +1,328 @@
+"""Batch and transaction Bundles (POST [base]), processed as the R4 specification orders them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from adapter.errors import AdapterError, InvalidRequestError, Issue, PreconditionFailedError
+from adapter.fhirio.jsonio import dump_json
+from adapter.fhirio.outcome import operation_outcome
+from adapter.search.dates import format_instant
+from adapter.services import interactions
+from adapter.services.interactions import Clock, WriteOutcome
+from adapter.store.resources import ResourceStore, StoredResource
+from adapter.store.unit_of_work import UnitOfWork
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    status: str
+    location: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    resource: str | None = None  # JSON text
+    outcome: str | None = None  # JSON text of an OperationOutcome
+
+
+@dataclass
+class _Entry:
+    index: int
+    method: str
+    res_type: str
+    res_id: str | None
+    query: str | None
+    resource: Any
+    full_url: str | None
+    if_none_exist: str | None
+    if_match: str | None
+    raw_url: str
+    new_id: str | None = None
+    existing: StoredResource | None = None
+
+
+def _fail(index: int, error: AdapterError) -> AdapterError:
+    """Prefix each issue of an entry's error with where the entry is in the Bundle."""
+    prefix = f"Bundle.entry[{index}]"
+    error.issues = [
+        Issue(i.severity, i.code, f"{prefix}: {i.diagnostics}", tuple(_within(prefix, e) for e in i.expression)
+              or (prefix,))
+        for i in error.issues
+    ]
+    error.message = error.issues[0].diagnostics
+    return error
+
+
+def _within(prefix: str, expression: str) -> str:
+    if expression.startswith("Bundle"):
+        return expression
+    head, _, rest = expression.partition(".")
+    if head[:1].isupper():
+        return f"{prefix}.resource" + (f".{rest}" if rest else "")
+    return f"{prefix}.resource.{expression}"
+
+
+def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
+    if not isinstance(entry, dict):
+        raise InvalidRequestError("entry must be an object", expression=f"Bundle.entry[{index}]")
+    request = entry.get("request")
+    if not isinstance(request, dict) or not isinstance(request.get("method"), str) or not isinstance(
+        request.get("url"), str
+    ):
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request with method and url is required",
+            expression=f"Bundle.entry[{index}].request",
+        )
+    method = request["method"].upper()
+    if method not in _ORDER:
+        raise InvalidRequestError(f"Bundle.entry[{index}].request.method {method!r} is not supported",
+                                  expression=f"Bundle.entry[{index}].request.method")
+    url = request["url"]
+    if url.startswith(base + "/"):
+        url = url[len(base) + 1 :]
+    parts = urlsplit(url)
+    path = parts.path.strip("/").split("/") if parts.path.strip("/") else []
+    if not path:
+        raise InvalidRequestError(f"Bundle.entry[{index}].request.url {url!r} names no resource type",
+                                  expression=f"Bundle.entry[{index}].request.url")
+    res_type = path[0]
+    res_id = path[1] if len(path) > 1 else None
+    resource = entry.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise InvalidRequestError(f"Bundle.entry[{index}] ({method}) needs a resource",
+                                  expression=f"Bundle.entry[{index}].resource")
+    return _Entry(index, method, res_type, res_id, parts.query or None, resource,
+                  entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None,
+                  request.get("ifNoneExist"), request.get("ifMatch"), url)
+
+
+def _rewrite(node: Any, mapping: dict[str, str], resolve: Callable[[str], str]) -> Any:
+    """Replace fullUrls of this Bundle by the server's references, and resolve conditional references."""
+    if isinstance(node, str):
+        return mapping.get(node, node)
+    if isinstance(node, list):
+        return [_rewrite(item, mapping, resolve) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "reference" and isinstance(value, str) and value not in mapping and "?" in value[1:]:
+            out[key] = resolve(value) if value[:1].isupper() else value
+        elif key == "div" and isinstance(value, str):
+            for old, new in mapping.items():
+                if old in value:
+                    value = value.replace(old, new)
+            out[key] = value
+        else:
+            out[key] = _rewrite(value, mapping, resolve)
+    return out
+
+
+class BundleProcessor:
+    """Runs batch and transaction Bundles against the store."""
+
+    def __init__(self, uow: UnitOfWork, *, clock: Clock, search: Callable[..., str]):
+        self.uow = uow
+        self.clock = clock
+        self.search = search  # (res_type, query_string) -> searchset JSON text, for GET entries
+
+    def process(self, bundle: Any, base: str) -> tuple[str, list[EntryResult]]:
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            raise InvalidRequestError("POST to the base URL takes a Bundle", expression="resourceType")
+        kind = bundle.get("type")
+        entries = bundle.get("entry") or []
+        if not isinstance(entries, list):
+            raise InvalidRequestError("Bundle.entry must be a list", expression="Bundle.entry")
+        if kind == "transaction":
+            return "transaction-response", self._transaction(entries, base)
+        if kind == "batch":
+            return "batch-response", self._batch(entries, base)
+        raise InvalidRequestError(f"Bundle.type must be transaction or batch, not {kind!r}", expression="Bundle.type")
+
+    # -- transaction -------------------------------------------------------------------------------
+    def _transaction(self, raw_entries: list, base: str) -> list[EntryResult]:
+        parsed = []
+        for i, raw in enumerate(raw_entries):
+            try:
+                parsed.append(_parse_entry(i, raw, base))
+            except AdapterError as exc:
+                raise _fail(i, exc) from None
+        results: dict[int, EntryResult] = {}
+        with self.uow.writing() as store:
+            mapping = self._assign_identities(store, parsed)
+            self._check_overlaps(parsed)
+
+            def resolve(reference: str) -> str:
+                res_type, _, query = reference.partition("?")
+                matches = interactions.find_matches(store, res_type, query)
+                if len(matches) != 1:
+                    raise PreconditionFailedError(
+                        f"conditional reference {reference!r} matches {len(matches)} resources (needs exactly one)"
+                    )
+                return f"{res_type}/{matches[0].res_id}"
+
+            for entry in parsed:
+                if isinstance(entry.resource, dict):
+                    try:
+                        entry.resource = _rewrite(entry.resource, mapping, resolve)
+                    except AdapterError as exc:
+                        raise _fail(entry.index, exc) from None
+            for entry in sorted(parsed, key=lambda e: (_ORDER[e.method], e.index)):
+                try:
+                    results[entry.index] = self._run(store, entry, base)
+                except AdapterError as exc:
+                    raise _fail(entry.index, exc) from None
+        return [results[i] for i in range(len(parsed))]
+
+    def _assign_identities(self, store: ResourceStore, entries: list[_Entry]) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for entry in entries:
+            try:
+                if entry.method == "POST":
+                    if entry.if_none_exist:
+                        matches = interactions.find_matches(store, entry.res_type, entry.if_none_exist)
+                        if len(matches) > 1:
+                            raise PreconditionFailedError(f"ifNoneExist {entry.if_none_exist!r} matches several")
+                        if matches:
+                            entry.existing = matches[0]
+                    entry.new_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
+                elif entry.method == "PUT" and entry.query:
+                    matches = interactions.find_matches(store, entry.res_type, entry.query)
+                    if len(matches) > 1:
+                        raise PreconditionFailedError(f"conditional update {entry.query!r} matches several")
+                    body_id = entry.resource.get("id")
+                    entry.new_id = matches[0].res_id if matches else (body_id or str(uuid.uuid4()))
+                    entry.resource = {**entry.resource, "id": entry.new_id}
+                elif entry.method == "PUT":
+                    entry.new_id = entry.res_id
+            except AdapterError as exc:
+                raise _fail(entry.index, exc) from None
+            if entry.new_id and entry.full_url:
+                mapping[entry.full_url] = f"{entry.res_type}/{entry.new_id}"
+        return mapping
+
+    @staticmethod
+    def _check_overlaps(entries: list[_Entry]) -> None:
+        seen: dict[str, int] = {}
+        for entry in entries:
+            if entry.method in ("GET", "HEAD"):
+                continue
+            ident = entry.new_id or entry.res_id
+            if ident is None:
+                continue
+            key = f"{entry.res_type}/{ident}"
+            if key in seen:
+                raise _fail(entry.index, InvalidRequestError(
+                    f"{key} appears in entries {seen[key]} and {entry.index}; a transaction may touch a resource once"
+                ))
+            seen[key] = entry.index
+
+    def _run(self, store: ResourceStore, entry: _Entry, base: str) -> EntryResult:
+        if entry.method == "POST":
+            if entry.existing is not None:
+                return _write_result(base, WriteOutcome(200, entry.existing, created=False))
+            outcome = interactions.create(store, entry.res_type, entry.resource, clock=self.clock,
+                                          new_id=entry.new_id)
+            return _write_result(base, outcome)
+        if entry.method == "PUT":
+            if entry.new_id is None:
+                raise InvalidRequestError("PUT needs [type]/[id] or a conditional URL")
+            outcome = interactions.update(store, entry.res_type, entry.new_id, entry.resource, clock=self.clock,
+                                          if_match=entry.if_match)
+            return _write_result(base, outcome)
+        if entry.method == "DELETE":
+            if entry.res_id:
+                interactions.delete(store, entry.res_type, entry.res_id, clock=self.clock, if_match=entry.if_match)
+            elif entry.query:
+                interactions.conditional_delete(store, entry.res_type, entry.query, clock=self.clock)
+            else:
+                raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
+            return EntryResult("204 No Content")
+        if entry.method == "PATCH":
+            raise InvalidRequestError("PATCH is not supported by this server")
+        return self._get(store, entry)
+
+    def _get(self, store: ResourceStore, entry: _Entry) -> EntryResult:
+        if entry.res_id and "/_history/" in entry.raw_url:
+            version = entry.raw_url.rsplit("/", 1)[-1]
+            found = interactions.vread(store, entry.res_type, entry.res_id, version)
+        elif entry.res_id:
+            found = interactions.read(store, entry.res_type, entry.res_id)
+        else:
+            return EntryResult("200 OK", resource=self.search(entry.res_type, entry.query or ""))
+        return EntryResult("200 OK", etag=f'W/"{found.version_id}"',
+                           last_modified=format_instant(found.last_updated_us), resource=found.content)
+
+    # -- batch -------------------------------------------------------------------------------------
+    def _batch(self, raw_entries: list, base: str) -> list[EntryResult]:
+        results: list[EntryResult] = []
+        with self.uow.writing() as store:
+            for i, raw in enumerate(raw_entries):
+                try:
+                    entry = _parse_entry(i, raw, base)
+                    with store.connection.begin_nested():
+                        if entry.method == "POST":
+                            entry.new_id = None
+                            outcome = interactions.create(store, entry.res_type, entry.resource, clock=self.clock,
+                                                          if_none_exist=entry.if_none_exist)
+                            results.append(_write_result(base, outcome))
+                        elif entry.method == "PUT" and entry.query:
+                            outcome = interactions.conditional_update(
+                                store, entry.res_type, entry.query, entry.resource, clock=self.clock,
+                                if_match=entry.if_match,
+                            )
+                            results.append(_write_result(base, outcome))
+                        else:
+                            entry.new_id = entry.res_id
+                            results.append(self._run(store, entry, base))
+                except AdapterError as exc:
+                    failed = _fail(i, exc)
+                    results.append(EntryResult(f"{exc.status} {_REASONS.get(exc.status, 'Error')}",
+                                               outcome=dump_json(operation_outcome(failed.issues))))
+        return results
+
+
+_REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
+            412: "Precondition Failed", 422: "Unprocessable Entity"}
+
+
+def _write_result(base: str, outcome: WriteOutcome) -> EntryResult:
+    stored = outcome.stored
+    return EntryResult(
+        "201 Created" if outcome.status == 201 else "200 OK",
+        location=f"{base}/{stored.res_type}/{stored.res_id}/_history/{stored.version_id}",
+        etag=f'W/"{stored.version_id}"',
+        last_modified=format_instant(stored.last_updated_us),
+        resource=stored.content,
+    )
+
+
+def response_bundle(kind: str, results: list[EntryResult], *, now: str, include_resources: bool,
+                    include_outcomes: bool = False) -> str:
+    """The batch-response / transaction-response Bundle as JSON text."""
+    parts = []
+    for result in results:
+        response = {"status": result.status}
+        if result.location:
+            response["location"] = result.location
+        if result.etag:
+            response["etag"] = result.etag
+        if result.last_modified:
+            response["lastModified"] = result.last_modified
+        text = dump_json(response)
+        if result.outcome:
+            text = text[:-1] + ',"outcome":' + result.outcome + "}"
+        entry = "{"
+        if include_resources and result.resource:
+            entry += '"resource":' + result.resource + ","
+        entry += '"response":' + text + "}"
+        parts.append(entry)
+    return (
+        '{"resourceType":"Bundle","id":"' + str(uuid.uuid4()) + '","type":"' + kind + '","meta":{"lastUpdated":"'
+        + now + '"},"entry":[' + ",".join(parts) + "]}"
+    )

@@ -1,0 +1,1 @@
+"""Persistence: resources with every version, the search index, conditional-write locks (SQLite or PostgreSQL)."""

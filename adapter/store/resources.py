@@ -1,0 +1,270 @@
+"""ResourceStore: the SQL for resources, versions, the search index and conditional-write locks.
+
+Works on one open Connection inside the caller's transaction; it never commits.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, exists, func, not_, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from adapter.search.extract import IndexRow
+from adapter.search.query import Condition, DateValue, SearchQuery
+from adapter.store.schema import LOCK_SLOTS, conditional_locks, resource_versions, resources, search_index
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    pk: int
+    res_type: str
+    res_id: str
+    version_id: int
+    last_updated_us: int
+    deleted: bool
+    content: str | None
+    seq: int = 0
+    method: str = ""
+
+
+_HEAD_COLUMNS = (
+    resources.c.pk,
+    resources.c.res_type,
+    resources.c.res_id,
+    resources.c.version_id,
+    resources.c.last_updated_us,
+    resources.c.deleted,
+    resources.c.content,
+    resources.c.last_seq,
+)
+
+
+def _head(row) -> StoredResource:  # type: ignore[no-untyped-def]
+    return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+
+
+class ResourceStore:
+    """Resources and their history on one database connection."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    # -- reads -----------------------------------------------------------------------------------
+    def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
+        stmt = select(*_HEAD_COLUMNS).where(resources.c.res_type == res_type, resources.c.res_id == res_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self.connection.execute(stmt).first()
+        return _head(row) if row else None
+
+    def version(self, res_type: str, res_id: str, version_id: int) -> StoredResource | None:
+        v = resource_versions.c
+        row = self.connection.execute(
+            select(v.resource_pk, v.res_type, v.res_id, v.version_id, v.last_updated_us, v.deleted, v.content,
+                   v.seq, v.method).where(v.res_type == res_type, v.res_id == res_id, v.version_id == version_id)
+        ).first()
+        return StoredResource(*row[:5], bool(row[5]), *row[6:]) if row else None
+
+    # -- writes ----------------------------------------------------------------------------------
+    def lock_key(self, key: str) -> None:
+        """Serialise conditional writes on `key` until the transaction ends (row lock; SQLite: no-op)."""
+        slot = zlib.crc32(key.encode("utf-8")) % LOCK_SLOTS
+        self.connection.execute(
+            select(conditional_locks.c.slot).where(conditional_locks.c.slot == slot).with_for_update()
+        )
+
+    def insert(self, res_type: str, res_id: str, content: str, last_updated_us: int,
+               rows: Iterable[IndexRow], *, method: str = "POST") -> StoredResource:
+        pk = self.connection.execute(
+            resources.insert().values(
+                res_type=res_type, res_id=res_id, version_id=1, last_seq=0,
+                last_updated_us=last_updated_us, deleted=False, content=content,
+            )
+        ).inserted_primary_key[0]
+        seq = self._add_version(pk, res_type, res_id, 1, last_updated_us, method, False, content)
+        self.connection.execute(update(resources).where(resources.c.pk == pk).values(last_seq=seq))
+        self._index(pk, res_type, rows)
+        return StoredResource(pk, res_type, res_id, 1, last_updated_us, False, content, seq)
+
+    def replace(self, current: StoredResource, content: str | None, last_updated_us: int,
+                rows: Iterable[IndexRow], *, method: str) -> StoredResource:
+        """Write the next version of `current` (a delete when content is None)."""
+        version_id = current.version_id + 1
+        deleted = content is None
+        seq = self._add_version(current.pk, current.res_type, current.res_id, version_id, last_updated_us,
+                                method, deleted, content)
+        self.connection.execute(
+            update(resources).where(resources.c.pk == current.pk).values(
+                version_id=version_id, last_seq=seq, last_updated_us=last_updated_us, deleted=deleted,
+                content=content,
+            )
+        )
+        self.connection.execute(search_index.delete().where(search_index.c.resource_pk == current.pk))
+        if not deleted:
+            self._index(current.pk, current.res_type, rows)
+        return StoredResource(current.pk, current.res_type, current.res_id, version_id, last_updated_us,
+                              deleted, content, seq)
+
+    def _add_version(self, pk: int, res_type: str, res_id: str, version_id: int, last_updated_us: int,
+                     method: str, deleted: bool, content: str | None) -> int:
+        return self.connection.execute(
+            resource_versions.insert().values(
+                resource_pk=pk, res_type=res_type, res_id=res_id, version_id=version_id,
+                last_updated_us=last_updated_us, method=method, deleted=deleted, content=content,
+            )
+        ).inserted_primary_key[0]
+
+    def _index(self, pk: int, res_type: str, rows: Iterable[IndexRow]) -> None:
+        values = [
+            {"resource_pk": pk, "res_type": res_type, "param": r.param, "system": r.system, "value": r.value,
+             "lo_us": r.lo_us, "hi_us": r.hi_us}
+            for r in rows
+        ]
+        if values:
+            self.connection.execute(search_index.insert(), values)
+
+    # -- history ---------------------------------------------------------------------------------
+    def history(self, res_type: str | None, res_id: str | None, *, since_us: int | None, before_seq: int | None,
+                limit: int) -> list[StoredResource]:
+        """Versions newest first, optionally of one type or one resource, below a paging cursor."""
+        v = resource_versions.c
+        stmt = select(v.resource_pk, v.res_type, v.res_id, v.version_id, v.last_updated_us, v.deleted,
+                      v.content, v.seq, v.method)
+        if res_type:
+            stmt = stmt.where(v.res_type == res_type)
+        if res_id:
+            stmt = stmt.where(v.res_id == res_id)
+        if since_us is not None:
+            stmt = stmt.where(v.last_updated_us >= since_us)
+        if before_seq is not None:
+            stmt = stmt.where(v.seq < before_seq)
+        rows = self.connection.execute(stmt.order_by(v.seq.desc()).limit(limit)).all()
+        return [StoredResource(*r[:5], bool(r[5]), *r[6:]) for r in rows]
+
+    def count_history(self, res_type: str | None, res_id: str | None, since_us: int | None,
+                      max_seq: int | None) -> int:
+        v = resource_versions.c
+        stmt = select(func.count()).select_from(resource_versions)
+        if res_type:
+            stmt = stmt.where(v.res_type == res_type)
+        if res_id:
+            stmt = stmt.where(v.res_id == res_id)
+        if since_us is not None:
+            stmt = stmt.where(v.last_updated_us >= since_us)
+        if max_seq is not None:
+            stmt = stmt.where(v.seq <= max_seq)
+        return int(self.connection.execute(stmt).scalar_one())
+
+    # -- search ----------------------------------------------------------------------------------
+    def max_pk(self) -> int:
+        return int(self.connection.execute(select(func.max(resources.c.pk))).scalar() or 0)
+
+    def max_seq(self) -> int:
+        return int(self.connection.execute(select(func.max(resource_versions.c.seq))).scalar() or 0)
+
+    def search(self, query: SearchQuery, *, snapshot: int | None, after: int | None,
+               limit: int) -> list[StoredResource]:
+        """Current, not deleted resources matching `query`, in its order, after the keyset cursor."""
+        key = self._sort_key(query)
+        stmt = select(*_HEAD_COLUMNS).where(*self._filters(query))
+        if snapshot is not None:
+            stmt = stmt.where(key <= snapshot)
+        if after is not None:
+            stmt = stmt.where(key < after if query.sort == "-_lastUpdated" else key > after)
+        stmt = stmt.order_by(key.desc() if query.sort == "-_lastUpdated" else key.asc()).limit(limit)
+        return [_head(row) for row in self.connection.execute(stmt)]
+
+    def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
+        stmt = select(func.count()).select_from(resources).where(*self._filters(query))
+        if snapshot is not None:
+            stmt = stmt.where(self._sort_key(query) <= snapshot)
+        return int(self.connection.execute(stmt).scalar_one())
+
+    @staticmethod
+    def _sort_key(query: SearchQuery):  # type: ignore[no-untyped-def]
+        # Creation order does not move when a resource is updated, so paging by it never skips or
+        # repeats; _lastUpdated order follows the global write sequence.
+        return resources.c.pk if query.sort is None else resources.c.last_seq
+
+    def _filters(self, query: SearchQuery) -> list[ColumnElement[bool]]:
+        filters: list[ColumnElement[bool]] = [resources.c.res_type == query.res_type, resources.c.deleted.is_(False)]
+        for condition in query.conditions:
+            filters.append(self._condition(query.res_type, condition))
+        return filters
+
+    def _condition(self, res_type: str, condition: Condition) -> ColumnElement[bool]:
+        if condition.type == "_id":
+            return resources.c.res_id.in_(condition.values)
+        if condition.type == "_lastUpdated":
+            column = resources.c.last_updated_us
+            return or_(*(_date_match(column, column + 1, value) for value in condition.values))
+        si = search_index.c
+        base = [si.resource_pk == resources.c.pk, si.res_type == res_type, si.param == condition.code]
+        if condition.type == "missing":
+            present = exists().where(*base)
+            return not_(present) if condition.values[0] else present
+        matches = or_(*(_value_match(condition, value) for value in condition.values))
+        found = exists().where(*base, matches)
+        return not_(found) if condition.modifier == "not" else found
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _value_match(condition: Condition, value: object) -> ColumnElement[bool]:
+    si = search_index.c
+    if condition.type == "token":
+        system, code = value  # type: ignore[misc]
+        parts = []
+        if code is not None:
+            parts.append(si.value == code)
+        if system == "":
+            parts.append(si.system.is_(None))
+        elif system is not None:
+            parts.append(si.system == system)
+        return and_(*parts)
+    if condition.type == "reference":
+        target, ident = value  # type: ignore[misc]
+        return and_(si.value == ident, si.system == target) if target else si.value == ident
+    if condition.type == "string":
+        pattern = _escape_like(str(value)) + "%"
+        if condition.modifier == "contains":
+            pattern = "%" + pattern
+        return si.value.like(pattern, escape="\\")
+    if condition.type == "uri":
+        if condition.modifier == "below":
+            return si.value.like(_escape_like(str(value)) + "%", escape="\\")
+        return si.value == value
+    if condition.type == "date":
+        return _date_match(si.lo_us, si.hi_us, value)  # type: ignore[arg-type]
+    raise ValueError(f"unsupported condition type {condition.type}")
+
+
+def _date_match(lo, hi, value: DateValue) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """FHIR prefix semantics on half-open ranges: the stored range [lo, hi) against the searched one."""
+    p_lo, p_hi = value.lo, value.hi
+    contained = and_(lo >= p_lo, hi <= p_hi)
+    match value.prefix:
+        case "eq":
+            return contained
+        case "ne":
+            return not_(contained)
+        case "gt":
+            return hi > p_hi
+        case "lt":
+            return lo < p_lo
+        case "ge":
+            return or_(hi > p_hi, contained)
+        case "le":
+            return or_(lo < p_lo, contained)
+        case "sa":
+            return lo >= p_hi
+        case "eb":
+            return hi <= p_lo
+        case _:  # ap: overlaps the searched range
+            return and_(lo < p_hi, hi > p_lo)
+

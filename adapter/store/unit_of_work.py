@@ -1,0 +1,32 @@
+"""Unit of work: one database transaction per service call, rolled back unless committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+
+from adapter.store.resources import ResourceStore
+
+
+class UnitOfWork:
+    """Hands out a ResourceStore bound to a transaction; commits only when the block ends cleanly."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @contextmanager
+    def writing(self) -> Iterator[ResourceStore]:
+        with self.engine.connect() as connection:
+            connection.info["write"] = True
+            try:
+                with connection.begin():
+                    yield ResourceStore(connection)
+            finally:
+                connection.info.pop("write", None)
+
+    @contextmanager
+    def reading(self) -> Iterator[ResourceStore]:
+        with self.engine.connect() as connection, connection.begin():
+            yield ResourceStore(connection)

@@ -1,0 +1,1 @@
+"""Validation of resources before they are stored."""
