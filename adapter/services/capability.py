@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cache
-
-from adapter.definitions import structure_definitions
 from adapter.search.params import params_for
+from adapter.validation.structural import served_resource_types
 
 SOFTWARE_VERSION = "0.1.0"
-
-
-@cache
-def resource_types() -> tuple[str, ...]:
-    """Every concrete R4 resource type, the types the server stores."""
-    names = {
-        sd["type"]
-        for sd in structure_definitions().values()
-        if sd.get("kind") == "resource" and not sd.get("abstract") and sd.get("derivation") == "specialization"
-    }
-    return tuple(sorted(names))
 
 
 def _search_params(res_type: str) -> list[dict]:
@@ -49,7 +36,7 @@ def capability_statement(base_url: str, now: str) -> dict:
             "interaction": interactions,
             "searchParam": _search_params(res_type),
         }
-        for res_type in resource_types()
+        for res_type in served_resource_types()
     ]
     return {
         "resourceType": "CapabilityStatement",

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapter.definitions import resource_types
 from adapter.errors import Issue, UnprocessableResourceError
 
 
@@ -27,23 +28,15 @@ def _model_class(res_type: str) -> Any:
         return None
 
 
-def is_known_type(res_type: str) -> bool:
-    """True when res_type names a FHIR resource type the models know."""
-    if not res_type or not res_type[0].isupper() or not res_type.isalnum():
-        return False
-    model = _model_class(res_type)
-    return model is not None and issubclass(model, _resource_base()) and res_type not in _NOT_RESOURCES
-
-
 @cache
-def _resource_base() -> type:
-    from fhir.resources.R4B.resource import Resource
+def served_resource_types() -> tuple[str, ...]:
+    """The R4 resource types this server stores: those the interim structural check can judge."""
+    return tuple(sorted(t for t in resource_types() if _model_class(t) is not None))
 
-    return Resource
 
-
-# Names the model factory resolves that are data types or abstract, not storable resources.
-_NOT_RESOURCES = frozenset({"Resource", "DomainResource", "Element", "BackboneElement"})
+def is_known_type(res_type: str) -> bool:
+    """True when res_type is a concrete R4 resource type (R4B-only types are not served)."""
+    return res_type in resource_types() and _model_class(res_type) is not None
 
 
 def _without_extension_value_primitives(node: Any, found: list[tuple[str, Any]], path: str) -> Any:

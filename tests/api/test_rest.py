@@ -1,0 +1,287 @@
+"""The FHIR REST interactions over the Flask test client, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from adapter.fhirio.jsonio import parse_json
+from tests import fixtures
+from tests.api.helpers import send
+
+
+def _create(client, resource):  # type: ignore[no-untyped-def]
+    response = send(client, "POST", f"/fhir/{resource['resourceType']}", resource)
+    assert response.status_code == 201, response.data
+    return response
+
+
+def test_metadata_lists_only_supported_interactions_and_formats(client):
+    response = client.get("/fhir/metadata")
+    assert response.status_code == 200
+    statement = response.get_json()
+    assert statement["fhirVersion"] == "4.0.1"
+    assert set(statement["format"]) == {"application/fhir+json", "application/fhir+xml"}
+    rest = statement["rest"][0]
+    task = next(r for r in rest["resource"] if r["type"] == "Task")
+    params = {p["name"] for p in task["searchParam"]}
+    assert {"_id", "_lastUpdated", "identifier", "owner", "focus", "based-on", "business-status"} <= params
+    assert "patch" not in {i["code"] for i in task["interaction"]}
+    assert {"transaction", "batch"} <= {i["code"] for i in rest["interaction"]}
+
+
+def test_create_assigns_id_version_and_headers(client):
+    response = _create(client, fixtures.patient())
+    body = response.get_json()
+    assert body["id"] and body["meta"]["versionId"] == "1"
+    assert response.headers["ETag"] == 'W/"1"'
+    assert response.headers["Location"].endswith(f"/fhir/Patient/{body['id']}/_history/1")
+    assert response.headers["Last-Modified"]
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+
+
+def test_create_ignores_client_id(client):
+    resource = dict(fixtures.patient(), id="chosen-by-client")
+    body = _create(client, resource).get_json()
+    assert body["id"] != "chosen-by-client"
+
+
+def test_read_returns_resource_as_stored_with_decimal_precision(client):
+    created = _create(client, fixtures.observation("1.50")).get_json()
+    response = client.get(f"/fhir/Observation/{created['id']}")
+    assert response.status_code == 200
+    assert b'"value":1.50' in response.data
+    assert parse_json(response.data)["valueQuantity"]["value"] == Decimal("1.50")
+
+
+def test_primitive_extension_inside_extension_is_accepted_and_kept(client):
+    patient = fixtures.patient()
+    patient["extension"] = [
+        {
+            "url": "https://example.org/StructureDefinition/birth-place-label",
+            "valueString": "Lyon 3e",
+            "_valueString": {"extension": [{"url": "https://example.org/source", "valueCode": "insi"}]},
+        }
+    ]
+    created = _create(client, patient).get_json()
+    stored = client.get(f"/fhir/Patient/{created['id']}").get_json()
+    assert stored["extension"] == patient["extension"]
+
+
+def test_read_unknown_is_404_operation_outcome(client):
+    response = client.get("/fhir/Patient/does-not-exist")
+    assert response.status_code == 404
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_unknown_type_is_404(client):
+    response = send(client, "POST", "/fhir/Spaceship", {"resourceType": "Spaceship"})
+    assert response.status_code == 404
+    assert response.get_json()["issue"][0]["code"] == "not-found"
+
+
+def test_update_creates_new_version_and_vread_returns_old(client):
+    created = _create(client, fixtures.patient()).get_json()
+    changed = dict(created, gender="male")
+    response = send(client, "PUT", f"/fhir/Patient/{created['id']}", changed)
+    assert response.status_code == 200
+    assert response.headers["ETag"] == 'W/"2"'
+    assert response.get_json()["meta"]["versionId"] == "2"
+    old = client.get(f"/fhir/Patient/{created['id']}/_history/1").get_json()
+    assert old["gender"] == "female"
+    assert client.get(f"/fhir/Patient/{created['id']}").get_json()["gender"] == "male"
+
+
+def test_update_as_create_uses_client_id(client):
+    resource = dict(fixtures.organization(), id="hcl-lyon")
+    response = send(client, "PUT", "/fhir/Organization/hcl-lyon", resource)
+    assert response.status_code == 201
+    assert client.get("/fhir/Organization/hcl-lyon").status_code == 200
+
+
+def test_update_with_mismatched_id_is_400(client):
+    response = send(client, "PUT", "/fhir/Organization/a", dict(fixtures.organization(), id="b"))
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["id"]
+
+
+def test_if_match_conflict_is_412_and_keeps_current_version(client):
+    created = _create(client, fixtures.patient()).get_json()
+    url = f"/fhir/Patient/{created['id']}"
+    ok = send(client, "PUT", url, dict(created, gender="male"), If_Match='W/"1"')
+    assert ok.status_code == 200
+    stale = send(client, "PUT", url, dict(created, gender="other"), If_Match='W/"1"')
+    assert stale.status_code == 412
+    assert stale.get_json()["resourceType"] == "OperationOutcome"
+    assert client.get(url).get_json()["gender"] == "male"
+
+
+def test_if_none_match_on_read_gives_304(client):
+    created = _create(client, fixtures.patient()).get_json()
+    url = f"/fhir/Patient/{created['id']}"
+    assert client.get(url, headers={"If-None-Match": 'W/"1"'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": 'W/"7"'}).status_code == 200
+
+
+def test_delete_then_read_is_410_and_history_shows_delete(client):
+    created = _create(client, fixtures.patient()).get_json()
+    url = f"/fhir/Patient/{created['id']}"
+    assert client.delete(url).status_code == 204
+    assert client.get(url).status_code == 410
+    history = client.get(f"{url}/_history").get_json()
+    assert history["type"] == "history"
+    assert [e["request"]["method"] for e in history["entry"]] == ["DELETE", "POST"]
+    assert "resource" not in history["entry"][0]
+    assert client.delete(url).status_code == 204
+    # Recreating a deleted resource with PUT is a creation again.
+    again = send(client, "PUT", url, dict(fixtures.patient(), id=created["id"]))
+    assert again.status_code == 201
+    assert again.get_json()["meta"]["versionId"] == "3"
+
+
+def test_type_history_lists_versions_newest_first_with_since(client):
+    first = _create(client, fixtures.organization("690781810")).get_json()
+    second = _create(client, fixtures.organization("750712184", "AP-HP Saint-Louis")).get_json()
+    history = client.get("/fhir/Organization/_history").get_json()
+    assert [e["resource"]["id"] for e in history["entry"]] == [second["id"], first["id"]]
+    since = second["meta"]["lastUpdated"]
+    recent = client.get(f"/fhir/Organization/_history?_since={since}").get_json()
+    assert [e["resource"]["id"] for e in recent["entry"]] == [second["id"]]
+
+
+def test_conditional_create_returns_existing_on_match(client):
+    headers = {"If_None_Exist": f"identifier={fixtures.INS_NIR}|2750399123456"}
+    first = send(client, "POST", "/fhir/Patient", fixtures.patient(), **headers)
+    second = send(client, "POST", "/fhir/Patient", fixtures.patient(), **headers)
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert second.get_json()["id"] == first.get_json()["id"]
+    total = client.get("/fhir/Patient?_summary=count").get_json()["total"]
+    assert total == 1
+
+
+def test_conditional_create_with_several_matches_is_412(client):
+    _create(client, fixtures.patient())
+    _create(client, fixtures.patient())
+    response = send(client, "POST", "/fhir/Patient", fixtures.patient(),
+                    If_None_Exist=f"identifier={fixtures.INS_NIR}|2750399123456")
+    assert response.status_code == 412
+
+
+def test_conditional_update_creates_then_updates(client):
+    url = f"/fhir/Patient?identifier={fixtures.INS_NIR}|1850775123456"
+    created = send(client, "PUT", url, fixtures.patient("1850775123456"))
+    assert created.status_code == 201
+    updated = send(client, "PUT", url, dict(fixtures.patient("1850775123456"), gender="male"))
+    assert updated.status_code == 200
+    assert updated.get_json()["id"] == created.get_json()["id"]
+    assert updated.get_json()["meta"]["versionId"] == "2"
+
+
+def test_conditional_update_with_other_id_is_400(client):
+    created = _create(client, fixtures.patient("1850775123456")).get_json()
+    url = f"/fhir/Patient?identifier={fixtures.INS_NIR}|1850775123456"
+    response = send(client, "PUT", url, dict(fixtures.patient("1850775123456"), id="someone-else"))
+    assert response.status_code == 400
+    assert client.get(f"/fhir/Patient/{created['id']}").get_json()["meta"]["versionId"] == "1"
+
+
+def test_prefer_return_minimal_and_operation_outcome(client):
+    minimal = send(client, "POST", "/fhir/Patient", fixtures.patient(), Prefer="return=minimal")
+    assert minimal.status_code == 201 and minimal.data == b""
+    assert minimal.headers["Location"]
+    outcome = send(client, "POST", "/fhir/Patient", fixtures.patient(), Prefer="return=OperationOutcome")
+    assert outcome.status_code == 201
+    assert outcome.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_invalid_resource_is_422_naming_the_element_and_not_stored(client):
+    bad = fixtures.patient()
+    bad["birthDate"] = "12/03/1975"
+    bad["hairColour"] = "brown"
+    response = send(client, "POST", "/fhir/Patient", bad)
+    assert response.status_code == 422
+    expressions = [e for issue in response.get_json()["issue"] for e in issue.get("expression", [])]
+    assert "Patient.birthDate" in expressions and "Patient.hairColour" in expressions
+    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
+
+
+def test_syntax_errors_are_400_with_operation_outcome(client):
+    for body in (b"{not json", b'{"resourceType": "Patient", "x": NaN}', b"\xff\xfe{}"):
+        response = client.post("/fhir/Patient", data=body, headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == 400, body
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_body_type_must_match_url(client):
+    response = send(client, "POST", "/fhir/Patient", fixtures.organization())
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["resourceType"]
+
+
+def test_unsupported_content_type_is_415(client):
+    response = client.post("/fhir/Patient", data=b"name=x", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_patch_is_405(client):
+    created = _create(client, fixtures.patient()).get_json()
+    response = client.patch(f"/fhir/Patient/{created['id']}", data=b"[]",
+                            headers={"Content-Type": "application/json-patch+json"})
+    assert response.status_code == 405
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_body_over_limit_is_413(app, client):
+    limit = app.extensions["cart_adapter"].settings.max_body_bytes
+    body = b'{"resourceType":"Patient","text":"' + b"a" * limit + b'"}'
+    response = client.post("/fhir/Patient", data=body, headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 413
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_deeply_nested_json_is_400(client):
+    body = b'{"resourceType":"Patient","extension":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = client.post("/fhir/Patient", data=body, headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 400
+
+
+def test_xml_in_and_out(client):
+    xml = (
+        '<Patient xmlns="http://hl7.org/fhir"><identifier><system value="urn:oid:1.2.250.1.213.1.4.8"/>'
+        '<value value="2750399123456"/></identifier><name><family value="Lefèvre"/><given value="Hélène"/>'
+        '</name><birthDate value="1975-03-12"/></Patient>'
+    ).encode()
+    created = client.post("/fhir/Patient", data=xml,
+                          headers={"Content-Type": "application/fhir+xml", "Accept": "application/fhir+xml"})
+    assert created.status_code == 201
+    assert created.headers["Content-Type"].startswith("application/fhir+xml")
+    assert b"<family value=\"Lef\xc3\xa8vre\"/>" in created.data
+    location = created.headers["Location"].split("/_history")[0].split("/fhir")[1]
+    as_json = client.get(f"/fhir{location}?_format=json").get_json()
+    assert as_json["name"][0]["given"] == ["Hélène"]
+
+
+def test_xml_with_doctype_is_refused_and_nothing_stored(client):
+    xml = (b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           b'<Patient xmlns="http://hl7.org/fhir"><gender value="&x;"/></Patient>')
+    response = client.post("/fhir/Patient", data=xml, headers={"Content-Type": "application/fhir+xml"})
+    assert response.status_code == 400
+    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
+
+
+def test_format_parameter_and_accept_choose_output(client):
+    created = _create(client, fixtures.patient()).get_json()
+    url = f"/fhir/Patient/{created['id']}"
+    assert client.get(url + "?_format=xml").headers["Content-Type"].startswith("application/fhir+xml")
+    assert client.get(url, headers={"Accept": "application/xml"}).data.startswith(b"<?xml")
+    assert client.get(url, headers={"Accept": "text/html,*/*;q=0.8"}).get_json()["id"] == created["id"]
+    assert client.get(url + "?_format=text/csv").status_code == 406
+
+
+def test_unknown_route_and_method_give_operation_outcome(client):
+    response = client.get("/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    response = client.put("/fhir/Patient", data=b"{}", headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 405
+    assert response.get_json()["resourceType"] == "OperationOutcome"
