@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
 
     app.register_blueprint(fhir.bp)
     app.register_blueprint(health.bp)
+    if settings.bench_endpoints:
+        from adapter.api import bench
+
+        app.register_blueprint(bench.bp)
     register_error_handlers(app)
 
     @app.after_request

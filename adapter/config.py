@@ -32,6 +32,8 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 1000
     log_level: str = "INFO"
+    # Exposes /bench/parse and /bench/constant, the floors that bench/ compares against. Never in production.
+    bench_endpoints: bool = False
 
     @property
     def effective_database_url(self) -> str:
@@ -54,4 +56,5 @@ class Settings:
             default_page_size=_int(env, "CART_ADAPTER_DEFAULT_PAGE_SIZE", cls.default_page_size),
             max_page_size=_int(env, "CART_ADAPTER_MAX_PAGE_SIZE", cls.max_page_size),
             log_level=env.get("CART_ADAPTER_LOG_LEVEL", "INFO").upper(),
+            bench_endpoints=env.get("CART_ADAPTER_BENCH_ENDPOINTS", "") == "1",
         )
