@@ -43,12 +43,22 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     return Services(settings, engine, fhir, bundles)
 
 
+def _warm_up() -> None:
+    """Load the core definitions now, so that the first request of each worker is not the slow one."""
+    from adapter.search.params import registry
+    from adapter.validation.structural import served_resource_types
+
+    served_resource_types()
+    registry()
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
     """Build the Flask app. Settings come from the environment unless given (tests pass their own)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     services = build_services(settings)
+    _warm_up()
     if migrate:
         upgrade(services.engine)
     app.extensions["cart_adapter"] = services

@@ -110,16 +110,17 @@ class LiveServer:
         self._wait()
 
     def _wait(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
-                if requests.get(f"{self.base}/metadata", timeout=2).status_code == 200:
+                if requests.get(f"{self.base}/metadata", timeout=10).status_code == 200:
                     return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start within 30 s")
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not start within 60 s")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -10,6 +10,7 @@ resource is always the one received, never the model's re-serialisation.
 from __future__ import annotations
 
 from functools import cache
+from importlib.util import find_spec
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,12 +32,18 @@ def _model_class(res_type: str) -> Any:
 @cache
 def served_resource_types() -> tuple[str, ...]:
     """The R4 resource types this server stores: those the interim structural check can judge."""
-    return tuple(sorted(t for t in resource_types() if _model_class(t) is not None))
+    # find_spec instead of importing: importing all 140 model modules would add seconds to start-up.
+    return tuple(sorted(t for t in resource_types() if find_spec(f"fhir.resources.R4B.{t.lower()}") is not None))
 
 
 def is_known_type(res_type: str) -> bool:
     """True when res_type is a concrete R4 resource type (R4B-only types are not served)."""
-    return res_type in resource_types() and _model_class(res_type) is not None
+    return res_type in _served_set()
+
+
+@cache
+def _served_set() -> frozenset[str]:
+    return frozenset(served_resource_types())
 
 
 def _without_extension_value_primitives(node: Any, found: list[tuple[str, Any]], path: str) -> Any:
