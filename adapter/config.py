@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -25,7 +25,7 @@ class Settings:
     instance_path: Path = Path("instance")
     # Empty means the embedded default: a SQLite file under instance_path.
     database_url: str = ""
-    # Public base URL of the FHIR endpoint (e.g. https://cart.example.org/fhir); empty = taken from the request.
+    # Public base URL of the FHIR endpoint (https://cart.example.org/fhir); empty = taken from the request.
     public_base_url: str = ""
     max_body_bytes: int = 20 * 1024 * 1024
     max_json_depth: int = 64

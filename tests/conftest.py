@@ -19,7 +19,9 @@ from adapter import create_app
 from adapter.config import Settings
 from adapter.store.engine import make_engine
 
-POSTGRES_URL = os.environ.get("CART_ADAPTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "CART_ADAPTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 # CI sets this so that an unreachable PostgreSQL fails the run instead of silently skipping half of it.
 REQUIRE_POSTGRES = os.environ.get("CART_ADAPTER_REQUIRE_POSTGRES") == "1"
 
@@ -40,8 +42,13 @@ def postgres_base_url() -> str:
     problem = _postgres_problem()
     if problem:
         if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL required (CART_ADAPTER_REQUIRE_POSTGRES=1) but unreachable at {POSTGRES_URL}: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({problem}); set CART_ADAPTER_TEST_POSTGRES_URL")
+            pytest.fail(
+                f"PostgreSQL required (CART_ADAPTER_REQUIRE_POSTGRES=1) "
+                f"but unreachable at {POSTGRES_URL}: {problem}"
+            )
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL} ({problem}); set CART_ADAPTER_TEST_POSTGRES_URL"
+        )
     return POSTGRES_URL
 
 
@@ -101,11 +108,24 @@ class LiveServer:
     def __init__(self, database_url: str, instance: Path, workers: int = 2):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
-        env = dict(os.environ, CART_ADAPTER_DATABASE_URL=database_url, CART_ADAPTER_INSTANCE_PATH=str(instance))
+        env = dict(
+            os.environ, CART_ADAPTER_DATABASE_URL=database_url, CART_ADAPTER_INSTANCE_PATH=str(instance)
+        )
         self.log = open(instance / "server.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapter.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "adapter.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self._wait()
 

@@ -13,7 +13,9 @@ def patient(ins: str = "2750399123456", family: str = "Lefèvre", given: str = "
         "name": [{"use": "official", "family": family, "given": [given, "Marie"]}],
         "gender": "female",
         "birthDate": "1975-03-12",
-        "address": [{"line": ["12 rue des Tanneurs"], "city": "Lyon", "postalCode": "69003", "country": "FR"}],
+        "address": [
+            {"line": ["12 rue des Tanneurs"], "city": "Lyon", "postalCode": "69003", "country": "FR"}
+        ],
     }
 
 
@@ -26,15 +28,21 @@ def organization(finess: str = "690781810", name: str = "Hospices Civils de Lyon
     }
 
 
-def task(owner: str = "Organization/kite-eu", status: str = "requested", business: str = "requested",
-         order: str = "ORD-0001") -> dict:
+def task(
+    owner: str = "Organization/kite-eu",
+    status: str = "requested",
+    business: str = "requested",
+    order: str = "ORD-0001",
+) -> dict:
     return {
         "resourceType": "Task",
         "identifier": [{"system": "https://cart-adapter.example.org/order", "value": order}],
         "status": status,
         "intent": "order",
         "businessStatus": {
-            "coding": [{"system": "https://cart-adapter.example.org/CodeSystem/order-milestone", "code": business}]
+            "coding": [
+                {"system": "https://cart-adapter.example.org/CodeSystem/order-milestone", "code": business}
+            ]
         },
         "owner": {"reference": owner},
         "authoredOn": "2026-03-02T09:30:00+01:00",
@@ -49,6 +57,10 @@ def observation(value: str = "1.50") -> dict:
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "731-0"}]},
         "effectiveDateTime": "2026-03-05T10:15:00+01:00",
-        "valueQuantity": {"value": Decimal(value), "unit": "10*3/uL", "system": "http://unitsofmeasure.org",
-                          "code": "10*3/uL"},
+        "valueQuantity": {
+            "value": Decimal(value),
+            "unit": "10*3/uL",
+            "system": "http://unitsofmeasure.org",
+            "code": "10*3/uL",
+        },
     }

@@ -65,7 +65,9 @@ def _write_response(outcome: WriteOutcome) -> Response:
         return render(None, fmt, outcome.status, headers)
     if wanted.lower() == "operationoutcome":
         verb = "created" if outcome.created else "updated" if outcome.status == 200 else "kept"
-        message = f"{outcome.stored.res_type}/{outcome.stored.res_id} {verb} (version {outcome.stored.version_id})"
+        message = (
+            f"{outcome.stored.res_type}/{outcome.stored.res_id} {verb} (version {outcome.stored.version_id})"
+        )
         return render(information(message), fmt, outcome.status, headers)
     return render(outcome.stored.content, fmt, outcome.status, headers)
 
@@ -74,9 +76,9 @@ def _read_response(stored: StoredResource) -> Response:
     headers = _version_headers(stored, _base())
     headers.pop("Location")
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and (if_none_match.strip() == "*" or if_none_match.strip().strip("W/").strip('"') == str(
-        stored.version_id
-    )):
+    if if_none_match and (
+        if_none_match.strip() == "*" or if_none_match.strip().strip("W/").strip('"') == str(stored.version_id)
+    ):
         return Response(status=304, headers=headers)
     since = parse_date(request.headers.get("If-Modified-Since"))
     if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:
@@ -120,8 +122,12 @@ def type_level(res_type: str) -> Response:
     if request.method == "PUT":
         if not request.query_string:
             raise MethodNotAllowedError("PUT on a type needs search parameters (conditional update)")
-        outcome = service.conditional_update(res_type, request.query_string.decode(), _body(),  # type: ignore[arg-type]
-                                             if_match=request.headers.get("If-Match"))
+        outcome = service.conditional_update(
+            res_type,
+            request.query_string.decode(),
+            _body(),  # type: ignore[arg-type]
+            if_match=request.headers.get("If-Match"),
+        )
         return _write_response(outcome)
     if request.method == "DELETE":
         if not request.query_string:
@@ -153,7 +159,9 @@ def instance(res_type: str, res_id: str) -> Response:
     if request.method == "GET":
         return _read_response(service.read(res_type, res_id))
     if request.method == "PUT":
-        return _write_response(service.update(res_type, res_id, _body(), if_match=request.headers.get("If-Match")))  # type: ignore[arg-type]
+        return _write_response(
+            service.update(res_type, res_id, _body(), if_match=request.headers.get("If-Match"))
+        )  # type: ignore[arg-type]
     if request.method == "DELETE":
         service.delete(res_type, res_id, if_match=request.headers.get("If-Match"))
         return Response(status=204)
@@ -170,4 +178,3 @@ def instance_history(res_type: str, res_id: str) -> Response:
 @bp.get("/<res_type>/<res_id>/_history/<version>")
 def version_read(res_type: str, res_id: str, version: str) -> Response:
     return _read_response(_service().vread(res_type, res_id, version))
-

@@ -47,7 +47,8 @@ def parse_body(request: Request, max_depth: int) -> Any:
     if content_type in _JSON_TYPES or (content_type == "" and data[:1] in (b"{", b"[")):
         return parse_json(data, max_depth=max_depth)
     raise UnsupportedMediaTypeError(
-        f"Content-Type {request.content_type!r} is not supported; send application/fhir+json or application/fhir+xml"
+        f"Content-Type {request.content_type!r} is not supported; "
+        "send application/fhir+json or application/fhir+xml"
     )
 
 

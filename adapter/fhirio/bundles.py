@@ -27,8 +27,12 @@ def _links(links: Iterable[tuple[str, str]]) -> str:
 
 def _head(bundle_type: str, now: str, total: int | None, links: list[tuple[str, str]]) -> str:
     text = (
-        '{"resourceType":"Bundle","id":' + _quote(str(uuid.uuid4()))
-        + ',"meta":{"lastUpdated":' + _quote(now) + '},"type":' + _quote(bundle_type)
+        '{"resourceType":"Bundle","id":'
+        + _quote(str(uuid.uuid4()))
+        + ',"meta":{"lastUpdated":'
+        + _quote(now)
+        + '},"type":'
+        + _quote(bundle_type)
     )
     if total is not None:
         text += ',"total":' + str(total)
@@ -37,8 +41,14 @@ def _head(bundle_type: str, now: str, total: int | None, links: list[tuple[str, 
     return text
 
 
-def searchset(entries: Iterable[tuple[str, str]], *, total: int | None, links: list[tuple[str, str]], now: str,
-              outcome: str | None = None) -> str:
+def searchset(
+    entries: Iterable[tuple[str, str]],
+    *,
+    total: int | None,
+    links: list[tuple[str, str]],
+    now: str,
+    outcome: str | None = None,
+) -> str:
     """A searchset Bundle from (fullUrl, stored resource JSON) pairs; `outcome` is an OperationOutcome."""
     parts = [
         '{"fullUrl":' + _quote(url) + ',"resource":' + content + ',"search":{"mode":"match"}}'
@@ -52,16 +62,27 @@ def searchset(entries: Iterable[tuple[str, str]], *, total: int | None, links: l
     return body + "}"
 
 
-def history(entries: Iterable[HistoryEntry], *, total: int | None, links: list[tuple[str, str]], now: str) -> str:
+def history(
+    entries: Iterable[HistoryEntry], *, total: int | None, links: list[tuple[str, str]], now: str
+) -> str:
     parts = []
     for e in entries:
         text = '{"fullUrl":' + _quote(e.full_url)
         if e.content is not None:
             text += ',"resource":' + e.content
         text += (
-            ',"request":{"method":' + _quote(e.method) + ',"url":' + _quote(e.url) + "}"
-            + ',"response":{"status":' + _quote(e.status) + ',"etag":' + _quote(e.etag)
-            + ',"lastModified":' + _quote(e.last_modified) + "}}"
+            ',"request":{"method":'
+            + _quote(e.method)
+            + ',"url":'
+            + _quote(e.url)
+            + "}"
+            + ',"response":{"status":'
+            + _quote(e.status)
+            + ',"etag":'
+            + _quote(e.etag)
+            + ',"lastModified":'
+            + _quote(e.last_modified)
+            + "}}"
         )
         parts.append(text)
     body = _head("history", now, total, links)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 _DATE_RE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_US = -(2**62)
 MAX_US = 2**62
 
@@ -46,18 +46,18 @@ def date_range(text: str) -> tuple[int, int] | None:
     try:
         year = int(g["y"])
         if g["m"] is None:
-            lo = datetime(year, 1, 1, tzinfo=timezone.utc)
-            return to_us(lo), to_us(datetime(year + 1, 1, 1, tzinfo=timezone.utc))
+            lo = datetime(year, 1, 1, tzinfo=UTC)
+            return to_us(lo), to_us(datetime(year + 1, 1, 1, tzinfo=UTC))
         month = int(g["m"])
         if g["d"] is None:
-            lo = datetime(year, month, 1, tzinfo=timezone.utc)
+            lo = datetime(year, month, 1, tzinfo=UTC)
             days = calendar.monthrange(year, month)[1]
             return to_us(lo), to_us(lo + timedelta(days=days))
         day = int(g["d"])
         if g["H"] is None:
-            lo = datetime(year, month, day, tzinfo=timezone.utc)
+            lo = datetime(year, month, day, tzinfo=UTC)
             return to_us(lo), to_us(lo + timedelta(days=1))
-        tz = timezone.utc
+        tz = UTC
         if g["tz"] and g["tz"] != "Z":
             sign = 1 if g["tz"][0] == "+" else -1
             hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])

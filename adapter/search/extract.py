@@ -97,8 +97,19 @@ def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for key in ("text", "family", "given", "prefix", "suffix", "line", "city", "district", "state",
-                    "postalCode", "country"):
+        for key in (
+            "text",
+            "family",
+            "given",
+            "prefix",
+            "suffix",
+            "line",
+            "city",
+            "district",
+            "state",
+            "postalCode",
+            "country",
+        ):
             item = value.get(key)
             if isinstance(item, str):
                 yield item

@@ -14,8 +14,13 @@ DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result parameters that are understood, and the ones that are only formatting and so are safe to ignore.
 _CONTROL = {"_count", "_sort", "_summary", "_page", "_total"}
 _IGNORED = {"_format", "_pretty"}
-_MODIFIERS = {"token": {"", "not"}, "string": {"", "contains"}, "reference": {""}, "date": {""},
-              "uri": {"", "below"}}
+_MODIFIERS = {
+    "token": {"", "not"},
+    "string": {"", "contains"},
+    "reference": {""},
+    "date": {""},
+    "uri": {"", "below"},
+}
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,9 @@ def parse_search(
         query.canonical.append((name, raw))
         if base == "_count":
             if not raw.isdigit():
-                raise InvalidRequestError(f"_count must be a non-negative integer, got {raw!r}", expression="_count")
+                raise InvalidRequestError(
+                    f"_count must be a non-negative integer, got {raw!r}", expression="_count"
+                )
             query.count = min(int(raw), max_count)
         elif base == "_sort":
             if raw not in ("_lastUpdated", "-_lastUpdated"):

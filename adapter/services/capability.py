@@ -20,8 +20,16 @@ def _search_params(res_type: str) -> list[dict]:
 def capability_statement(base_url: str, now: str) -> dict:
     interactions = [
         {"code": code}
-        for code in ("read", "vread", "update", "delete", "history-instance", "history-type", "create",
-                     "search-type")
+        for code in (
+            "read",
+            "vread",
+            "update",
+            "delete",
+            "history-instance",
+            "history-type",
+            "create",
+            "search-type",
+        )
     ]
     resources = [
         {

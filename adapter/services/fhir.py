@@ -29,8 +29,14 @@ class SearchPage:
 class FhirService:
     """Create, read, update, delete, search and history, each as one database transaction."""
 
-    def __init__(self, uow: UnitOfWork, *, clock: Clock = system_clock_us, default_count: int = 50,
-                 max_count: int = 1000):
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        clock: Clock = system_clock_us,
+        default_count: int = 50,
+        max_count: int = 1000,
+    ):
         self.uow = uow
         self.clock = clock
         self.default_count = default_count
@@ -38,7 +44,9 @@ class FhirService:
 
     def create(self, res_type: str, resource: dict, *, if_none_exist: str | None = None) -> WriteOutcome:
         with self.uow.writing() as store:
-            return interactions.create(store, res_type, resource, clock=self.clock, if_none_exist=if_none_exist)
+            return interactions.create(
+                store, res_type, resource, clock=self.clock, if_none_exist=if_none_exist
+            )
 
     def read(self, res_type: str, res_id: str) -> StoredResource:
         with self.uow.reading() as store:
@@ -48,15 +56,19 @@ class FhirService:
         with self.uow.reading() as store:
             return interactions.vread(store, res_type, res_id, version)
 
-    def update(self, res_type: str, res_id: str, resource: dict, *, if_match: str | None = None) -> WriteOutcome:
+    def update(
+        self, res_type: str, res_id: str, resource: dict, *, if_match: str | None = None
+    ) -> WriteOutcome:
         with self.uow.writing() as store:
             return interactions.update(store, res_type, res_id, resource, clock=self.clock, if_match=if_match)
 
-    def conditional_update(self, res_type: str, query_string: str, resource: dict, *,
-                           if_match: str | None = None) -> WriteOutcome:
+    def conditional_update(
+        self, res_type: str, query_string: str, resource: dict, *, if_match: str | None = None
+    ) -> WriteOutcome:
         with self.uow.writing() as store:
-            return interactions.conditional_update(store, res_type, query_string, resource, clock=self.clock,
-                                                   if_match=if_match)
+            return interactions.conditional_update(
+                store, res_type, query_string, resource, clock=self.clock, if_match=if_match
+            )
 
     def delete(self, res_type: str, res_id: str, *, if_match: str | None = None) -> StoredResource | None:
         with self.uow.writing() as store:
@@ -69,8 +81,9 @@ class FhirService:
     # -- search ------------------------------------------------------------------------------------
     def search(self, res_type: str, args: list[tuple[str, str]], *, strict: bool = False) -> SearchPage:
         interactions.check_type(res_type)
-        query = parse_search(res_type, args, strict=strict, default_count=self.default_count,
-                             max_count=self.max_count)
+        query = parse_search(
+            res_type, args, strict=strict, default_count=self.default_count, max_count=self.max_count
+        )
         snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
         with self.uow.reading() as store:
             if query.summary_count or query.count == 0:
@@ -101,12 +114,16 @@ class FhirService:
         outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None
         return bundles.searchset(
             ((f"{base}/{r.res_type}/{r.res_id}", r.content or "{}") for r in page.resources),
-            total=page.total, links=links, now=format_instant(now_us or self.clock()), outcome=outcome,
+            total=page.total,
+            links=links,
+            now=format_instant(now_us or self.clock()),
+            outcome=outcome,
         )
 
     # -- history -----------------------------------------------------------------------------------
-    def history_bundle(self, base: str, res_type: str | None, res_id: str | None,
-                       args: list[tuple[str, str]]) -> str:
+    def history_bundle(
+        self, base: str, res_type: str | None, res_id: str | None, args: list[tuple[str, str]]
+    ) -> str:
         if res_type:
             interactions.check_type(res_type)
         since_us, count, before = None, self.default_count, None
@@ -138,7 +155,10 @@ class FhirService:
             cursor = encode_cursor(0, rows[-1].seq)
             links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={cursor}"))
         return bundles.history(
-            (_history_entry(base, r) for r in rows), total=total, links=links, now=format_instant(self.clock())
+            (_history_entry(base, r) for r in rows),
+            total=total,
+            links=links,
+            now=format_instant(self.clock()),
         )
 
 

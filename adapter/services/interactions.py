@@ -57,7 +57,7 @@ def check_id(res_id: str) -> None:
 def parse_etag(value: str) -> int:
     match = _ETAG_RE.match(value)
     if not match or not match.group(1).isdigit():
-        raise InvalidRequestError(f"If-Match {value!r} is not a version ETag such as W/\"3\"")
+        raise InvalidRequestError(f'If-Match {value!r} is not a version ETag such as W/"3"')
     return int(match.group(1))
 
 
@@ -85,7 +85,9 @@ def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
     return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(args))
 
 
-def find_matches(store: ResourceStore, res_type: str, query_string: str, *, limit: int = 2) -> list[StoredResource]:
+def find_matches(
+    store: ResourceStore, res_type: str, query_string: str, *, limit: int = 2
+) -> list[StoredResource]:
     """Resources matching a conditional interaction's search; unknown parameters are errors here."""
     args = parse_qsl(query_string, keep_blank_values=True)
     if not args:
@@ -95,22 +97,32 @@ def find_matches(store: ResourceStore, res_type: str, query_string: str, *, limi
     return store.search(query, snapshot=None, after=None, limit=limit)
 
 
-def create(store: ResourceStore, res_type: str, resource: dict, *, clock: Clock,
-           if_none_exist: str | None = None, new_id: str | None = None) -> WriteOutcome:
+def create(
+    store: ResourceStore,
+    res_type: str,
+    resource: dict,
+    *,
+    clock: Clock,
+    if_none_exist: str | None = None,
+    new_id: str | None = None,
+) -> WriteOutcome:
     """Create with a server-assigned id (or `new_id`, used by transactions that resolved it already)."""
     check_type(res_type)
     _check_body(resource, res_type)
     if if_none_exist:
         matches = find_matches(store, res_type, if_none_exist)
         if len(matches) > 1:
-            raise PreconditionFailedError(f"If-None-Exist {if_none_exist!r} matches several {res_type} resources")
+            raise PreconditionFailedError(
+                f"If-None-Exist {if_none_exist!r} matches several {res_type} resources"
+            )
         if matches:
             return WriteOutcome(200, matches[0], created=False)
     return _insert(store, res_type, new_id or str(uuid.uuid4()), resource, clock)
 
 
-def _insert(store: ResourceStore, res_type: str, res_id: str, resource: dict, clock: Clock,
-            method: str = "POST") -> WriteOutcome:
+def _insert(
+    store: ResourceStore, res_type: str, res_id: str, resource: dict, clock: Clock, method: str = "POST"
+) -> WriteOutcome:
     now = clock()
     stamped = _stamp(resource, res_type, res_id, 1, now)
     stored = store.insert(res_type, res_id, dump_json(stamped), now, index_rows(stamped), method=method)
@@ -137,8 +149,15 @@ def vread(store: ResourceStore, res_type: str, res_id: str, version: str) -> Sto
     return found
 
 
-def update(store: ResourceStore, res_type: str, res_id: str, resource: dict, *, clock: Clock,
-           if_match: str | None = None) -> WriteOutcome:
+def update(
+    store: ResourceStore,
+    res_type: str,
+    res_id: str,
+    resource: dict,
+    *,
+    clock: Clock,
+    if_match: str | None = None,
+) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create)."""
     check_type(res_type)
     check_id(res_id)
@@ -167,12 +186,21 @@ def update(store: ResourceStore, res_type: str, res_id: str, resource: dict, *, 
     return WriteOutcome(201 if current.deleted else 200, stored, created=current.deleted)
 
 
-def conditional_update(store: ResourceStore, res_type: str, query_string: str, resource: dict, *,
-                       clock: Clock, if_match: str | None = None) -> WriteOutcome:
+def conditional_update(
+    store: ResourceStore,
+    res_type: str,
+    query_string: str,
+    resource: dict,
+    *,
+    clock: Clock,
+    if_match: str | None = None,
+) -> WriteOutcome:
     check_type(res_type)
     matches = find_matches(store, res_type, query_string)
     if len(matches) > 1:
-        raise PreconditionFailedError(f"conditional update {query_string!r} matches several {res_type} resources")
+        raise PreconditionFailedError(
+            f"conditional update {query_string!r} matches several {res_type} resources"
+        )
     body_id = resource.get("id") if isinstance(resource, dict) else None
     if not matches:
         if body_id:
@@ -189,8 +217,9 @@ def conditional_update(store: ResourceStore, res_type: str, query_string: str, r
     return update(store, res_type, match.res_id, body, clock=clock, if_match=if_match)
 
 
-def delete(store: ResourceStore, res_type: str, res_id: str, *, clock: Clock,
-           if_match: str | None = None) -> StoredResource | None:
+def delete(
+    store: ResourceStore, res_type: str, res_id: str, *, clock: Clock, if_match: str | None = None
+) -> StoredResource | None:
     """Logically delete; deleting a deleted resource changes nothing. Returns the deletion version."""
     check_type(res_type)
     current = store.current(res_type, res_id, for_update=True)
@@ -204,13 +233,16 @@ def delete(store: ResourceStore, res_type: str, res_id: str, *, clock: Clock,
     return store.replace(current, None, now, (), method="DELETE")
 
 
-def conditional_delete(store: ResourceStore, res_type: str, query_string: str, *, clock: Clock) -> StoredResource | None:
+def conditional_delete(
+    store: ResourceStore, res_type: str, query_string: str, *, clock: Clock
+) -> StoredResource | None:
     """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
     check_type(res_type)
     matches = find_matches(store, res_type, query_string)
     if len(matches) > 1:
-        raise PreconditionFailedError(f"conditional delete {query_string!r} matches several {res_type} resources")
+        raise PreconditionFailedError(
+            f"conditional delete {query_string!r} matches several {res_type} resources"
+        )
     if not matches:
         return None
     return delete(store, res_type, matches[0].res_id, clock=clock)
-

@@ -21,4 +21,6 @@ def decode_cursor(token: str) -> tuple[int, int]:
             raise ValueError
         return snapshot, after
     except (ValueError, TypeError):
-        raise InvalidRequestError("the paging link is not valid; start the search again", expression="_page") from None
+        raise InvalidRequestError(
+            "the paging link is not valid; start the search again", expression="_page"
+        ) from None

@@ -50,8 +50,12 @@ def _fail(index: int, error: AdapterError) -> AdapterError:
     """Prefix each issue of an entry's error with where the entry is in the Bundle."""
     prefix = f"Bundle.entry[{index}]"
     error.issues = [
-        Issue(i.severity, i.code, f"{prefix}: {i.diagnostics}", tuple(_within(prefix, e) for e in i.expression)
-              or (prefix,))
+        Issue(
+            i.severity,
+            i.code,
+            f"{prefix}: {i.diagnostics}",
+            tuple(_within(prefix, e) for e in i.expression) or (prefix,),
+        )
         for i in error.issues
     ]
     error.message = error.issues[0].diagnostics
@@ -71,8 +75,10 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
     if not isinstance(entry, dict):
         raise InvalidRequestError("entry must be an object", expression=f"Bundle.entry[{index}]")
     request = entry.get("request")
-    if not isinstance(request, dict) or not isinstance(request.get("method"), str) or not isinstance(
-        request.get("url"), str
+    if (
+        not isinstance(request, dict)
+        or not isinstance(request.get("method"), str)
+        or not isinstance(request.get("url"), str)
     ):
         raise InvalidRequestError(
             f"Bundle.entry[{index}].request with method and url is required",
@@ -80,25 +86,39 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
         )
     method = request["method"].upper()
     if method not in _ORDER:
-        raise InvalidRequestError(f"Bundle.entry[{index}].request.method {method!r} is not supported",
-                                  expression=f"Bundle.entry[{index}].request.method")
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.method {method!r} is not supported",
+            expression=f"Bundle.entry[{index}].request.method",
+        )
     url = request["url"]
     if url.startswith(base + "/"):
         url = url[len(base) + 1 :]
     parts = urlsplit(url)
     path = parts.path.strip("/").split("/") if parts.path.strip("/") else []
     if not path:
-        raise InvalidRequestError(f"Bundle.entry[{index}].request.url {url!r} names no resource type",
-                                  expression=f"Bundle.entry[{index}].request.url")
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.url {url!r} names no resource type",
+            expression=f"Bundle.entry[{index}].request.url",
+        )
     res_type = path[0]
     res_id = path[1] if len(path) > 1 else None
     resource = entry.get("resource")
     if method in ("POST", "PUT") and not isinstance(resource, dict):
-        raise InvalidRequestError(f"Bundle.entry[{index}] ({method}) needs a resource",
-                                  expression=f"Bundle.entry[{index}].resource")
-    return _Entry(index, method, res_type, res_id, parts.query or None, resource,
-                  entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None,
-                  request.get("ifNoneExist"), request.get("ifMatch"), url)
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}] ({method}) needs a resource", expression=f"Bundle.entry[{index}].resource"
+        )
+    return _Entry(
+        index,
+        method,
+        res_type,
+        res_id,
+        parts.query or None,
+        resource,
+        entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None,
+        request.get("ifNoneExist"),
+        request.get("ifMatch"),
+        url,
+    )
 
 
 def _rewrite(node: Any, mapping: dict[str, str], resolve: Callable[[str], str]) -> Any:
@@ -142,7 +162,9 @@ class BundleProcessor:
             return "transaction-response", self._transaction(entries, base)
         if kind == "batch":
             return "batch-response", self._batch(entries, base)
-        raise InvalidRequestError(f"Bundle.type must be transaction or batch, not {kind!r}", expression="Bundle.type")
+        raise InvalidRequestError(
+            f"Bundle.type must be transaction or batch, not {kind!r}", expression="Bundle.type"
+        )
 
     # -- transaction -------------------------------------------------------------------------------
     def _transaction(self, raw_entries: list, base: str) -> list[EntryResult]:
@@ -162,7 +184,8 @@ class BundleProcessor:
                 matches = interactions.find_matches(store, res_type, query)
                 if len(matches) != 1:
                     raise PreconditionFailedError(
-                        f"conditional reference {reference!r} matches {len(matches)} resources (needs exactly one)"
+                        f"conditional reference {reference!r} matches {len(matches)} resources "
+                        "(needs exactly one)"
                     )
                 return f"{res_type}/{matches[0].res_id}"
 
@@ -187,7 +210,9 @@ class BundleProcessor:
                     if entry.if_none_exist:
                         matches = interactions.find_matches(store, entry.res_type, entry.if_none_exist)
                         if len(matches) > 1:
-                            raise PreconditionFailedError(f"ifNoneExist {entry.if_none_exist!r} matches several")
+                            raise PreconditionFailedError(
+                                f"ifNoneExist {entry.if_none_exist!r} matches several"
+                            )
                         if matches:
                             entry.existing = matches[0]
                     entry.new_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
@@ -217,27 +242,35 @@ class BundleProcessor:
                 continue
             key = f"{entry.res_type}/{ident}"
             if key in seen:
-                raise _fail(entry.index, InvalidRequestError(
-                    f"{key} appears in entries {seen[key]} and {entry.index}; a transaction may touch a resource once"
-                ))
+                raise _fail(
+                    entry.index,
+                    InvalidRequestError(
+                        f"{key} appears in entries {seen[key]} and {entry.index}; "
+                        "a transaction may touch a resource once"
+                    ),
+                )
             seen[key] = entry.index
 
     def _run(self, store: ResourceStore, entry: _Entry, base: str) -> EntryResult:
         if entry.method == "POST":
             if entry.existing is not None:
                 return _write_result(base, WriteOutcome(200, entry.existing, created=False))
-            outcome = interactions.create(store, entry.res_type, entry.resource, clock=self.clock,
-                                          new_id=entry.new_id)
+            outcome = interactions.create(
+                store, entry.res_type, entry.resource, clock=self.clock, new_id=entry.new_id
+            )
             return _write_result(base, outcome)
         if entry.method == "PUT":
             if entry.new_id is None:
                 raise InvalidRequestError("PUT needs [type]/[id] or a conditional URL")
-            outcome = interactions.update(store, entry.res_type, entry.new_id, entry.resource, clock=self.clock,
-                                          if_match=entry.if_match)
+            outcome = interactions.update(
+                store, entry.res_type, entry.new_id, entry.resource, clock=self.clock, if_match=entry.if_match
+            )
             return _write_result(base, outcome)
         if entry.method == "DELETE":
             if entry.res_id:
-                interactions.delete(store, entry.res_type, entry.res_id, clock=self.clock, if_match=entry.if_match)
+                interactions.delete(
+                    store, entry.res_type, entry.res_id, clock=self.clock, if_match=entry.if_match
+                )
             elif entry.query:
                 interactions.conditional_delete(store, entry.res_type, entry.query, clock=self.clock)
             else:
@@ -255,8 +288,12 @@ class BundleProcessor:
             found = interactions.read(store, entry.res_type, entry.res_id)
         else:
             return EntryResult("200 OK", resource=self.search(entry.res_type, entry.query or ""))
-        return EntryResult("200 OK", etag=f'W/"{found.version_id}"',
-                           last_modified=format_instant(found.last_updated_us), resource=found.content)
+        return EntryResult(
+            "200 OK",
+            etag=f'W/"{found.version_id}"',
+            last_modified=format_instant(found.last_updated_us),
+            resource=found.content,
+        )
 
     # -- batch -------------------------------------------------------------------------------------
     def _batch(self, raw_entries: list, base: str) -> list[EntryResult]:
@@ -268,12 +305,21 @@ class BundleProcessor:
                     with store.connection.begin_nested():
                         if entry.method == "POST":
                             entry.new_id = None
-                            outcome = interactions.create(store, entry.res_type, entry.resource, clock=self.clock,
-                                                          if_none_exist=entry.if_none_exist)
+                            outcome = interactions.create(
+                                store,
+                                entry.res_type,
+                                entry.resource,
+                                clock=self.clock,
+                                if_none_exist=entry.if_none_exist,
+                            )
                             results.append(_write_result(base, outcome))
                         elif entry.method == "PUT" and entry.query:
                             outcome = interactions.conditional_update(
-                                store, entry.res_type, entry.query, entry.resource, clock=self.clock,
+                                store,
+                                entry.res_type,
+                                entry.query,
+                                entry.resource,
+                                clock=self.clock,
                                 if_match=entry.if_match,
                             )
                             results.append(_write_result(base, outcome))
@@ -282,13 +328,24 @@ class BundleProcessor:
                             results.append(self._run(store, entry, base))
                 except AdapterError as exc:
                     failed = _fail(i, exc)
-                    results.append(EntryResult(f"{exc.status} {_REASONS.get(exc.status, 'Error')}",
-                                               outcome=dump_json(operation_outcome(failed.issues))))
+                    results.append(
+                        EntryResult(
+                            f"{exc.status} {_REASONS.get(exc.status, 'Error')}",
+                            outcome=dump_json(operation_outcome(failed.issues)),
+                        )
+                    )
         return results
 
 
-_REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
-            412: "Precondition Failed", 422: "Unprocessable Entity"}
+_REASONS = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    422: "Unprocessable Entity",
+}
 
 
 def _write_result(base: str, outcome: WriteOutcome) -> EntryResult:
@@ -302,8 +359,14 @@ def _write_result(base: str, outcome: WriteOutcome) -> EntryResult:
     )
 
 
-def response_bundle(kind: str, results: list[EntryResult], *, now: str, include_resources: bool,
-                    include_outcomes: bool = False) -> str:
+def response_bundle(
+    kind: str,
+    results: list[EntryResult],
+    *,
+    now: str,
+    include_resources: bool,
+    include_outcomes: bool = False,
+) -> str:
     """The batch-response / transaction-response Bundle as JSON text."""
     parts = []
     for result in results:
@@ -323,6 +386,13 @@ def response_bundle(kind: str, results: list[EntryResult], *, now: str, include_
         entry += '"response":' + text + "}"
         parts.append(entry)
     return (
-        '{"resourceType":"Bundle","id":"' + str(uuid.uuid4()) + '","type":"' + kind + '","meta":{"lastUpdated":"'
-        + now + '"},"entry":[' + ",".join(parts) + "]}"
+        '{"resourceType":"Bundle","id":"'
+        + str(uuid.uuid4())
+        + '","type":"'
+        + kind
+        + '","meta":{"lastUpdated":"'
+        + now
+        + '"},"entry":['
+        + ",".join(parts)
+        + "]}"
     )

@@ -1,1 +1,1 @@
-"""Persistence: resources with every version, the search index, conditional-write locks (SQLite or PostgreSQL)."""
+"""Persistence: resources with all their versions, the search index, conditional-write locks."""

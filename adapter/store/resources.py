@@ -63,8 +63,17 @@ class ResourceStore:
     def version(self, res_type: str, res_id: str, version_id: int) -> StoredResource | None:
         v = resource_versions.c
         row = self.connection.execute(
-            select(v.resource_pk, v.res_type, v.res_id, v.version_id, v.last_updated_us, v.deleted, v.content,
-                   v.seq, v.method).where(v.res_type == res_type, v.res_id == res_id, v.version_id == version_id)
+            select(
+                v.resource_pk,
+                v.res_type,
+                v.res_id,
+                v.version_id,
+                v.last_updated_us,
+                v.deleted,
+                v.content,
+                v.seq,
+                v.method,
+            ).where(v.res_type == res_type, v.res_id == res_id, v.version_id == version_id)
         ).first()
         return StoredResource(*row[:5], bool(row[5]), *row[6:]) if row else None
 
@@ -76,12 +85,25 @@ class ResourceStore:
             select(conditional_locks.c.slot).where(conditional_locks.c.slot == slot).with_for_update()
         )
 
-    def insert(self, res_type: str, res_id: str, content: str, last_updated_us: int,
-               rows: Iterable[IndexRow], *, method: str = "POST") -> StoredResource:
+    def insert(
+        self,
+        res_type: str,
+        res_id: str,
+        content: str,
+        last_updated_us: int,
+        rows: Iterable[IndexRow],
+        *,
+        method: str = "POST",
+    ) -> StoredResource:
         pk = self.connection.execute(
             resources.insert().values(
-                res_type=res_type, res_id=res_id, version_id=1, last_seq=0,
-                last_updated_us=last_updated_us, deleted=False, content=content,
+                res_type=res_type,
+                res_id=res_id,
+                version_id=1,
+                last_seq=0,
+                last_updated_us=last_updated_us,
+                deleted=False,
+                content=content,
             )
         ).inserted_primary_key[0]
         seq = self._add_version(pk, res_type, res_id, 1, last_updated_us, method, False, content)
@@ -89,50 +111,109 @@ class ResourceStore:
         self._index(pk, res_type, rows)
         return StoredResource(pk, res_type, res_id, 1, last_updated_us, False, content, seq)
 
-    def replace(self, current: StoredResource, content: str | None, last_updated_us: int,
-                rows: Iterable[IndexRow], *, method: str) -> StoredResource:
+    def replace(
+        self,
+        current: StoredResource,
+        content: str | None,
+        last_updated_us: int,
+        rows: Iterable[IndexRow],
+        *,
+        method: str,
+    ) -> StoredResource:
         """Write the next version of `current` (a delete when content is None)."""
         version_id = current.version_id + 1
         deleted = content is None
-        seq = self._add_version(current.pk, current.res_type, current.res_id, version_id, last_updated_us,
-                                method, deleted, content)
+        seq = self._add_version(
+            current.pk,
+            current.res_type,
+            current.res_id,
+            version_id,
+            last_updated_us,
+            method,
+            deleted,
+            content,
+        )
         self.connection.execute(
-            update(resources).where(resources.c.pk == current.pk).values(
-                version_id=version_id, last_seq=seq, last_updated_us=last_updated_us, deleted=deleted,
+            update(resources)
+            .where(resources.c.pk == current.pk)
+            .values(
+                version_id=version_id,
+                last_seq=seq,
+                last_updated_us=last_updated_us,
+                deleted=deleted,
                 content=content,
             )
         )
         self.connection.execute(search_index.delete().where(search_index.c.resource_pk == current.pk))
         if not deleted:
             self._index(current.pk, current.res_type, rows)
-        return StoredResource(current.pk, current.res_type, current.res_id, version_id, last_updated_us,
-                              deleted, content, seq)
+        return StoredResource(
+            current.pk, current.res_type, current.res_id, version_id, last_updated_us, deleted, content, seq
+        )
 
-    def _add_version(self, pk: int, res_type: str, res_id: str, version_id: int, last_updated_us: int,
-                     method: str, deleted: bool, content: str | None) -> int:
+    def _add_version(
+        self,
+        pk: int,
+        res_type: str,
+        res_id: str,
+        version_id: int,
+        last_updated_us: int,
+        method: str,
+        deleted: bool,
+        content: str | None,
+    ) -> int:
         return self.connection.execute(
             resource_versions.insert().values(
-                resource_pk=pk, res_type=res_type, res_id=res_id, version_id=version_id,
-                last_updated_us=last_updated_us, method=method, deleted=deleted, content=content,
+                resource_pk=pk,
+                res_type=res_type,
+                res_id=res_id,
+                version_id=version_id,
+                last_updated_us=last_updated_us,
+                method=method,
+                deleted=deleted,
+                content=content,
             )
         ).inserted_primary_key[0]
 
     def _index(self, pk: int, res_type: str, rows: Iterable[IndexRow]) -> None:
         values = [
-            {"resource_pk": pk, "res_type": res_type, "param": r.param, "system": r.system, "value": r.value,
-             "lo_us": r.lo_us, "hi_us": r.hi_us}
+            {
+                "resource_pk": pk,
+                "res_type": res_type,
+                "param": r.param,
+                "system": r.system,
+                "value": r.value,
+                "lo_us": r.lo_us,
+                "hi_us": r.hi_us,
+            }
             for r in rows
         ]
         if values:
             self.connection.execute(search_index.insert(), values)
 
     # -- history ---------------------------------------------------------------------------------
-    def history(self, res_type: str | None, res_id: str | None, *, since_us: int | None, before_seq: int | None,
-                limit: int) -> list[StoredResource]:
+    def history(
+        self,
+        res_type: str | None,
+        res_id: str | None,
+        *,
+        since_us: int | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[StoredResource]:
         """Versions newest first, optionally of one type or one resource, below a paging cursor."""
         v = resource_versions.c
-        stmt = select(v.resource_pk, v.res_type, v.res_id, v.version_id, v.last_updated_us, v.deleted,
-                      v.content, v.seq, v.method)
+        stmt = select(
+            v.resource_pk,
+            v.res_type,
+            v.res_id,
+            v.version_id,
+            v.last_updated_us,
+            v.deleted,
+            v.content,
+            v.seq,
+            v.method,
+        )
         if res_type:
             stmt = stmt.where(v.res_type == res_type)
         if res_id:
@@ -144,8 +225,9 @@ class ResourceStore:
         rows = self.connection.execute(stmt.order_by(v.seq.desc()).limit(limit)).all()
         return [StoredResource(*r[:5], bool(r[5]), *r[6:]) for r in rows]
 
-    def count_history(self, res_type: str | None, res_id: str | None, since_us: int | None,
-                      max_seq: int | None) -> int:
+    def count_history(
+        self, res_type: str | None, res_id: str | None, since_us: int | None, max_seq: int | None
+    ) -> int:
         v = resource_versions.c
         stmt = select(func.count()).select_from(resource_versions)
         if res_type:
@@ -165,8 +247,9 @@ class ResourceStore:
     def max_seq(self) -> int:
         return int(self.connection.execute(select(func.max(resource_versions.c.seq))).scalar() or 0)
 
-    def search(self, query: SearchQuery, *, snapshot: int | None, after: int | None,
-               limit: int) -> list[StoredResource]:
+    def search(
+        self, query: SearchQuery, *, snapshot: int | None, after: int | None, limit: int
+    ) -> list[StoredResource]:
         """Current, not deleted resources matching `query`, in its order, after the keyset cursor."""
         key = self._sort_key(query)
         stmt = select(*_HEAD_COLUMNS).where(*self._filters(query))
@@ -190,7 +273,10 @@ class ResourceStore:
         return resources.c.pk if query.sort is None else resources.c.last_seq
 
     def _filters(self, query: SearchQuery) -> list[ColumnElement[bool]]:
-        filters: list[ColumnElement[bool]] = [resources.c.res_type == query.res_type, resources.c.deleted.is_(False)]
+        filters: list[ColumnElement[bool]] = [
+            resources.c.res_type == query.res_type,
+            resources.c.deleted.is_(False),
+        ]
         for condition in query.conditions:
             filters.append(self._condition(query.res_type, condition))
         return filters
@@ -267,4 +353,3 @@ def _date_match(lo, hi, value: DateValue) -> ColumnElement[bool]:  # type: ignor
             return hi <= p_lo
         case _:  # ap: overlaps the searched range
             return and_(lo < p_hi, hi > p_lo)
-

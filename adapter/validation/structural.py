@@ -33,7 +33,9 @@ def _model_class(res_type: str) -> Any:
 def served_resource_types() -> tuple[str, ...]:
     """The R4 resource types this server stores: those the interim structural check can judge."""
     # find_spec instead of importing: importing all 140 model modules would add seconds to start-up.
-    return tuple(sorted(t for t in resource_types() if find_spec(f"fhir.resources.R4B.{t.lower()}") is not None))
+    return tuple(
+        sorted(t for t in resource_types() if find_spec(f"fhir.resources.R4B.{t.lower()}") is not None)
+    )
 
 
 def is_known_type(res_type: str) -> bool:
@@ -48,7 +50,9 @@ def _served_set() -> frozenset[str]:
 
 def _without_extension_value_primitives(node: Any, found: list[tuple[str, Any]], path: str) -> Any:
     if isinstance(node, list):
-        return [_without_extension_value_primitives(item, found, f"{path}[{i}]") for i, item in enumerate(node)]
+        return [
+            _without_extension_value_primitives(item, found, f"{path}[{i}]") for i, item in enumerate(node)
+        ]
     if not isinstance(node, dict):
         return node
     is_extension = isinstance(node.get("url"), str)
@@ -75,9 +79,7 @@ def check_structure(resource: dict) -> None:
     """Raise UnprocessableResourceError naming every structural problem of `resource`."""
     res_type = resource.get("resourceType")
     if not isinstance(res_type, str) or not is_known_type(res_type):
-        raise UnprocessableResourceError(
-            f"unknown resourceType {res_type!r}", expression="resourceType"
-        )
+        raise UnprocessableResourceError(f"unknown resourceType {res_type!r}", expression="resourceType")
     hidden: list[tuple[str, Any]] = []
     candidate = _without_extension_value_primitives(resource, hidden, res_type)
     issues = [

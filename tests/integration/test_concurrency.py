@@ -37,7 +37,8 @@ def test_parallel_conditional_creates_from_several_processes_make_one_resource(b
     barrier = context.Barrier(20)
     results = context.Queue()
     processes = [
-        context.Process(target=_conditional_create, args=(busy_server.base, barrier, results)) for _ in range(20)
+        context.Process(target=_conditional_create, args=(busy_server.base, barrier, results))
+        for _ in range(20)
     ]
     for process in processes:
         process.start()
@@ -47,7 +48,9 @@ def test_parallel_conditional_creates_from_several_processes_make_one_resource(b
     statuses = sorted(status for status, _ in outcomes)
     assert statuses == [200] * 19 + [201]
     assert len({ident for _, ident in outcomes}) == 1
-    search = requests.get(f"{busy_server.base}/Patient?identifier={fixtures.INS_NIR}|2750399123456", timeout=10)
+    search = requests.get(
+        f"{busy_server.base}/Patient?identifier={fixtures.INS_NIR}|2750399123456", timeout=10
+    )
     assert search.json()["total"] == 1
 
 
@@ -60,8 +63,12 @@ def _increment(base: str, res_id: str, times: int) -> int:
         current = session.get(f"{base}/Task/{res_id}", headers=HEADERS, timeout=10)
         task = current.json()
         task.setdefault("note", []).append({"text": f"step {len(task.get('note', []))}"})
-        response = session.put(f"{base}/Task/{res_id}", data=dump_json(task),
-                               headers=dict(HEADERS, **{"If-Match": current.headers["ETag"]}), timeout=10)
+        response = session.put(
+            f"{base}/Task/{res_id}",
+            data=dump_json(task),
+            headers=dict(HEADERS, **{"If-Match": current.headers["ETag"]}),
+            timeout=10,
+        )
         if response.status_code == 412:
             conflicts += 1
             continue
@@ -71,8 +78,9 @@ def _increment(base: str, res_id: str, times: int) -> int:
 
 
 def test_concurrent_puts_with_if_match_lose_no_update(busy_server):
-    created = requests.post(f"{busy_server.base}/Task", data=dump_json(fixtures.task()), headers=HEADERS,
-                            timeout=10).json()
+    created = requests.post(
+        f"{busy_server.base}/Task", data=dump_json(fixtures.task()), headers=HEADERS, timeout=10
+    ).json()
     writers, each = 6, 5
     with ThreadPoolExecutor(writers) as pool:
         conflicts = sum(pool.map(lambda _: _increment(busy_server.base, created["id"], each), range(writers)))

@@ -27,8 +27,10 @@ def test_fhirpy_create_read_update_search_and_transaction(live_server):
     assert client.resources("Patient").search(family="dubois").count() == 1
 
     # Conditional update through the search set, the way an interface engine without server ids works.
-    org, created = client.resources("Organization").search(identifier=f"{fixtures.FINESS}|690781810").update(
-        client.resource("Organization", **fixtures.organization())
+    org, created = (
+        client.resources("Organization")
+        .search(identifier=f"{fixtures.FINESS}|690781810")
+        .update(client.resource("Organization", **fixtures.organization()))
     )
     assert created
 
