@@ -100,6 +100,7 @@ def parse_search(
     for name, raw in args:
         base, _, modifier = name.partition(":")
         if base in _IGNORED:
+            query.canonical.append((name, raw))  # kept in links so that next pages come in the same format
             continue
         if base == "_page":
             query.cursor = raw
