@@ -47,16 +47,18 @@ def date_range(text: str) -> tuple[int, int] | None:
         year = int(g["y"])
         if g["m"] is None:
             lo = datetime(year, 1, 1, tzinfo=UTC)
+            if year == 9999:  # the year after does not exist in datetime
+                return to_us(lo), MAX_US
             return to_us(lo), to_us(datetime(year + 1, 1, 1, tzinfo=UTC))
         month = int(g["m"])
         if g["d"] is None:
             lo = datetime(year, month, 1, tzinfo=UTC)
             days = calendar.monthrange(year, month)[1]
-            return to_us(lo), to_us(lo + timedelta(days=days))
+            return to_us(lo), _end(lo, timedelta(days=days))
         day = int(g["d"])
         if g["H"] is None:
             lo = datetime(year, month, day, tzinfo=UTC)
-            return to_us(lo), to_us(lo + timedelta(days=1))
+            return to_us(lo), _end(lo, timedelta(days=1))
         tz = UTC
         if g["tz"] and g["tz"] != "Z":
             sign = 1 if g["tz"][0] == "+" else -1
@@ -72,6 +74,13 @@ def date_range(text: str) -> tuple[int, int] | None:
             step = timedelta(microseconds=max(1, 10 ** (6 - min(len(fraction), 6))))
         else:
             step = timedelta(seconds=1)
-        return to_us(lo), to_us(lo + step)
-    except ValueError:
+        return to_us(lo), _end(lo, step)
+    except (ValueError, OverflowError):
         return None
+
+
+def _end(start: datetime, width: timedelta) -> int:
+    try:
+        return to_us(start + width)
+    except OverflowError:  # the last day of year 9999
+        return MAX_US
