@@ -33,13 +33,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     uow = UnitOfWork(engine)
     fhir = FhirService(uow, default_count=settings.default_page_size, max_count=settings.max_page_size)
 
-    def search_text(res_type: str, query_string: str) -> str:
-        from urllib.parse import parse_qsl
-
-        page = fhir.search(res_type, parse_qsl(query_string, keep_blank_values=True))
-        return fhir.search_bundle(page, settings.public_base_url or "")
-
-    bundles = BundleProcessor(uow, clock=fhir.clock, search=search_text)
+    bundles = BundleProcessor(
+        uow, clock=fhir.clock, default_count=settings.default_page_size, max_count=settings.max_page_size
+    )
     return Services(settings, engine, fhir, bundles)
 
 

@@ -75,7 +75,7 @@ def _parse_token(raw: str) -> tuple[str | None, str | None]:
 
 def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | None, str]:
     split = split_reference(raw)
-    if split:
+    if split and split[1]:
         return split
     if "/" in raw or not raw:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from adapter.errors import InvalidRequestError, Issue
+from adapter.errors import InvalidRequestError
 from adapter.fhirio import bundles
-from adapter.fhirio.jsonio import dump_json
-from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import date_range, format_instant
-from adapter.search.query import SearchQuery, parse_search
-from adapter.services import interactions
+from adapter.services import interactions, searching
 from adapter.services.interactions import Clock, WriteOutcome, system_clock_us
 from adapter.services.paging import decode_cursor, encode_cursor
+from adapter.services.searching import SearchPage
 from adapter.store.resources import StoredResource
 from adapter.store.unit_of_work import UnitOfWork
-
-
-@dataclass
-class SearchPage:
-    query: SearchQuery
-    resources: list[StoredResource]
-    total: int
-    next_cursor: str | None
-    warnings: list[Issue] = field(default_factory=list)
 
 
 class FhirService:
@@ -80,45 +67,14 @@ class FhirService:
 
     # -- search ------------------------------------------------------------------------------------
     def search(self, res_type: str, args: list[tuple[str, str]], *, strict: bool = False) -> SearchPage:
-        interactions.check_type(res_type)
-        query = parse_search(
+        query = searching.prepare(
             res_type, args, strict=strict, default_count=self.default_count, max_count=self.max_count
         )
-        snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
         with self.uow.reading() as store:
-            if query.summary_count or query.count == 0:
-                return SearchPage(query, [], store.count(query, snapshot=snapshot), None, query.warnings)
-            rows = store.search(query, snapshot=snapshot, after=after, limit=query.count + 1)
-            more = len(rows) > query.count
-            rows = rows[: query.count]
-            if more and snapshot is None:
-                # Later pages see only what existed now, so new arrivals cannot push a resource twice.
-                snapshot = store.max_pk() if query.sort is None else store.max_seq()
-            if after is None and not more:
-                total = len(rows)
-            else:
-                total = store.count(query, snapshot=snapshot)
-            next_cursor = None
-            if more and snapshot is not None:
-                last = rows[-1]
-                next_cursor = encode_cursor(snapshot, last.pk if query.sort is None else last.seq)
-        return SearchPage(query, rows, total, next_cursor, query.warnings)
+            return searching.run(store, query)
 
-    def search_bundle(self, page: SearchPage, base: str, now_us: int | None = None) -> str:
-        path = f"{base}/{page.query.res_type}"
-        qs = page.query.query_string()
-        self_url = f"{path}?{qs}" if qs else path
-        links = [("self", self_url)]
-        if page.next_cursor:
-            links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={page.next_cursor}"))
-        outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None
-        return bundles.searchset(
-            ((f"{base}/{r.res_type}/{r.res_id}", r.content or "{}") for r in page.resources),
-            total=page.total,
-            links=links,
-            now=format_instant(now_us or self.clock()),
-            outcome=outcome,
-        )
+    def search_bundle(self, page: SearchPage, base: str) -> str:
+        return searching.searchset_text(page, base, self.clock())
 
     # -- history -----------------------------------------------------------------------------------
     def history_bundle(

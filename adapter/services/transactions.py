@@ -6,13 +6,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from adapter.errors import AdapterError, InvalidRequestError, Issue, PreconditionFailedError
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant
-from adapter.services import interactions
+from adapter.services import interactions, searching
 from adapter.services.interactions import Clock, WriteOutcome
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
@@ -121,18 +121,27 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
     )
 
 
+# Elements whose string value is a link the server must rewrite (references, uri/url/uuid/oid values);
+# business strings such as Identifier.value are left alone even when they look like a fullUrl.
+_LINK_KEYS = frozenset(
+    {"reference", "url", "valueUri", "valueUrl", "valueUuid", "valueOid", "valueReference"}
+)
+
+
 def _rewrite(node: Any, mapping: dict[str, str], resolve: Callable[[str], str]) -> Any:
     """Replace fullUrls of this Bundle by the server's references, and resolve conditional references."""
-    if isinstance(node, str):
-        return mapping.get(node, node)
     if isinstance(node, list):
         return [_rewrite(item, mapping, resolve) for item in node]
     if not isinstance(node, dict):
         return node
     out = {}
     for key, value in node.items():
-        if key == "reference" and isinstance(value, str) and value not in mapping and "?" in value[1:]:
-            out[key] = resolve(value) if value[:1].isupper() else value
+        if isinstance(value, str) and key in _LINK_KEYS:
+            if value in mapping:
+                value = mapping[value]
+            elif key == "reference" and "?" in value[1:] and value[:1].isupper():
+                value = resolve(value)
+            out[key] = value
         elif key == "div" and isinstance(value, str):
             for old, new in mapping.items():
                 if old in value:
@@ -146,10 +155,11 @@ def _rewrite(node: Any, mapping: dict[str, str], resolve: Callable[[str], str]) 
 class BundleProcessor:
     """Runs batch and transaction Bundles against the store."""
 
-    def __init__(self, uow: UnitOfWork, *, clock: Clock, search: Callable[..., str]):
+    def __init__(self, uow: UnitOfWork, *, clock: Clock, default_count: int = 50, max_count: int = 1000):
         self.uow = uow
         self.clock = clock
-        self.search = search  # (res_type, query_string) -> searchset JSON text, for GET entries
+        self.default_count = default_count
+        self.max_count = max_count
 
     def process(self, bundle: Any, base: str) -> tuple[str, list[EntryResult]]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -204,6 +214,7 @@ class BundleProcessor:
 
     def _assign_identities(self, store: ResourceStore, entries: list[_Entry]) -> dict[str, str]:
         mapping: dict[str, str] = {}
+        seen_urls: dict[str, int] = {}
         for entry in entries:
             try:
                 if entry.method == "POST":
@@ -227,6 +238,17 @@ class BundleProcessor:
                     entry.new_id = entry.res_id
             except AdapterError as exc:
                 raise _fail(entry.index, exc) from None
+            if entry.full_url and entry.full_url in seen_urls:
+                raise _fail(
+                    entry.index,
+                    InvalidRequestError(
+                        f"fullUrl {entry.full_url!r} is also used by entry {seen_urls[entry.full_url]}; "
+                        "fullUrl must be unique in a Bundle (bdl-7)",
+                        expression="fullUrl",
+                    ),
+                )
+            if entry.full_url:
+                seen_urls[entry.full_url] = entry.index
             if entry.new_id and entry.full_url:
                 mapping[entry.full_url] = f"{entry.res_type}/{entry.new_id}"
         return mapping
@@ -278,16 +300,22 @@ class BundleProcessor:
             return EntryResult("204 No Content")
         if entry.method == "PATCH":
             raise InvalidRequestError("PATCH is not supported by this server")
-        return self._get(store, entry)
+        return self._get(store, entry, base)
 
-    def _get(self, store: ResourceStore, entry: _Entry) -> EntryResult:
+    def _get(self, store: ResourceStore, entry: _Entry, base: str) -> EntryResult:
         if entry.res_id and "/_history/" in entry.raw_url:
             version = entry.raw_url.rsplit("/", 1)[-1]
             found = interactions.vread(store, entry.res_type, entry.res_id, version)
         elif entry.res_id:
             found = interactions.read(store, entry.res_type, entry.res_id)
         else:
-            return EntryResult("200 OK", resource=self.search(entry.res_type, entry.query or ""))
+            # On the transaction's own connection: a GET entry sees what the earlier entries wrote.
+            args = parse_qsl(entry.query or "", keep_blank_values=True)
+            query = searching.prepare(
+                entry.res_type, args, strict=False, default_count=self.default_count, max_count=self.max_count
+            )
+            page = searching.run(store, query)
+            return EntryResult("200 OK", resource=searching.searchset_text(page, base, self.clock()))
         return EntryResult(
             "200 OK",
             etag=f'W/"{found.version_id}"',

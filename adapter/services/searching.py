@@ -1,0 +1,70 @@
+"""Search as a use case on an open store: paging with snapshots, totals, and the searchset Bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapter.errors import Issue
+from adapter.fhirio import bundles
+from adapter.fhirio.jsonio import dump_json
+from adapter.fhirio.outcome import operation_outcome
+from adapter.search.dates import format_instant
+from adapter.search.query import SearchQuery, parse_search
+from adapter.services import interactions
+from adapter.services.paging import decode_cursor, encode_cursor
+from adapter.store.resources import ResourceStore, StoredResource
+
+
+@dataclass
+class SearchPage:
+    query: SearchQuery
+    resources: list[StoredResource]
+    total: int
+    next_cursor: str | None
+    warnings: list[Issue] = field(default_factory=list)
+
+
+def prepare(
+    res_type: str, args: list[tuple[str, str]], *, strict: bool, default_count: int, max_count: int
+) -> SearchQuery:
+    interactions.check_type(res_type)
+    return parse_search(res_type, args, strict=strict, default_count=default_count, max_count=max_count)
+
+
+def run(store: ResourceStore, query: SearchQuery) -> SearchPage:
+    """One page of results; the first page of a longer result fixes the snapshot the next pages use."""
+    snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
+    if query.summary_count or query.count == 0:
+        return SearchPage(query, [], store.count(query, snapshot=snapshot), None, query.warnings)
+    rows = store.search(query, snapshot=snapshot, after=after, limit=query.count + 1)
+    more = len(rows) > query.count
+    rows = rows[: query.count]
+    if more and snapshot is None:
+        # Later pages see only what existed now, so new arrivals cannot push a resource twice.
+        snapshot = store.max_pk() if query.sort is None else store.max_seq()
+    if after is None and not more:
+        total = len(rows)
+    else:
+        total = store.count(query, snapshot=snapshot)
+    next_cursor = None
+    if more and snapshot is not None:
+        last = rows[-1]
+        next_cursor = encode_cursor(snapshot, last.pk if query.sort is None else last.seq)
+    return SearchPage(query, rows, total, next_cursor, query.warnings)
+
+
+def searchset_text(page: SearchPage, base: str, now_us: int) -> str:
+    """The searchset Bundle of a page, built around the stored JSON of each resource."""
+    path = f"{base}/{page.query.res_type}"
+    qs = page.query.query_string()
+    links = [("self", f"{path}?{qs}" if qs else path)]
+    if page.next_cursor:
+        links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={page.next_cursor}"))
+    outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None
+    return bundles.searchset(
+        ((f"{base}/{r.res_type}/{r.res_id}", r.content or "{}") for r in page.resources),
+        total=page.total,
+        links=links,
+        now=format_instant(now_us),
+        outcome=outcome,
+    )

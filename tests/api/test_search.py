@@ -1,0 +1,784 @@
+"""FHIR search over the REST API (GET and POST [type]/_search), searchset Bundles and paging.
+
+Every test runs on SQLite and on PostgreSQL (the `client` fixture is parametrised over both).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from adapter.fhirio.jsonio import dump_json
+from tests import fixtures
+
+FHIR_JSON = "application/fhir+json"
+ORDER_SYSTEM = "https://cart-adapter.example.org/order"
+MILESTONE_SYSTEM = "https://cart-adapter.example.org/CodeSystem/order-milestone"
+LOINC = "http://loinc.org"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _create(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]
+    response = client.post(
+        f"/fhir/{resource['resourceType']}",
+        data=dump_json(resource),
+        headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def _update(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]
+    response = client.put(
+        f"/fhir/{resource['resourceType']}/{resource['id']}",
+        data=dump_json(resource),
+        headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def _get(client, url: str, params: list[tuple[str, str]] | None = None, **headers: str):  # type: ignore[no-untyped-def]
+    if params:
+        url = f"{url}?{urlencode(params)}"
+    return client.get(url, headers={"Accept": FHIR_JSON, **headers})
+
+
+def _search(client, res_type: str, params: list[tuple[str, str]] | None = None) -> dict:  # type: ignore[no-untyped-def]
+    response = _get(client, f"/fhir/{res_type}", params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    bundle = response.get_json()
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "searchset"
+    return bundle
+
+
+def _matches(bundle: dict) -> list[dict]:
+    return [e for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+
+
+def _ids(bundle: dict) -> list[str]:
+    return [e["resource"]["id"] for e in _matches(bundle)]
+
+
+def _found(client, res_type: str, params: list[tuple[str, str]]) -> set[str]:  # type: ignore[no-untyped-def]
+    return set(_ids(_search(client, res_type, params)))
+
+
+def _link(bundle: dict, relation: str) -> str | None:
+    for link in bundle.get("link", []):
+        if link["relation"] == relation:
+            return link["url"]
+    return None
+
+
+def _local(url: str) -> str:
+    """The path and query of an absolute link, to replay it with the test client."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _task(order: str, **changes: object) -> dict:
+    resource = fixtures.task(order=order)
+    resource.update(changes)
+    return resource
+
+
+def _observation(
+    subject: str | None = None, code: str = "731-0", effective: str | None = None, status: str = "final"
+) -> dict:
+    resource = fixtures.observation()
+    resource["status"] = status
+    resource["code"] = {"coding": [{"system": LOINC, "code": code}]}
+    if subject:
+        resource["subject"] = {"reference": subject}
+    if effective:
+        resource["effectiveDateTime"] = effective
+    return resource
+
+
+def _all_pages(client, first_url: str, between_pages=None) -> tuple[list[str], list[int]]:  # type: ignore[no-untyped-def]
+    """Follow `next` links from `first_url`; returns the ids in order and the total of every page."""
+    ids: list[str] = []
+    totals: list[int] = []
+    url: str | None = first_url
+    pages = 0
+    while url:
+        response = client.get(url, headers={"Accept": FHIR_JSON})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        bundle = response.get_json()
+        ids.extend(_ids(bundle))
+        totals.append(bundle.get("total"))
+        next_link = _link(bundle, "next")
+        url = _local(next_link) if next_link else None
+        pages += 1
+        assert pages < 100, "paging does not end"
+        if url and between_pages:
+            between_pages()
+    return ids, totals
+
+
+# -- Bundle shape ----------------------------------------------------------------------------------
+
+
+def test_searchset_bundle_has_total_self_link_and_match_entries_with_full_urls(client):
+    created = _create(client, fixtures.patient())
+    _create(client, fixtures.patient(ins="1850575000001", family="Dupont", given="Jean"))
+
+    bundle = _search(client, "Patient", [("family", "lefevre")])
+
+    assert bundle["total"] == 1
+    self_link = _link(bundle, "self")
+    assert self_link is not None
+    assert urlsplit(self_link).path == "/fhir/Patient"
+    assert parse_qs(urlsplit(self_link).query) == {"family": ["lefevre"]}
+    assert len(bundle["entry"]) == 1
+    entry = bundle["entry"][0]
+    assert entry["search"] == {"mode": "match"}
+    assert entry["fullUrl"] == f"http://localhost/fhir/Patient/{created['id']}"
+    assert entry["resource"]["id"] == created["id"]
+    assert entry["resource"]["name"][0]["family"] == "Lefèvre"
+    assert _link(bundle, "next") is None
+
+
+def test_search_without_matches_returns_empty_searchset_with_zero_total(client):
+    _create(client, fixtures.patient())
+
+    bundle = _search(client, "Patient", [("family", "martin")])
+
+    assert bundle["total"] == 0
+    assert _matches(bundle) == []
+
+
+# -- _id, _lastUpdated, _count, _sort, _summary ----------------------------------------------------
+
+
+def test_id_parameter_selects_resources_by_logical_id_with_comma_as_or(client):
+    first = _create(client, fixtures.patient())
+    second = _create(client, fixtures.patient(ins="1850575000001", family="Dupont"))
+    _create(client, fixtures.patient(ins="1850575000002", family="Martin"))
+
+    assert _found(client, "Patient", [("_id", first["id"])]) == {first["id"]}
+    assert _found(client, "Patient", [("_id", f"{first['id']},{second['id']}")]) == {
+        first["id"],
+        second["id"],
+    }
+    assert _found(client, "Patient", [("_id", "no-such-patient")]) == set()
+
+
+def test_last_updated_prefixes_compare_against_returned_meta_last_updated(client):
+    a = _create(client, fixtures.patient(ins="1000000000001", family="Alpha"))
+    b = _create(client, fixtures.patient(ins="1000000000002", family="Beta"))
+    c = _create(client, fixtures.patient(ins="1000000000003", family="Gamma"))
+    moment = b["meta"]["lastUpdated"]
+    assert a["meta"]["lastUpdated"] < moment < c["meta"]["lastUpdated"]
+
+    assert _found(client, "Patient", [("_lastUpdated", moment)]) == {b["id"]}
+    assert _found(client, "Patient", [("_lastUpdated", f"eq{moment}")]) == {b["id"]}
+    assert _found(client, "Patient", [("_lastUpdated", f"gt{moment}")]) == {c["id"]}
+    assert _found(client, "Patient", [("_lastUpdated", f"ge{moment}")]) == {b["id"], c["id"]}
+    assert _found(client, "Patient", [("_lastUpdated", f"lt{moment}")]) == {a["id"]}
+    assert _found(client, "Patient", [("_lastUpdated", f"le{moment}")]) == {a["id"], b["id"]}
+    # A range with both ends: after a, up to and including c.
+    assert _found(
+        client,
+        "Patient",
+        [("_lastUpdated", f"gt{a['meta']['lastUpdated']}"), ("_lastUpdated", f"le{moment}")],
+    ) == {b["id"]}
+
+
+def test_last_updated_by_day_matches_everything_written_today_and_nothing_in_another_year(client):
+    created = _create(client, fixtures.patient())
+    day = created["meta"]["lastUpdated"][:10]
+    year = int(day[:4])
+
+    assert _found(client, "Patient", [("_lastUpdated", day)]) == {created["id"]}
+    assert _found(client, "Patient", [("_lastUpdated", str(year - 1))]) == set()
+    assert _found(client, "Patient", [("_lastUpdated", f"gt{year - 1}")]) == {created["id"]}
+
+
+def test_count_limits_the_page_but_total_counts_every_match(client):
+    for n in range(7):
+        _create(client, fixtures.patient(ins=f"20000000000{n:02d}"))
+
+    bundle = _search(client, "Patient", [("_count", "3")])
+
+    assert len(_matches(bundle)) == 3
+    assert bundle["total"] == 7
+    assert _link(bundle, "next") is not None
+    assert parse_qs(urlsplit(_link(bundle, "self")).query)["_count"] == ["3"]
+
+
+def test_count_equal_to_the_number_of_matches_gives_no_next_link(client):
+    for n in range(3):
+        _create(client, fixtures.patient(ins=f"30000000000{n:02d}"))
+
+    bundle = _search(client, "Patient", [("_count", "3")])
+
+    assert len(_matches(bundle)) == 3
+    assert bundle["total"] == 3
+    assert _link(bundle, "next") is None
+
+
+def test_non_numeric_count_is_rejected_with_400(client):
+    response = _get(client, "/fhir/Patient", [("_count", "many")])
+
+    assert response.status_code == 400
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_sort_by_last_updated_follows_the_latest_write_not_creation(client):
+    a = _create(client, fixtures.patient(ins="1000000000001", family="Alpha"))
+    b = _create(client, fixtures.patient(ins="1000000000002", family="Beta"))
+    c = _create(client, fixtures.patient(ins="1000000000003", family="Gamma"))
+    a["birthDate"] = "1975-03-13"
+    _update(client, a)
+
+    ascending = _ids(_search(client, "Patient", [("_sort", "_lastUpdated")]))
+    descending = _ids(_search(client, "Patient", [("_sort", "-_lastUpdated")]))
+
+    assert ascending == [b["id"], c["id"], a["id"]]
+    assert descending == [a["id"], c["id"], b["id"]]
+
+
+def test_sort_by_last_updated_entries_carry_non_decreasing_last_updated(client):
+    for n in range(5):
+        _create(client, fixtures.patient(ins=f"40000000000{n:02d}"))
+
+    ascending = _matches(_search(client, "Patient", [("_sort", "_lastUpdated")]))
+    descending = _matches(_search(client, "Patient", [("_sort", "-_lastUpdated")]))
+
+    stamps = [e["resource"]["meta"]["lastUpdated"] for e in ascending]
+    assert len(stamps) == 5
+    assert stamps == sorted(stamps)
+    assert [e["resource"]["meta"]["lastUpdated"] for e in descending] == sorted(stamps, reverse=True)
+
+
+def test_summary_count_returns_the_total_without_entries(client):
+    for n in range(4):
+        _create(client, fixtures.patient(ins=f"50000000000{n:02d}"))
+    _create(client, fixtures.organization())
+
+    bundle = _search(client, "Patient", [("_summary", "count")])
+
+    assert bundle["total"] == 4
+    assert _matches(bundle) == []
+
+
+def test_summary_count_applies_the_other_parameters(client):
+    _create(client, fixtures.patient())
+    _create(client, fixtures.patient(ins="1850575000001", family="Dupont", given="Jean"))
+
+    bundle = _search(client, "Patient", [("family", "dupont"), ("_summary", "count")])
+
+    assert bundle["total"] == 1
+    assert _matches(bundle) == []
+
+
+# -- token parameters ------------------------------------------------------------------------------
+
+
+def test_identifier_matches_system_and_value_value_alone_or_system_alone(client):
+    ins = _create(client, fixtures.patient(ins="2750399123456"))
+    other_ins = _create(client, fixtures.patient(ins="1850575000001", family="Dupont"))
+    local = fixtures.patient(family="Martin")
+    local["identifier"] = [{"system": "https://chu-lyon.example.org/ipp", "value": "2750399123456"}]
+    local_created = _create(client, local)
+
+    assert _found(client, "Patient", [("identifier", f"{fixtures.INS_NIR}|2750399123456")]) == {ins["id"]}
+    assert _found(client, "Patient", [("identifier", "2750399123456")]) == {ins["id"], local_created["id"]}
+    assert _found(client, "Patient", [("identifier", f"{fixtures.INS_NIR}|")]) == {ins["id"], other_ins["id"]}
+    assert (
+        _found(client, "Patient", [("identifier", "https://chu-lyon.example.org/ipp|1850575000001")]) == set()
+    )
+
+
+def test_identifier_with_empty_system_matches_only_identifiers_without_system(client):
+    with_system = _create(client, fixtures.patient(ins="2750399123456"))
+    bare = fixtures.patient(family="Martin")
+    bare["identifier"] = [{"value": "2750399123456"}]
+    bare_created = _create(client, bare)
+
+    assert _found(client, "Patient", [("identifier", "|2750399123456")]) == {bare_created["id"]}
+    assert with_system["id"] not in _found(client, "Patient", [("identifier", "|2750399123456")])
+
+
+def test_status_token_selects_tasks_by_status(client):
+    requested = _create(client, fixtures.task(order="ORD-1", status="requested"))
+    completed = _create(client, fixtures.task(order="ORD-2", status="completed", business="infused"))
+
+    assert _found(client, "Task", [("status", "requested")]) == {requested["id"]}
+    assert _found(client, "Task", [("status", "completed")]) == {completed["id"]}
+    assert _found(client, "Task", [("status", "requested,completed")]) == {requested["id"], completed["id"]}
+    assert _found(client, "Task", [("status", "cancelled")]) == set()
+
+
+def test_code_with_system_and_code_selects_observations(client):
+    platelets = _create(client, _observation(code="731-0"))
+    leukocytes = _create(client, _observation(code="26464-8"))
+
+    assert _found(client, "Observation", [("code", f"{LOINC}|731-0")]) == {platelets["id"]}
+    assert _found(client, "Observation", [("code", "26464-8")]) == {leukocytes["id"]}
+    assert _found(client, "Observation", [("code", "http://snomed.info/sct|731-0")]) == set()
+    assert _found(client, "Observation", [("code", f"{LOINC}|731-0,{LOINC}|26464-8")]) == {
+        platelets["id"],
+        leukocytes["id"],
+    }
+
+
+def test_token_not_modifier_excludes_matching_resources(client):
+    requested = _create(client, fixtures.task(order="ORD-1", status="requested"))
+    completed = _create(client, fixtures.task(order="ORD-2", status="completed"))
+    cancelled = _create(client, fixtures.task(order="ORD-3", status="cancelled"))
+
+    assert _found(client, "Task", [("status:not", "completed")]) == {requested["id"], cancelled["id"]}
+    assert _found(client, "Task", [("status:not", "completed,cancelled")]) == {requested["id"]}
+    assert completed["id"] in _found(client, "Task", [("status:not", "requested")])
+
+
+def test_token_not_modifier_includes_resources_without_the_element(client):
+    coded = _create(client, _observation(code="731-0"))
+    uncoded = _observation(code="26464-8")
+    uncoded["category"] = [
+        {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
+            ]
+        }
+    ]
+    with_category = _create(client, uncoded)
+
+    # The first Observation has no category at all: :not keeps it (FHIR: "not" includes missing values).
+    assert _found(client, "Observation", [("category:not", "laboratory")]) == {coded["id"]}
+    assert _found(client, "Observation", [("category", "laboratory")]) == {with_category["id"]}
+
+
+# -- reference parameters --------------------------------------------------------------------------
+
+
+def test_subject_and_patient_accept_typed_reference_and_bare_id(client):
+    helene = _create(client, fixtures.patient())
+    jean = _create(client, fixtures.patient(ins="1850575000001", family="Dupont", given="Jean"))
+    obs_helene = _create(client, _observation(subject=f"Patient/{helene['id']}"))
+    obs_jean = _create(client, _observation(subject=f"Patient/{jean['id']}"))
+
+    assert _found(client, "Observation", [("subject", f"Patient/{helene['id']}")]) == {obs_helene["id"]}
+    assert _found(client, "Observation", [("subject", helene["id"])]) == {obs_helene["id"]}
+    assert _found(client, "Observation", [("patient", f"Patient/{jean['id']}")]) == {obs_jean["id"]}
+    assert _found(client, "Observation", [("patient", jean["id"])]) == {obs_jean["id"]}
+    assert _found(client, "Observation", [("subject", f"Group/{helene['id']}")]) == set()
+    both = f"Patient/{helene['id']},Patient/{jean['id']}"
+    assert _found(client, "Observation", [("subject", both)]) == {obs_helene["id"], obs_jean["id"]}
+
+
+def test_patient_parameter_on_task_searches_the_for_element(client):
+    helene = _create(client, fixtures.patient())
+    for_helene = _create(client, _task("ORD-1", **{"for": {"reference": f"Patient/{helene['id']}"}}))
+    _create(client, _task("ORD-2", **{"for": {"reference": "Patient/someone-else"}}))
+
+    assert _found(client, "Task", [("patient", helene["id"])]) == {for_helene["id"]}
+    assert _found(client, "Task", [("subject", f"Patient/{helene['id']}")]) == {for_helene["id"]}
+
+
+def test_malformed_reference_value_is_rejected_with_400(client):
+    # Not a literal reference (a type starts with a capital letter) and not a bare id either.
+    response = _get(client, "/fhir/Observation", [("subject", "patient/123")])
+
+    assert response.status_code == 400
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "subject" in outcome["issue"][0]["expression"]
+
+
+def test_task_owner_focus_based_on_and_business_status(client):
+    kite = _create(
+        client,
+        _task(
+            "ORD-1",
+            owner={"reference": "Organization/kite-eu"},
+            focus={"reference": "ServiceRequest/sr-1"},
+            basedOn=[{"reference": "ServiceRequest/sr-1"}],
+            businessStatus={"coding": [{"system": MILESTONE_SYSTEM, "code": "manufacturing"}]},
+        ),
+    )
+    novartis = _create(
+        client,
+        _task(
+            "ORD-2",
+            owner={"reference": "Organization/novartis-fr"},
+            focus={"reference": "ServiceRequest/sr-2"},
+            basedOn=[{"reference": "ServiceRequest/sr-2"}, {"reference": "CarePlan/cp-9"}],
+            businessStatus={"coding": [{"system": MILESTONE_SYSTEM, "code": "shipped"}]},
+        ),
+    )
+
+    assert _found(client, "Task", [("owner", "Organization/kite-eu")]) == {kite["id"]}
+    assert _found(client, "Task", [("owner", "novartis-fr")]) == {novartis["id"]}
+    assert _found(client, "Task", [("owner", "Practitioner/kite-eu")]) == set()
+    assert _found(client, "Task", [("focus", "ServiceRequest/sr-1")]) == {kite["id"]}
+    assert _found(client, "Task", [("focus", "ServiceRequest/sr-3")]) == set()
+    assert _found(client, "Task", [("based-on", "ServiceRequest/sr-2")]) == {novartis["id"]}
+    assert _found(client, "Task", [("based-on", "CarePlan/cp-9")]) == {novartis["id"]}
+    assert _found(client, "Task", [("business-status", f"{MILESTONE_SYSTEM}|manufacturing")]) == {kite["id"]}
+    assert _found(client, "Task", [("business-status", "shipped")]) == {novartis["id"]}
+    assert _found(client, "Task", [("business-status", "http://other.example.org|shipped")]) == set()
+    assert (
+        _found(client, "Task", [("owner", "Organization/kite-eu"), ("business-status", "shipped")]) == set()
+    )
+
+
+def test_missing_modifier_separates_resources_with_and_without_the_element(client):
+    with_focus = _create(client, _task("ORD-1", focus={"reference": "ServiceRequest/sr-1"}))
+    without_focus = _create(client, _task("ORD-2"))
+
+    assert _found(client, "Task", [("focus:missing", "true")]) == {without_focus["id"]}
+    assert _found(client, "Task", [("focus:missing", "false")]) == {with_focus["id"]}
+
+
+def test_missing_modifier_with_a_value_other_than_true_or_false_is_rejected(client):
+    response = _get(client, "/fhir/Task", [("focus:missing", "maybe")])
+
+    assert response.status_code == 400
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+# -- date parameters -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_observations(client):  # type: ignore[no-untyped-def]
+    march = _create(client, _observation(effective="2026-03-05T10:15:00+01:00"))  # 09:15:00Z
+    april = _create(client, _observation(effective="2026-04-10T08:00:00Z"))
+    return march["id"], april["id"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026", {"march", "april"}),
+        ("2026-03", {"march"}),
+        ("eq2026-03", {"march"}),
+        ("2026-03-05", {"march"}),
+        ("2026-03-06", set()),
+        ("2026-05", set()),
+        ("ne2026-03", {"april"}),
+        ("gt2026-03-31", {"april"}),
+        ("gt2026-04-10T08:00:00Z", set()),
+        ("lt2026-03-06", {"march"}),
+        ("lt2026-03-05T09:15:00Z", set()),
+        ("ge2026-03-05T09:15:00Z", {"march", "april"}),
+        ("ge2026-03-05T09:15:01Z", {"april"}),
+        ("le2026-03-05T09:15:00Z", {"march"}),
+        ("le2026-04-10", {"march", "april"}),
+        ("eq2026-03-05T10:15:00+01:00", {"march"}),
+        ("2026-03-05T09:15:00Z", {"march"}),
+        ("sa2026-03-31", {"april"}),
+        ("eb2026-04", {"march"}),
+    ],
+)
+def test_date_prefixes_on_observation_effective(client, two_observations, value, expected):
+    march, april = two_observations
+    names = {march: "march", april: "april"}
+
+    found = _found(client, "Observation", [("date", value)])
+
+    assert {names[i] for i in found} == expected
+
+
+def test_date_comma_is_or_and_repeated_date_is_a_range(client, two_observations):
+    march, april = two_observations
+
+    assert _found(client, "Observation", [("date", "2026-03,2026-04")]) == {march, april}
+    assert _found(client, "Observation", [("date", "ge2026-03-01"), ("date", "lt2026-04-01")]) == {march}
+    assert _found(client, "Observation", [("date", "ge2026-04-01"), ("date", "lt2026-03-01")]) == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("date", "2026-13-45"), ("date", "last-week"), ("date", "gt2026-3-5"), ("_lastUpdated", "yesterday")],
+)
+def test_malformed_date_is_rejected_with_outcome_naming_the_parameter(client, name, value):
+    response = _get(client, "/fhir/Observation", [(name, value)])
+
+    assert response.status_code == 400
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] in ("error", "fatal")
+    assert name in outcome["issue"][0]["expression"]
+
+
+# -- string parameters -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_patients(client):  # type: ignore[no-untyped-def]
+    helene = _create(client, fixtures.patient(ins="2750399123456", family="Lefèvre", given="Hélène"))
+    helena = _create(client, fixtures.patient(ins="2750399123457", family="Martin", given="Helena"))
+    jean = _create(client, fixtures.patient(ins="1850575000001", family="Dupont", given="Jean"))
+    return {"helene": helene["id"], "helena": helena["id"], "jean": jean["id"]}
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ([("name", "helene")], {"helene"}),
+        ([("name", "Hélène")], {"helene"}),
+        ([("name", "HELENE")], {"helene"}),
+        ([("name", "hel")], {"helene", "helena"}),
+        ([("name", "lefevre")], {"helene"}),
+        ([("family", "LEFÈVRE")], {"helene"}),
+        ([("family", "lef")], {"helene"}),
+        ([("family", "evre")], set()),  # prefix match, not contains
+        ([("family", "helene")], set()),  # a given name is not a family name
+        ([("given", "jean")], {"jean"}),
+        ([("family", "lefevre,dupont")], {"helene", "jean"}),  # comma: OR
+        ([("name", "marie"), ("name", "dupont")], {"jean"}),  # repeated: AND
+        ([("name", "helene"), ("family", "martin")], set()),
+        ([("name", "hel"), ("family", "martin")], {"helena"}),
+    ],
+)
+def test_string_search_is_accent_and_case_insensitive_prefix_match(client, three_patients, params, expected):
+    names = {v: k for k, v in three_patients.items()}
+
+    found = _found(client, "Patient", params)
+
+    assert {names[i] for i in found} == expected
+
+
+def test_string_contains_modifier_matches_inside_the_value(client, three_patients):
+    assert _found(client, "Patient", [("family:contains", "evre")]) == {three_patients["helene"]}
+
+
+def test_string_search_treats_like_wildcards_literally(client, three_patients):
+    assert _found(client, "Patient", [("family", "%")]) == set()
+    assert _found(client, "Patient", [("family", "_upont")]) == set()
+
+
+# -- unknown parameters, unknown types -------------------------------------------------------------
+
+
+def test_unknown_parameter_is_ignored_with_a_warning_outcome_entry(client):
+    created = _create(client, fixtures.patient())
+
+    bundle = _search(client, "Patient", [("shoe-size", "42")])
+
+    assert _ids(bundle) == [created["id"]]
+    assert bundle["total"] == 1
+    outcomes = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(outcomes) == 1
+    outcome = outcomes[0]["resource"]
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "warning"
+    assert "shoe-size" in outcome["issue"][0]["diagnostics"]
+    # The ignored parameter is not in the self link: the link shows the search that was performed.
+    assert "shoe-size" not in _link(bundle, "self")
+
+
+def test_unknown_parameter_under_strict_handling_is_rejected_with_400(client):
+    _create(client, fixtures.patient())
+
+    response = _get(client, "/fhir/Patient", [("shoe-size", "42")], Prefer="handling=strict")
+
+    assert response.status_code == 400
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "error"
+    assert "shoe-size" in outcome["issue"][0]["diagnostics"]
+
+
+def test_known_parameters_under_strict_handling_still_search(client):
+    created = _create(client, fixtures.patient())
+
+    response = _get(client, "/fhir/Patient", [("family", "lefevre")], Prefer="handling=strict")
+
+    assert response.status_code == 200
+    assert _ids(response.get_json()) == [created["id"]]
+
+
+def test_search_on_an_unknown_type_is_404(client):
+    response = _get(client, "/fhir/CarTCell", [("status", "active")])
+
+    assert response.status_code == 404
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_post_search_on_an_unknown_type_is_404(client):
+    response = client.post("/fhir/CarTCell/_search", data={"status": "active"})
+
+    assert response.status_code == 404
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+# -- writes seen by search -------------------------------------------------------------------------
+
+
+def test_deleted_resources_do_not_appear_in_searches_or_totals(client):
+    kept = _create(client, fixtures.patient(ins="2750399123456"))
+    gone = _create(client, fixtures.patient(ins="2750399123457"))
+    assert client.delete(f"/fhir/Patient/{gone['id']}").status_code == 204
+
+    bundle = _search(client, "Patient")
+    assert _ids(bundle) == [kept["id"]]
+    assert bundle["total"] == 1
+    assert _found(client, "Patient", [("_id", gone["id"])]) == set()
+    assert _found(client, "Patient", [("identifier", f"{fixtures.INS_NIR}|2750399123457")]) == set()
+    assert _found(client, "Patient", [("family", "lefevre")]) == {kept["id"]}
+    assert _search(client, "Patient", [("_summary", "count")])["total"] == 1
+
+
+def test_updated_resource_matches_its_new_values_only(client):
+    created = _create(client, fixtures.task(order="ORD-1", status="requested", business="requested"))
+    created["status"] = "in-progress"
+    created["businessStatus"] = {"coding": [{"system": MILESTONE_SYSTEM, "code": "manufacturing"}]}
+    created["owner"] = {"reference": "Organization/novartis-fr"}
+    _update(client, created)
+
+    assert _found(client, "Task", [("status", "requested")]) == set()
+    assert _found(client, "Task", [("business-status", "requested")]) == set()
+    assert _found(client, "Task", [("owner", "Organization/kite-eu")]) == set()
+    assert _found(client, "Task", [("status", "in-progress")]) == {created["id"]}
+    assert _found(client, "Task", [("business-status", "manufacturing")]) == {created["id"]}
+    assert _found(client, "Task", [("owner", "Organization/novartis-fr")]) == {created["id"]}
+    assert _search(client, "Task")["total"] == 1
+
+
+# -- POST [type]/_search ---------------------------------------------------------------------------
+
+
+def test_post_search_with_form_parameters_returns_the_same_matches_as_get(client, three_patients):
+    params = [("name", "hel"), ("_sort", "-_lastUpdated")]
+    got = _search(client, "Patient", params)
+
+    response = client.post(
+        "/fhir/Patient/_search",
+        data=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": FHIR_JSON},
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    posted = response.get_json()
+    assert posted["type"] == "searchset"
+    assert _ids(posted) == _ids(got)
+    assert set(_ids(posted)) == {three_patients["helene"], three_patients["helena"]}
+    assert posted["total"] == got["total"] == 2
+
+
+def test_post_search_combines_url_and_form_parameters_with_and(client, three_patients):
+    response = client.post(
+        "/fhir/Patient/_search?name=hel",
+        data={"family": "martin"},
+        headers={"Accept": FHIR_JSON},
+    )
+
+    assert response.status_code == 200
+    assert _ids(response.get_json()) == [three_patients["helena"]]
+
+
+# -- paging ----------------------------------------------------------------------------------------
+
+
+def test_following_next_links_returns_every_task_once_with_a_stable_total(client):
+    created = {_create(client, fixtures.task(order=f"ORD-{n:03d}"))["id"] for n in range(23)}
+
+    ids, totals = _all_pages(client, "/fhir/Task?_count=5")
+
+    assert len(ids) == 23
+    assert set(ids) == created
+    assert totals == [23] * 5
+
+
+def test_next_links_keep_the_search_parameters(client):
+    wanted = {
+        _create(client, fixtures.task(order=f"ORD-{n:03d}", status="requested"))["id"] for n in range(7)
+    }
+    for n in range(4):
+        _create(client, fixtures.task(order=f"ORD-X{n}", status="completed"))
+
+    first = _search(client, "Task", [("status", "requested"), ("_count", "3")])
+    next_query = parse_qs(urlsplit(_link(first, "next")).query)
+    assert next_query["status"] == ["requested"]
+    assert next_query["_count"] == ["3"]
+
+    ids, totals = _all_pages(client, "/fhir/Task?status=requested&_count=3")
+    assert sorted(ids) == sorted(wanted)
+    assert set(totals) == {7}
+
+
+@pytest.mark.parametrize("sort", [None, "_lastUpdated", "-_lastUpdated"])
+def test_paging_while_tasks_are_inserted_returns_each_existing_task_once(client, sort):
+    existing = [_create(client, fixtures.task(order=f"ORD-{n:03d}"))["id"] for n in range(17)]
+    inserted: list[str] = []
+
+    def insert_two() -> None:
+        for _ in range(2):
+            inserted.append(_create(client, fixtures.task(order=f"NEW-{len(inserted):03d}"))["id"])
+
+    first = "/fhir/Task?_count=5" + (f"&_sort={sort}" if sort else "")
+    ids, totals = _all_pages(client, first, between_pages=insert_two)
+
+    assert inserted, "no Task was inserted between pages"
+    assert len(ids) == len(set(ids)), f"duplicates across pages: {[i for i in ids if ids.count(i) > 1]}"
+    assert [i for i in ids if i in set(existing)] == [i for i in ids if i not in set(inserted)]
+    assert sorted(i for i in ids if i in set(existing)) == sorted(existing)
+    assert len(set(totals)) == 1, f"total changed while paging: {totals}"
+    if sort == "_lastUpdated" or sort is None:
+        assert [i for i in ids if i in set(existing)] == existing
+    else:
+        assert [i for i in ids if i in set(existing)] == existing[::-1]
+
+
+def test_paging_in_default_order_while_tasks_are_updated_returns_each_task_once(client):
+    tasks = [_create(client, fixtures.task(order=f"ORD-{n:03d}")) for n in range(12)]
+    pending = list(tasks)
+
+    def update_one() -> None:
+        resource = pending.pop(0)
+        resource["status"] = "in-progress"
+        _update(client, resource)
+
+    ids, totals = _all_pages(client, "/fhir/Task?_count=4", between_pages=update_one)
+
+    assert sorted(ids) == sorted(t["id"] for t in tasks)
+    assert totals == [12] * 3
+
+
+def test_paging_while_tasks_are_deleted_never_repeats_a_task(client):
+    tasks = [_create(client, fixtures.task(order=f"ORD-{n:03d}"))["id"] for n in range(12)]
+    victims = [tasks[0], tasks[11]]
+
+    def delete_one() -> None:
+        if victims:
+            assert client.delete(f"/fhir/Task/{victims.pop()}").status_code == 204
+
+    ids, _ = _all_pages(client, "/fhir/Task?_count=4", between_pages=delete_one)
+
+    assert len(ids) == len(set(ids))
+    assert tasks[11] not in ids
+    assert set(tasks[1:11]) <= set(ids)
+
+
+@pytest.mark.parametrize("tamper", ["garbage", "truncate", "not-base64"])
+def test_tampered_page_cursor_is_rejected_with_400(client, tamper):
+    for n in range(6):
+        _create(client, fixtures.task(order=f"ORD-{n:03d}"))
+    next_link = _link(_search(client, "Task", [("_count", "2")]), "next")
+    assert next_link is not None
+    parts = urlsplit(next_link)
+    query = parse_qs(parts.query)
+    cursor = query["_page"][0]
+    replacement = {
+        "garbage": "eyJub3QiOiJhIGN1cnNvciJ9",
+        "truncate": cursor[: len(cursor) // 2],
+        "not-base64": "%%%",
+    }[tamper]
+    query["_page"] = [replacement]
+
+    response = _get(client, parts.path, [(k, v) for k, vs in query.items() for v in vs])
+
+    assert response.status_code == 400
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "_page" in outcome["issue"][0].get("expression", [])
