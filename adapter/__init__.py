@@ -9,6 +9,8 @@ from flask import Flask, Response, request
 from sqlalchemy import Engine
 
 from adapter.config import Settings
+from adapter.services.audit_trail import AuditTrail
+from adapter.services.auth import AuthService
 from adapter.services.fhir import FhirService
 from adapter.services.transactions import BundleProcessor
 from adapter.store.engine import make_engine
@@ -26,6 +28,32 @@ class Services:
     engine: Engine
     fhir: FhirService
     bundles: BundleProcessor
+    auth: AuthService
+    audit_trail: AuditTrail
+
+
+def build_auth(settings: Settings, engine: Engine) -> AuthService:
+    from adapter.security.clients import ClientRegistry, load_clients_file
+    from adapter.security.tokens import ExternalTokenVerifier, TokenService, load_or_create_key
+    from adapter.store import client_store
+
+    from_file = load_clients_file(settings.clients_file) if settings.clients_file else {}
+
+    def lookup(client_id: str):  # type: ignore[no-untyped-def]
+        with engine.connect() as connection:
+            return client_store.get(connection, client_id)
+
+    key = load_or_create_key(settings.effective_signing_key_file)
+    issuer = (settings.public_base_url.rsplit("/fhir", 1)[0] or "urn:cart-adapter") + "/auth"
+    tokens = TokenService(key, issuer, settings.token_lifetime_seconds)
+    external = None
+    if settings.external_jwks_url:
+        external = ExternalTokenVerifier(
+            settings.external_jwks_url, settings.external_issuer, settings.external_audience
+        )
+    return AuthService(
+        engine, ClientRegistry(from_file, lookup), tokens, external=external, coi_systems=settings.coi_systems
+    )
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
@@ -36,7 +64,8 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     bundles = BundleProcessor(
         uow, clock=fhir.clock, default_count=settings.default_page_size, max_count=settings.max_page_size
     )
-    return Services(settings, engine, fhir, bundles)
+    trail = AuditTrail(engine, default_count=settings.default_page_size, max_count=settings.max_page_size)
+    return Services(settings, engine, fhir, bundles, build_auth(settings, engine), trail)
 
 
 def _warm_up() -> None:
@@ -59,9 +88,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         upgrade(services.engine)
     app.extensions["cart_adapter"] = services
 
-    from adapter.api import fhir, health
+    from adapter.api import auth, fhir, health
     from adapter.api.errors import register_error_handlers
 
+    auth.install(app)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(health.bp)
     if settings.bench_endpoints:
@@ -77,6 +107,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
             response.headers["X-Request-Id"] = request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
 
     return app

@@ -32,6 +32,17 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 1000
     log_level: str = "INFO"
+    # TOML file of registered clients ([[client]] tables); clients can also be added with the CLI.
+    clients_file: Path | None = None
+    # The server's token signing key (EC P-384, PEM); created on first start when missing.
+    signing_key_file: Path | None = None
+    token_lifetime_seconds: int = 300
+    # Optional outside identity provider whose tokens are accepted too.
+    external_jwks_url: str = ""
+    external_issuer: str = ""
+    external_audience: str = ""
+    # Identifier systems of the chain-of-identity number, the one patient identifier manufacturers see.
+    coi_systems: tuple[str, ...] = ("https://cart-adapter.example.org/fhir/NamingSystem/coi",)
     # Exposes /bench/parse and /bench/constant, the floors that bench/ compares against. Never in production.
     bench_endpoints: bool = False
 
@@ -40,6 +51,10 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.instance_path / 'cart-adapter.sqlite3').resolve()}"
+
+    @property
+    def effective_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.instance_path / "signing-key.pem"
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -57,4 +72,19 @@ class Settings:
             max_page_size=_int(env, "CART_ADAPTER_MAX_PAGE_SIZE", cls.max_page_size),
             log_level=env.get("CART_ADAPTER_LOG_LEVEL", "INFO").upper(),
             bench_endpoints=env.get("CART_ADAPTER_BENCH_ENDPOINTS", "") == "1",
+            clients_file=Path(env["CART_ADAPTER_CLIENTS_FILE"])
+            if env.get("CART_ADAPTER_CLIENTS_FILE")
+            else None,
+            signing_key_file=(
+                Path(env["CART_ADAPTER_SIGNING_KEY_FILE"])
+                if env.get("CART_ADAPTER_SIGNING_KEY_FILE")
+                else None
+            ),
+            token_lifetime_seconds=_int(env, "CART_ADAPTER_TOKEN_LIFETIME", cls.token_lifetime_seconds),
+            external_jwks_url=env.get("CART_ADAPTER_EXTERNAL_JWKS_URL", ""),
+            external_issuer=env.get("CART_ADAPTER_EXTERNAL_ISSUER", ""),
+            external_audience=env.get("CART_ADAPTER_EXTERNAL_AUDIENCE", ""),
+            coi_systems=tuple(
+                s for s in env.get("CART_ADAPTER_COI_SYSTEMS", ",".join(cls.coi_systems)).split(",") if s
+            ),
         )

@@ -104,3 +104,17 @@ class UnprocessableResourceError(AdapterError):
 
     status = 422
     issue_code = "invalid"
+
+
+class UnauthorizedError(AdapterError):
+    """No usable credentials (401); the response carries WWW-Authenticate."""
+
+    status = 401
+    issue_code = "login"
+
+
+class ForbiddenError(AdapterError):
+    """Authenticated, but the scopes or the role do not allow this (403)."""
+
+    status = 403
+    issue_code = "forbidden"

@@ -91,9 +91,20 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     application.extensions["cart_adapter"].engine.dispose()
 
 
+def bearer_for(app, client_id: str, role: str = "admin", scopes: str = "system/*.cruds", **kwargs) -> str:  # type: ignore[no-untyped-def]
+    """Register a client directly and mint a token for it, as the token endpoint would."""
+    auth = app.extensions["cart_adapter"].auth
+    auth.register(client_id, role, scopes, **kwargs)
+    token, _ = auth.tokens.issue(client_id, scopes, "http://localhost/fhir")
+    return f"Bearer {token}"
+
+
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
-    return app.test_client()
+    """A test client authenticated as an administrator with every system scope."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "test-admin")
+    return test_client
 
 
 def free_port() -> int:
@@ -103,11 +114,18 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`cart-adapter serve` (gunicorn) in a child process on a loopback port."""
+    """`cart-adapter serve` (gunicorn) in a child process on a loopback port, with an admin client."""
 
     def __init__(self, database_url: str, instance: Path, workers: int = 2):
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.base = f"{self.root}/fhir"
+        self.settings = Settings(instance_path=instance, database_url=database_url)
+        setup = create_app(self.settings)
+        _, self.secret = setup.extensions["cart_adapter"].auth.register(
+            "live-admin", "admin", "system/*.cruds"
+        )
+        setup.extensions["cart_adapter"].engine.dispose()
         env = dict(
             os.environ, CART_ADAPTER_DATABASE_URL=database_url, CART_ADAPTER_INSTANCE_PATH=str(instance)
         )
@@ -128,6 +146,22 @@ class LiveServer:
             stderr=subprocess.STDOUT,
         )
         self._wait()
+
+    def token(self, client_id: str = "live-admin", secret: str | None = None) -> str:
+        """An access token from the server's token endpoint (client_secret_basic)."""
+        response = requests.post(
+            f"{self.root}/auth/token",
+            data={"grant_type": "client_credentials", "scope": "system/*.cruds"},
+            auth=(client_id, secret or self.secret),
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token()}"
+        return session
 
     def _wait(self) -> None:
         deadline = time.monotonic() + 60

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
 
 from adapter.api.formats import parse_body, render, response_format
 from adapter.errors import MethodNotAllowedError
 from adapter.fhirio.outcome import information
 from adapter.search.dates import format_instant, from_us
+from adapter.security.tenancy import AccessGuard
+from adapter.services.audit_trail import AuditTrail
 from adapter.services.capability import capability_statement
 from adapter.services.fhir import FhirService
 from adapter.services.interactions import WriteOutcome
@@ -20,6 +22,10 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 def _service() -> FhirService:
     return current_app.extensions["cart_adapter"].fhir
+
+
+def _audit_trail() -> AuditTrail:
+    return current_app.extensions["cart_adapter"].audit_trail
 
 
 def _bundles() -> BundleProcessor:
@@ -43,6 +49,15 @@ def _prefer() -> dict[str, str]:
 
 def _body() -> object:
     return parse_body(request, current_app.extensions["cart_adapter"].settings.max_json_depth)
+
+
+def _guard() -> AccessGuard:
+    return g.guard
+
+
+def _audit(interaction: str, entity: str | None = None) -> None:
+    g.interaction = interaction
+    g.entity = entity
 
 
 def _args() -> list[tuple[str, str]]:
@@ -100,7 +115,11 @@ def metadata() -> Response:
 @bp.post("/")
 def bundle() -> Response:
     fmt = response_format(request)
-    kind, results = _bundles().process(_body(), _base())
+    _audit("transaction")
+    body = _body()
+    if isinstance(body, dict) and body.get("type") == "batch":
+        _audit("batch")
+    kind, results = _bundles().process(body, _base(), guard=_guard())
     include = _prefer().get("return", "representation") != "minimal"
     text = response_bundle(kind, results, now=format_instant(_service().clock()), include_resources=include)
     return render(text, fmt)
@@ -108,7 +127,9 @@ def bundle() -> Response:
 
 @bp.get("/_history")
 def system_history() -> Response:
-    return render(_service().history_bundle(_base(), None, None, _args()), response_format(request))
+    _audit("history-system")
+    bundle_text = _service().history_bundle(_base(), None, None, _args(), guard=_guard())
+    return render(bundle_text, response_format(request))
 
 
 @bp.route("/<res_type>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
@@ -117,22 +138,33 @@ def type_level(res_type: str) -> Response:
     if request.method == "GET":
         return _search(res_type, _args())
     if request.method == "POST":
-        outcome = service.create(res_type, _body(), if_none_exist=request.headers.get("If-None-Exist"))  # type: ignore[arg-type]
+        _audit("create", res_type)
+        outcome = service.create(
+            res_type,
+            _body(),  # type: ignore[arg-type]
+            if_none_exist=request.headers.get("If-None-Exist"),
+            guard=_guard(),
+        )
+        _audit("create", f"{res_type}/{outcome.stored.res_id}")
         return _write_response(outcome)
     if request.method == "PUT":
         if not request.query_string:
             raise MethodNotAllowedError("PUT on a type needs search parameters (conditional update)")
+        _audit("update", res_type)
         outcome = service.conditional_update(
             res_type,
             request.query_string.decode(),
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
+            guard=_guard(),
         )
+        _audit("update", f"{res_type}/{outcome.stored.res_id}")
         return _write_response(outcome)
     if request.method == "DELETE":
         if not request.query_string:
             raise MethodNotAllowedError("DELETE on a type needs search parameters (conditional delete)")
-        service.conditional_delete(res_type, request.query_string.decode())
+        _audit("delete", res_type)
+        service.conditional_delete(res_type, request.query_string.decode(), guard=_guard())
         return Response(status=204)
     raise MethodNotAllowedError("PATCH is not supported by this server")
 
@@ -143,27 +175,43 @@ def search_post(res_type: str) -> Response:
 
 
 def _search(res_type: str, args: list[tuple[str, str]]) -> Response:
+    _audit("search-type", res_type)
     service = _service()
-    page = service.search(res_type, args, strict=_strict())
-    return render(service.search_bundle(page, _base()), response_format(request))
+    if res_type == "AuditEvent":
+        return render(_audit_trail().search(args, _base(), guard=_guard()), response_format(request))
+    page = service.search(res_type, args, strict=_strict(), guard=_guard())
+    return render(service.search_bundle(page, _base(), guard=_guard()), response_format(request))
 
 
 @bp.get("/<res_type>/_history")
 def type_history(res_type: str) -> Response:
-    return render(_service().history_bundle(_base(), res_type, None, _args()), response_format(request))
+    _audit("history-type", res_type)
+    bundle_text = _service().history_bundle(_base(), res_type, None, _args(), guard=_guard())
+    return render(bundle_text, response_format(request))
 
 
 @bp.route("/<res_type>/<res_id>", methods=["GET", "PUT", "DELETE", "PATCH", "POST"])
 def instance(res_type: str, res_id: str) -> Response:
     service = _service()
+    entity = f"{res_type}/{res_id}"
     if request.method == "GET":
-        return _read_response(service.read(res_type, res_id))
+        _audit("read", entity)
+        if res_type == "AuditEvent":
+            return render(_audit_trail().read(res_id, guard=_guard()), response_format(request))
+        return _read_response(service.read(res_type, res_id, guard=_guard()))
     if request.method == "PUT":
-        return _write_response(
-            service.update(res_type, res_id, _body(), if_match=request.headers.get("If-Match"))
-        )  # type: ignore[arg-type]
+        _audit("update", entity)
+        outcome = service.update(
+            res_type,
+            res_id,
+            _body(),  # type: ignore[arg-type]
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+        )
+        return _write_response(outcome)
     if request.method == "DELETE":
-        service.delete(res_type, res_id, if_match=request.headers.get("If-Match"))
+        _audit("delete", entity)
+        service.delete(res_type, res_id, if_match=request.headers.get("If-Match"), guard=_guard())
         return Response(status=204)
     if request.method == "POST":
         raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
@@ -172,9 +220,12 @@ def instance(res_type: str, res_id: str) -> Response:
 
 @bp.get("/<res_type>/<res_id>/_history")
 def instance_history(res_type: str, res_id: str) -> Response:
-    return render(_service().history_bundle(_base(), res_type, res_id, _args()), response_format(request))
+    _audit("history-instance", f"{res_type}/{res_id}")
+    bundle_text = _service().history_bundle(_base(), res_type, res_id, _args(), guard=_guard())
+    return render(bundle_text, response_format(request))
 
 
 @bp.get("/<res_type>/<res_id>/_history/<version>")
 def version_read(res_type: str, res_id: str, version: str) -> Response:
-    return _read_response(_service().vread(res_type, res_id, version))
+    _audit("vread", f"{res_type}/{res_id}")
+    return _read_response(_service().vread(res_type, res_id, version, guard=_guard()))

@@ -52,6 +52,8 @@ class SearchQuery:
     warnings: list[Issue] = field(default_factory=list)
     # The query re-emitted without paging state, for self and next links.
     canonical: list[tuple[str, str]] = field(default_factory=list)
+    # Access labels a resource needs one of to be found; None = no restriction (set by the caller's guard).
+    visible_labels: frozenset[str] | None = None
 
     def query_string(self) -> str:
         return urlencode(self.canonical)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from adapter.errors import InvalidRequestError
+from dataclasses import replace
+
+from adapter.errors import InvalidRequestError, NotFoundError
 from adapter.fhirio import bundles
 from adapter.search.dates import date_range, format_instant
+from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions, searching
-from adapter.services.interactions import Clock, WriteOutcome, system_clock_us
+from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
 from adapter.services.paging import decode_cursor, encode_cursor
 from adapter.services.searching import SearchPage
 from adapter.store.resources import StoredResource
@@ -29,59 +32,109 @@ class FhirService:
         self.default_count = default_count
         self.max_count = max_count
 
-    def create(self, res_type: str, resource: dict, *, if_none_exist: str | None = None) -> WriteOutcome:
+    def create(
+        self, res_type: str, resource: dict, *, if_none_exist: str | None = None, guard: AccessGuard = SERVER
+    ) -> WriteOutcome:
         with self.uow.writing() as store:
-            return interactions.create(
-                store, res_type, resource, clock=self.clock, if_none_exist=if_none_exist
+            outcome = interactions.create(
+                store, res_type, resource, clock=self.clock, if_none_exist=if_none_exist, guard=guard
             )
+        return _present_write(outcome, guard)
 
-    def read(self, res_type: str, res_id: str) -> StoredResource:
+    def read(self, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
         with self.uow.reading() as store:
-            return interactions.read(store, res_type, res_id)
+            return _present(interactions.read(store, res_type, res_id, guard=guard), guard)
 
-    def vread(self, res_type: str, res_id: str, version: str) -> StoredResource:
+    def vread(
+        self, res_type: str, res_id: str, version: str, *, guard: AccessGuard = SERVER
+    ) -> StoredResource:
         with self.uow.reading() as store:
-            return interactions.vread(store, res_type, res_id, version)
+            return _present(interactions.vread(store, res_type, res_id, version, guard=guard), guard)
 
     def update(
-        self, res_type: str, res_id: str, resource: dict, *, if_match: str | None = None
+        self,
+        res_type: str,
+        res_id: str,
+        resource: dict,
+        *,
+        if_match: str | None = None,
+        guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
         with self.uow.writing() as store:
-            return interactions.update(store, res_type, res_id, resource, clock=self.clock, if_match=if_match)
+            outcome = interactions.update(
+                store, res_type, res_id, resource, clock=self.clock, if_match=if_match, guard=guard
+            )
+        return _present_write(outcome, guard)
 
     def conditional_update(
-        self, res_type: str, query_string: str, resource: dict, *, if_match: str | None = None
+        self,
+        res_type: str,
+        query_string: str,
+        resource: dict,
+        *,
+        if_match: str | None = None,
+        guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
         with self.uow.writing() as store:
-            return interactions.conditional_update(
-                store, res_type, query_string, resource, clock=self.clock, if_match=if_match
+            outcome = interactions.conditional_update(
+                store, res_type, query_string, resource, clock=self.clock, if_match=if_match, guard=guard
+            )
+        return _present_write(outcome, guard)
+
+    def delete(
+        self, res_type: str, res_id: str, *, if_match: str | None = None, guard: AccessGuard = SERVER
+    ) -> StoredResource | None:
+        with self.uow.writing() as store:
+            return interactions.delete(
+                store, res_type, res_id, clock=self.clock, if_match=if_match, guard=guard
             )
 
-    def delete(self, res_type: str, res_id: str, *, if_match: str | None = None) -> StoredResource | None:
+    def conditional_delete(
+        self, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+    ) -> StoredResource | None:
         with self.uow.writing() as store:
-            return interactions.delete(store, res_type, res_id, clock=self.clock, if_match=if_match)
-
-    def conditional_delete(self, res_type: str, query_string: str) -> StoredResource | None:
-        with self.uow.writing() as store:
-            return interactions.conditional_delete(store, res_type, query_string, clock=self.clock)
+            return interactions.conditional_delete(
+                store, res_type, query_string, clock=self.clock, guard=guard
+            )
 
     # -- search ------------------------------------------------------------------------------------
-    def search(self, res_type: str, args: list[tuple[str, str]], *, strict: bool = False) -> SearchPage:
+    def search(
+        self,
+        res_type: str,
+        args: list[tuple[str, str]],
+        *,
+        strict: bool = False,
+        guard: AccessGuard = SERVER,
+    ) -> SearchPage:
         query = searching.prepare(
-            res_type, args, strict=strict, default_count=self.default_count, max_count=self.max_count
+            res_type,
+            args,
+            strict=strict,
+            default_count=self.default_count,
+            max_count=self.max_count,
+            guard=guard,
         )
         with self.uow.reading() as store:
             return searching.run(store, query)
 
-    def search_bundle(self, page: SearchPage, base: str) -> str:
-        return searching.searchset_text(page, base, self.clock())
+    def search_bundle(self, page: SearchPage, base: str, *, guard: AccessGuard = SERVER) -> str:
+        return searching.searchset_text(page, base, self.clock(), guard=guard)
 
     # -- history -----------------------------------------------------------------------------------
     def history_bundle(
-        self, base: str, res_type: str | None, res_id: str | None, args: list[tuple[str, str]]
+        self,
+        base: str,
+        res_type: str | None,
+        res_id: str | None,
+        args: list[tuple[str, str]],
+        *,
+        guard: AccessGuard = SERVER,
     ) -> str:
         if res_type:
             interactions.check_type(res_type)
+            guard.require(res_type, "r" if res_id else "s")
+        else:
+            guard.require("*", "s")
         since_us, count, before = None, self.default_count, None
         for name, value in args:
             if name == "_since":
@@ -96,13 +149,21 @@ class FhirService:
             elif name == "_page":
                 _, before = decode_cursor(value)
         with self.uow.reading() as store:
+            visible = guard.visible_labels
             if res_type and res_id:
-                if store.current(res_type, res_id) is None:
-                    interactions.read(store, res_type, res_id)  # raises the right 404
-            rows = store.history(res_type, res_id, since_us=since_us, before_seq=before, limit=count + 1)
+                current = store.current(res_type, res_id)
+                if current is None or not guard.can_see(store.labels(current.pk)):
+                    raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
+            rows = store.history(
+                res_type, res_id, since_us=since_us, before_seq=before, limit=count + 1, visible=visible
+            )
             more = len(rows) > count
-            rows = rows[:count]
-            total = store.count_history(res_type, res_id, since_us, None) if before is None else None
+            rows = [_present(r, guard) for r in rows[:count]]
+            total = (
+                store.count_history(res_type, res_id, since_us, None, visible=visible)
+                if before is None
+                else None
+            )
         path = "/".join(p for p in (base, res_type, res_id) if p) + "/_history"
         kept = [(n, v) for n, v in args if n in ("_since", "_count")]
         qs = "&".join(f"{n}={v}" for n, v in kept)
@@ -131,3 +192,15 @@ def _history_entry(base: str, row: StoredResource) -> bundles.HistoryEntry:
         etag=f'W/"{row.version_id}"',
         last_modified=format_instant(row.last_updated_us),
     )
+
+
+def _present(stored: StoredResource, guard: AccessGuard) -> StoredResource:
+    if not guard.pseudonymises or stored.content is None:
+        return stored
+    return replace(stored, content=guard.present(stored.res_type, stored.content))
+
+
+def _present_write(outcome: WriteOutcome, guard: AccessGuard) -> WriteOutcome:
+    if not guard.pseudonymises:
+        return outcome
+    return replace(outcome, stored=_present(outcome.stored, guard))

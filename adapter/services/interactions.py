@@ -22,6 +22,7 @@ from adapter.fhirio.jsonio import dump_json
 from adapter.search.dates import format_instant
 from adapter.search.extract import index_rows
 from adapter.search.query import parse_search
+from adapter.security.tenancy import AccessGuard, references
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.structural import check_structure, is_known_type
 
@@ -85,16 +86,53 @@ def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
     return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(args))
 
 
+# The server acting for itself (migrations, internal jobs): no scope or tenancy restriction.
+SERVER = AccessGuard(None)
+
+
 def find_matches(
-    store: ResourceStore, res_type: str, query_string: str, *, limit: int = 2
+    store: ResourceStore, res_type: str, query_string: str, *, guard: AccessGuard = SERVER, limit: int = 2
 ) -> list[StoredResource]:
-    """Resources matching a conditional interaction's search; unknown parameters are errors here."""
+    """Resources matching a conditional interaction's search; unknown parameters are errors here.
+
+    Only resources the caller may see count, so a conditional write cannot be used to probe others' data.
+    """
     args = parse_qsl(query_string, keep_blank_values=True)
     if not args:
         raise InvalidRequestError("a conditional interaction needs search parameters")
     query = parse_search(res_type, args, strict=True)
+    query.visible_labels = guard.visible_labels
     store.lock_key(_lock_name(res_type, args))
     return store.search(query, snapshot=None, after=None, limit=limit)
+
+
+def _referenced_labels(store: ResourceStore, resource: dict, guard: AccessGuard) -> tuple[set[str], dict]:
+    """Labels of the resources this one points to that the caller can see, and those resources."""
+    found = store.labels_by_reference(references(resource))
+    visible = {ref: (pk, labels) for ref, (pk, labels) in found.items() if guard.can_see(labels)}
+    merged: set[str] = set()
+    for _, labels in visible.values():
+        merged |= labels
+    return merged, visible
+
+
+def _after_write(
+    store: ResourceStore,
+    guard: AccessGuard,
+    stored: StoredResource,
+    stamped: dict,
+    visible_refs: dict,
+    referenced: set[str],
+    existing_labels: set[str],
+) -> None:
+    labels = guard.labels_for(stored.res_type, stamped, referenced)
+    store.add_labels(stored.pk, labels, existing_labels)
+    if stored.res_type == "Task":
+        # What an order points to (its ServiceRequest, patient, products) becomes visible to the
+        # organisations of the order, so that the manufacturer can read what it needs to make it.
+        task_labels = labels | existing_labels
+        for pk, target_labels in visible_refs.values():
+            store.add_labels(pk, task_labels, target_labels)
 
 
 def create(
@@ -105,33 +143,54 @@ def create(
     clock: Clock,
     if_none_exist: str | None = None,
     new_id: str | None = None,
+    guard: AccessGuard = SERVER,
 ) -> WriteOutcome:
     """Create with a server-assigned id (or `new_id`, used by transactions that resolved it already)."""
     check_type(res_type)
+    guard.require(res_type, "c")
     _check_body(resource, res_type)
     if if_none_exist:
-        matches = find_matches(store, res_type, if_none_exist)
+        matches = find_matches(store, res_type, if_none_exist, guard=guard)
         if len(matches) > 1:
             raise PreconditionFailedError(
                 f"If-None-Exist {if_none_exist!r} matches several {res_type} resources"
             )
         if matches:
             return WriteOutcome(200, matches[0], created=False)
-    return _insert(store, res_type, new_id or str(uuid.uuid4()), resource, clock)
+    return _insert(store, res_type, new_id or str(uuid.uuid4()), resource, clock, guard=guard)
 
 
 def _insert(
-    store: ResourceStore, res_type: str, res_id: str, resource: dict, clock: Clock, method: str = "POST"
+    store: ResourceStore,
+    res_type: str,
+    res_id: str,
+    resource: dict,
+    clock: Clock,
+    method: str = "POST",
+    guard: AccessGuard = SERVER,
 ) -> WriteOutcome:
+    referenced, visible_refs = _referenced_labels(store, resource, guard)
+    guard.check_create(res_type, resource, referenced)
     now = clock()
     stamped = _stamp(resource, res_type, res_id, 1, now)
     stored = store.insert(res_type, res_id, dump_json(stamped), now, index_rows(stamped), method=method)
+    _after_write(store, guard, stored, stamped, visible_refs, referenced, set())
     return WriteOutcome(201, stored, created=True)
 
 
-def read(store: ResourceStore, res_type: str, res_id: str) -> StoredResource:
-    check_type(res_type)
+def _visible_current(
+    store: ResourceStore, res_type: str, res_id: str, guard: AccessGuard
+) -> StoredResource | None:
     current = store.current(res_type, res_id)
+    if current is None or not guard.can_see(store.labels(current.pk)):
+        return None
+    return current
+
+
+def read(store: ResourceStore, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
+    check_type(res_type)
+    guard.require(res_type, "r")
+    current = _visible_current(store, res_type, res_id, guard)
     if current is None:
         raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
     if current.deleted:
@@ -139,10 +198,13 @@ def read(store: ResourceStore, res_type: str, res_id: str) -> StoredResource:
     return current
 
 
-def vread(store: ResourceStore, res_type: str, res_id: str, version: str) -> StoredResource:
+def vread(
+    store: ResourceStore, res_type: str, res_id: str, version: str, *, guard: AccessGuard = SERVER
+) -> StoredResource:
     check_type(res_type)
+    guard.require(res_type, "r")
     found = store.version(res_type, res_id, int(version)) if version.isdigit() else None
-    if found is None:
+    if found is None or not guard.can_see(store.labels(found.pk)):
         raise NotFoundError(f"{res_type}/{res_id}/_history/{version} is not known")
     if found.deleted:
         raise GoneError(f"{res_type}/{res_id} version {version} is a deletion")
@@ -157,10 +219,12 @@ def update(
     *,
     clock: Clock,
     if_match: str | None = None,
+    guard: AccessGuard = SERVER,
 ) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create)."""
     check_type(res_type)
     check_id(res_id)
+    guard.require(res_type, "u")
     _check_body(resource, res_type)
     if resource.get("id") != res_id:
         raise InvalidRequestError(
@@ -175,15 +239,28 @@ def update(
     if current is None:
         if expected is not None:
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
-        return _insert(store, res_type, res_id, resource, clock, method="PUT")
+        guard.require(res_type, "c")
+        guard.check_update(res_type, None, resource, set())
+        return _insert(store, res_type, res_id, resource, clock, method="PUT", guard=guard)
+    current_labels = store.labels(current.pk)
+    previous = _parsed(current) if guard.pseudonymises else None
+    guard.check_update(res_type, previous, resource, current_labels)
     if expected is not None and expected != current.version_id:
         raise PreconditionFailedError(
             f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"
         )
+    referenced, visible_refs = _referenced_labels(store, resource, guard)
     now = max(clock(), current.last_updated_us + 1)
     stamped = _stamp(resource, res_type, res_id, current.version_id + 1, now)
     stored = store.replace(current, dump_json(stamped), now, index_rows(stamped), method="PUT")
+    _after_write(store, guard, stored, stamped, visible_refs, referenced, current_labels)
     return WriteOutcome(201 if current.deleted else 200, stored, created=current.deleted)
+
+
+def _parsed(stored: StoredResource) -> dict | None:
+    from adapter.fhirio.jsonio import parse_json
+
+    return parse_json(stored.content, max_depth=1000) if stored.content else None
 
 
 def conditional_update(
@@ -194,9 +271,11 @@ def conditional_update(
     *,
     clock: Clock,
     if_match: str | None = None,
+    guard: AccessGuard = SERVER,
 ) -> WriteOutcome:
     check_type(res_type)
-    matches = find_matches(store, res_type, query_string)
+    guard.require(res_type, "u")
+    matches = find_matches(store, res_type, query_string, guard=guard)
     if len(matches) > 1:
         raise PreconditionFailedError(
             f"conditional update {query_string!r} matches several {res_type} resources"
@@ -204,9 +283,11 @@ def conditional_update(
     body_id = resource.get("id") if isinstance(resource, dict) else None
     if not matches:
         if body_id:
-            return update(store, res_type, body_id, resource, clock=clock, if_match=if_match)
+            return update(store, res_type, body_id, resource, clock=clock, if_match=if_match, guard=guard)
+        guard.require(res_type, "c")
         _check_body(resource, res_type)
-        return _insert(store, res_type, str(uuid.uuid4()), resource, clock)
+        guard.check_update(res_type, None, resource, set())
+        return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard)
     match = matches[0]
     if body_id and body_id != match.res_id:
         raise InvalidRequestError(
@@ -214,17 +295,26 @@ def conditional_update(
         )
     body = dict(resource)
     body["id"] = match.res_id
-    return update(store, res_type, match.res_id, body, clock=clock, if_match=if_match)
+    return update(store, res_type, match.res_id, body, clock=clock, if_match=if_match, guard=guard)
 
 
 def delete(
-    store: ResourceStore, res_type: str, res_id: str, *, clock: Clock, if_match: str | None = None
+    store: ResourceStore,
+    res_type: str,
+    res_id: str,
+    *,
+    clock: Clock,
+    if_match: str | None = None,
+    guard: AccessGuard = SERVER,
 ) -> StoredResource | None:
     """Logically delete; deleting a deleted resource changes nothing. Returns the deletion version."""
     check_type(res_type)
+    guard.require(res_type, "d")
     current = store.current(res_type, res_id, for_update=True)
-    if current is None:
+    labels = store.labels(current.pk) if current else set()
+    if current is None or not guard.can_see(labels):
         raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
+    guard.check_delete(res_type, labels)
     if if_match and parse_etag(if_match) != current.version_id:
         raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
     if current.deleted:
@@ -234,15 +324,16 @@ def delete(
 
 
 def conditional_delete(
-    store: ResourceStore, res_type: str, query_string: str, *, clock: Clock
+    store: ResourceStore, res_type: str, query_string: str, *, clock: Clock, guard: AccessGuard = SERVER
 ) -> StoredResource | None:
     """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
     check_type(res_type)
-    matches = find_matches(store, res_type, query_string)
+    guard.require(res_type, "d")
+    matches = find_matches(store, res_type, query_string, guard=guard)
     if len(matches) > 1:
         raise PreconditionFailedError(
             f"conditional delete {query_string!r} matches several {res_type} resources"
         )
     if not matches:
         return None
-    return delete(store, res_type, matches[0].res_id, clock=clock)
+    return delete(store, res_type, matches[0].res_id, clock=clock, guard=guard)

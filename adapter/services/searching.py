@@ -10,6 +10,7 @@ from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant
 from adapter.search.query import SearchQuery, parse_search
+from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions
 from adapter.services.paging import decode_cursor, encode_cursor
 from adapter.store.resources import ResourceStore, StoredResource
@@ -25,10 +26,20 @@ class SearchPage:
 
 
 def prepare(
-    res_type: str, args: list[tuple[str, str]], *, strict: bool, default_count: int, max_count: int
+    res_type: str,
+    args: list[tuple[str, str]],
+    *,
+    strict: bool,
+    default_count: int,
+    max_count: int,
+    guard: AccessGuard,
 ) -> SearchQuery:
+    """Check the type and the caller's search scope, parse the query and bind it to what they may see."""
     interactions.check_type(res_type)
-    return parse_search(res_type, args, strict=strict, default_count=default_count, max_count=max_count)
+    guard.require(res_type, "s")
+    query = parse_search(res_type, args, strict=strict, default_count=default_count, max_count=max_count)
+    query.visible_labels = guard.visible_labels
+    return query
 
 
 def run(store: ResourceStore, query: SearchQuery) -> SearchPage:
@@ -53,7 +64,7 @@ def run(store: ResourceStore, query: SearchQuery) -> SearchPage:
     return SearchPage(query, rows, total, next_cursor, query.warnings)
 
 
-def searchset_text(page: SearchPage, base: str, now_us: int) -> str:
+def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:
     """The searchset Bundle of a page, built around the stored JSON of each resource."""
     path = f"{base}/{page.query.res_type}"
     qs = page.query.query_string()
@@ -62,7 +73,10 @@ def searchset_text(page: SearchPage, base: str, now_us: int) -> str:
         links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={page.next_cursor}"))
     outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None
     return bundles.searchset(
-        ((f"{base}/{r.res_type}/{r.res_id}", r.content or "{}") for r in page.resources),
+        (
+            (f"{base}/{r.res_type}/{r.res_id}", guard.present(r.res_type, r.content or "{}"))
+            for r in page.resources
+        ),
         total=page.total,
         links=links,
         now=format_instant(now_us),

@@ -12,8 +12,9 @@ from adapter.errors import AdapterError, InvalidRequestError, Issue, Preconditio
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant
+from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions, searching
-from adapter.services.interactions import Clock, WriteOutcome
+from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 
@@ -161,7 +162,9 @@ class BundleProcessor:
         self.default_count = default_count
         self.max_count = max_count
 
-    def process(self, bundle: Any, base: str) -> tuple[str, list[EntryResult]]:
+    def process(
+        self, bundle: Any, base: str, *, guard: AccessGuard = SERVER
+    ) -> tuple[str, list[EntryResult]]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise InvalidRequestError("POST to the base URL takes a Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -169,15 +172,15 @@ class BundleProcessor:
         if not isinstance(entries, list):
             raise InvalidRequestError("Bundle.entry must be a list", expression="Bundle.entry")
         if kind == "transaction":
-            return "transaction-response", self._transaction(entries, base)
+            return "transaction-response", self._transaction(entries, base, guard)
         if kind == "batch":
-            return "batch-response", self._batch(entries, base)
+            return "batch-response", self._batch(entries, base, guard)
         raise InvalidRequestError(
             f"Bundle.type must be transaction or batch, not {kind!r}", expression="Bundle.type"
         )
 
     # -- transaction -------------------------------------------------------------------------------
-    def _transaction(self, raw_entries: list, base: str) -> list[EntryResult]:
+    def _transaction(self, raw_entries: list, base: str, guard: AccessGuard) -> list[EntryResult]:
         parsed = []
         for i, raw in enumerate(raw_entries):
             try:
@@ -186,12 +189,12 @@ class BundleProcessor:
                 raise _fail(i, exc) from None
         results: dict[int, EntryResult] = {}
         with self.uow.writing() as store:
-            mapping = self._assign_identities(store, parsed)
+            mapping = self._assign_identities(store, parsed, guard)
             self._check_overlaps(parsed)
 
             def resolve(reference: str) -> str:
                 res_type, _, query = reference.partition("?")
-                matches = interactions.find_matches(store, res_type, query)
+                matches = interactions.find_matches(store, res_type, query, guard=guard)
                 if len(matches) != 1:
                     raise PreconditionFailedError(
                         f"conditional reference {reference!r} matches {len(matches)} resources "
@@ -207,19 +210,23 @@ class BundleProcessor:
                         raise _fail(entry.index, exc) from None
             for entry in sorted(parsed, key=lambda e: (_ORDER[e.method], e.index)):
                 try:
-                    results[entry.index] = self._run(store, entry, base)
+                    results[entry.index] = self._run(store, entry, base, guard)
                 except AdapterError as exc:
                     raise _fail(entry.index, exc) from None
         return [results[i] for i in range(len(parsed))]
 
-    def _assign_identities(self, store: ResourceStore, entries: list[_Entry]) -> dict[str, str]:
+    def _assign_identities(
+        self, store: ResourceStore, entries: list[_Entry], guard: AccessGuard
+    ) -> dict[str, str]:
         mapping: dict[str, str] = {}
         seen_urls: dict[str, int] = {}
         for entry in entries:
             try:
                 if entry.method == "POST":
                     if entry.if_none_exist:
-                        matches = interactions.find_matches(store, entry.res_type, entry.if_none_exist)
+                        matches = interactions.find_matches(
+                            store, entry.res_type, entry.if_none_exist, guard=guard
+                        )
                         if len(matches) > 1:
                             raise PreconditionFailedError(
                                 f"ifNoneExist {entry.if_none_exist!r} matches several"
@@ -228,7 +235,7 @@ class BundleProcessor:
                             entry.existing = matches[0]
                     entry.new_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
                 elif entry.method == "PUT" and entry.query:
-                    matches = interactions.find_matches(store, entry.res_type, entry.query)
+                    matches = interactions.find_matches(store, entry.res_type, entry.query, guard=guard)
                     if len(matches) > 1:
                         raise PreconditionFailedError(f"conditional update {entry.query!r} matches several")
                     body_id = entry.resource.get("id")
@@ -273,58 +280,77 @@ class BundleProcessor:
                 )
             seen[key] = entry.index
 
-    def _run(self, store: ResourceStore, entry: _Entry, base: str) -> EntryResult:
+    def _run(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:
         if entry.method == "POST":
             if entry.existing is not None:
-                return _write_result(base, WriteOutcome(200, entry.existing, created=False))
+                return _write_result(base, WriteOutcome(200, entry.existing, created=False), guard)
             outcome = interactions.create(
-                store, entry.res_type, entry.resource, clock=self.clock, new_id=entry.new_id
+                store, entry.res_type, entry.resource, clock=self.clock, new_id=entry.new_id, guard=guard
             )
-            return _write_result(base, outcome)
+            return _write_result(base, outcome, guard)
         if entry.method == "PUT":
             if entry.new_id is None:
                 raise InvalidRequestError("PUT needs [type]/[id] or a conditional URL")
             outcome = interactions.update(
-                store, entry.res_type, entry.new_id, entry.resource, clock=self.clock, if_match=entry.if_match
+                store,
+                entry.res_type,
+                entry.new_id,
+                entry.resource,
+                clock=self.clock,
+                if_match=entry.if_match,
+                guard=guard,
             )
-            return _write_result(base, outcome)
+            return _write_result(base, outcome, guard)
         if entry.method == "DELETE":
             if entry.res_id:
                 interactions.delete(
-                    store, entry.res_type, entry.res_id, clock=self.clock, if_match=entry.if_match
+                    store,
+                    entry.res_type,
+                    entry.res_id,
+                    clock=self.clock,
+                    if_match=entry.if_match,
+                    guard=guard,
                 )
             elif entry.query:
-                interactions.conditional_delete(store, entry.res_type, entry.query, clock=self.clock)
+                interactions.conditional_delete(
+                    store, entry.res_type, entry.query, clock=self.clock, guard=guard
+                )
             else:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
             return EntryResult("204 No Content")
         if entry.method == "PATCH":
             raise InvalidRequestError("PATCH is not supported by this server")
-        return self._get(store, entry, base)
+        return self._get(store, entry, base, guard)
 
-    def _get(self, store: ResourceStore, entry: _Entry, base: str) -> EntryResult:
+    def _get(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:
         if entry.res_id and "/_history/" in entry.raw_url:
             version = entry.raw_url.rsplit("/", 1)[-1]
-            found = interactions.vread(store, entry.res_type, entry.res_id, version)
+            found = interactions.vread(store, entry.res_type, entry.res_id, version, guard=guard)
         elif entry.res_id:
-            found = interactions.read(store, entry.res_type, entry.res_id)
+            found = interactions.read(store, entry.res_type, entry.res_id, guard=guard)
         else:
             # On the transaction's own connection: a GET entry sees what the earlier entries wrote.
             args = parse_qsl(entry.query or "", keep_blank_values=True)
             query = searching.prepare(
-                entry.res_type, args, strict=False, default_count=self.default_count, max_count=self.max_count
+                entry.res_type,
+                args,
+                strict=False,
+                default_count=self.default_count,
+                max_count=self.max_count,
+                guard=guard,
             )
             page = searching.run(store, query)
-            return EntryResult("200 OK", resource=searching.searchset_text(page, base, self.clock()))
+            text = searching.searchset_text(page, base, self.clock(), guard=guard)
+            return EntryResult("200 OK", resource=text)
         return EntryResult(
             "200 OK",
             etag=f'W/"{found.version_id}"',
             last_modified=format_instant(found.last_updated_us),
-            resource=found.content,
+            resource=guard.present(found.res_type, found.content) if found.content else None,
         )
 
     # -- batch -------------------------------------------------------------------------------------
-    def _batch(self, raw_entries: list, base: str) -> list[EntryResult]:
+    def _batch(self, raw_entries: list, base: str, guard: AccessGuard) -> list[EntryResult]:
         results: list[EntryResult] = []
         with self.uow.writing() as store:
             for i, raw in enumerate(raw_entries):
@@ -339,8 +365,9 @@ class BundleProcessor:
                                 entry.resource,
                                 clock=self.clock,
                                 if_none_exist=entry.if_none_exist,
+                                guard=guard,
                             )
-                            results.append(_write_result(base, outcome))
+                            results.append(_write_result(base, outcome, guard))
                         elif entry.method == "PUT" and entry.query:
                             outcome = interactions.conditional_update(
                                 store,
@@ -349,11 +376,12 @@ class BundleProcessor:
                                 entry.resource,
                                 clock=self.clock,
                                 if_match=entry.if_match,
+                                guard=guard,
                             )
-                            results.append(_write_result(base, outcome))
+                            results.append(_write_result(base, outcome, guard))
                         else:
                             entry.new_id = entry.res_id
-                            results.append(self._run(store, entry, base))
+                            results.append(self._run(store, entry, base, guard))
                 except AdapterError as exc:
                     failed = _fail(i, exc)
                     results.append(
@@ -367,6 +395,7 @@ class BundleProcessor:
 
 _REASONS = {
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
@@ -376,14 +405,14 @@ _REASONS = {
 }
 
 
-def _write_result(base: str, outcome: WriteOutcome) -> EntryResult:
+def _write_result(base: str, outcome: WriteOutcome, guard: AccessGuard) -> EntryResult:
     stored = outcome.stored
     return EntryResult(
         "201 Created" if outcome.status == 201 else "200 OK",
         location=f"{base}/{stored.res_type}/{stored.res_id}/_history/{stored.version_id}",
         etag=f'W/"{stored.version_id}"',
         last_modified=format_instant(stored.last_updated_us),
-        resource=stored.content,
+        resource=guard.present(stored.res_type, stored.content) if stored.content else None,
     )
 
 

@@ -14,7 +14,14 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
 from adapter.search.query import Condition, DateValue, SearchQuery
-from adapter.store.schema import LOCK_SLOTS, conditional_locks, resource_versions, resources, search_index
+from adapter.store.schema import (
+    LOCK_SLOTS,
+    conditional_locks,
+    resource_access,
+    resource_versions,
+    resources,
+    search_index,
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,38 @@ class ResourceStore:
         if values:
             self.connection.execute(search_index.insert(), values)
 
+    # -- access labels ---------------------------------------------------------------------------
+    def labels(self, pk: int) -> set[str]:
+        ra = resource_access.c
+        return set(self.connection.execute(select(ra.label).where(ra.resource_pk == pk)).scalars())
+
+    def labels_by_reference(
+        self, refs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, set[str]]]:
+        """(type, id) -> (pk, labels) for the referenced resources that exist and are not deleted."""
+        wanted = set(refs)
+        if not wanted:
+            return {}
+        r, ra = resources.c, resource_access.c
+        conditions = [and_(r.res_type == t, r.res_id == i) for t, i in sorted(wanted)]
+        rows = self.connection.execute(
+            select(r.res_type, r.res_id, r.pk, ra.label)
+            .select_from(resources.outerjoin(resource_access, ra.resource_pk == r.pk))
+            .where(or_(*conditions), r.deleted.is_(False))
+        ).all()
+        out: dict[tuple[str, str], tuple[int, set[str]]] = {}
+        for res_type, res_id, pk, label in rows:
+            entry = out.setdefault((res_type, res_id), (pk, set()))
+            if label is not None:
+                entry[1].add(label)
+        return out
+
+    def add_labels(self, pk: int, labels: Iterable[str], existing: set[str] | None = None) -> None:
+        have = self.labels(pk) if existing is None else existing
+        new = sorted(set(labels) - have)
+        if new:
+            self.connection.execute(resource_access.insert(), [{"resource_pk": pk, "label": x} for x in new])
+
     # -- history ---------------------------------------------------------------------------------
     def history(
         self,
@@ -200,6 +239,7 @@ class ResourceStore:
         since_us: int | None,
         before_seq: int | None,
         limit: int,
+        visible: frozenset[str] | None = None,
     ) -> list[StoredResource]:
         """Versions newest first, optionally of one type or one resource, below a paging cursor."""
         v = resource_versions.c
@@ -222,11 +262,18 @@ class ResourceStore:
             stmt = stmt.where(v.last_updated_us >= since_us)
         if before_seq is not None:
             stmt = stmt.where(v.seq < before_seq)
+        if visible is not None:
+            stmt = stmt.where(_visible(v.resource_pk, visible))
         rows = self.connection.execute(stmt.order_by(v.seq.desc()).limit(limit)).all()
         return [StoredResource(*r[:5], bool(r[5]), *r[6:]) for r in rows]
 
     def count_history(
-        self, res_type: str | None, res_id: str | None, since_us: int | None, max_seq: int | None
+        self,
+        res_type: str | None,
+        res_id: str | None,
+        since_us: int | None,
+        max_seq: int | None,
+        visible: frozenset[str] | None = None,
     ) -> int:
         v = resource_versions.c
         stmt = select(func.count()).select_from(resource_versions)
@@ -238,6 +285,8 @@ class ResourceStore:
             stmt = stmt.where(v.last_updated_us >= since_us)
         if max_seq is not None:
             stmt = stmt.where(v.seq <= max_seq)
+        if visible is not None:
+            stmt = stmt.where(_visible(v.resource_pk, visible))
         return int(self.connection.execute(stmt).scalar_one())
 
     # -- search ----------------------------------------------------------------------------------
@@ -277,6 +326,8 @@ class ResourceStore:
             resources.c.res_type == query.res_type,
             resources.c.deleted.is_(False),
         ]
+        if query.visible_labels is not None:
+            filters.append(_visible(resources.c.pk, query.visible_labels))
         for condition in query.conditions:
             filters.append(self._condition(query.res_type, condition))
         return filters
@@ -295,6 +346,13 @@ class ResourceStore:
         matches = or_(*(_value_match(condition, value) for value in condition.values))
         found = exists().where(*base, matches)
         return not_(found) if condition.modifier == "not" else found
+
+
+def _visible(pk_column, labels: frozenset[str]) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    if not labels:
+        return pk_column.is_(None)  # nothing is visible
+    ra = resource_access.c
+    return exists().where(ra.resource_pk == pk_column, ra.label.in_(sorted(labels)))
 
 
 def _escape_like(text: str) -> str:

@@ -81,3 +81,57 @@ conditional_locks = Table(
     metadata,
     Column("slot", Integer, primary_key=True, autoincrement=False),
 )
+
+# Clients registered with `cart-adapter clients add` (clients may also come from the clients file).
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(100), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("organization", String(255), nullable=True),
+    Column("scopes", Text, nullable=False),
+    Column("secret_hash", String(255), nullable=True),
+    Column("jwks", Text, nullable=True),
+    Column("patient_fields", Text, nullable=True),
+    Column("label", String(255), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+# Client assertion ids seen until they expire, so that a captured assertion cannot be replayed.
+used_assertions = Table(
+    "used_assertions",
+    metadata,
+    Column("client_id", String(100), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires_us", BigInteger, nullable=False),
+    Index("ix_used_assertions_expires", "expires_us"),
+)
+
+# Which organisations may see a resource: the hospital that wrote it, the manufacturer owning its Task.
+resource_access = Table(
+    "resource_access",
+    metadata,
+    Column("resource_pk", BigInteger, ForeignKey("resources.pk"), primary_key=True),
+    Column("label", String(255), primary_key=True),
+    Index("ix_resource_access_label", "label", "resource_pk"),
+)
+
+# The audit trail, written in its own transaction so that a failed request is still recorded.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", _PK, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("recorded_us", BigInteger, nullable=False),
+    Column("client_id", String(100), nullable=True),
+    Column("action", String(1), nullable=False),
+    Column("interaction", String(40), nullable=False),
+    Column("outcome", String(2), nullable=False),
+    Column("entity", String(200), nullable=True),
+    Column("content", Text, nullable=False),
+    Index("ux_audit_event_id", "event_id", unique=True),
+    Index("ix_audit_recorded", "recorded_us"),
+    Index("ix_audit_client", "client_id", "recorded_us"),
+    Index("ix_audit_entity", "entity", "recorded_us"),
+)

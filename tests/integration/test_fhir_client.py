@@ -8,7 +8,9 @@ from tests import fixtures
 
 
 def test_fhirpy_create_read_update_search_and_transaction(live_server):
-    client = SyncFHIRClient(live_server.base, requests_config={"timeout": 10})
+    client = SyncFHIRClient(
+        live_server.base, authorization=f"Bearer {live_server.token()}", requests_config={"timeout": 10}
+    )
 
     patient = client.resource("Patient", **fixtures.patient("1850775123456", "Dubois", "Élodie"))
     patient.save()

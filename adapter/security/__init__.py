@@ -1,0 +1,1 @@
+"""Security: SMART Backend Services authentication, scopes, tenancy, pseudonymisation and audit."""

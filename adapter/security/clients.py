@@ -1,0 +1,136 @@
+"""Registered clients: who they are (role, organisation), what they may ask for, how they authenticate."""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapter.security.scopes import ScopeSet
+
+ROLES = ("hospital", "manufacturer", "engineer", "admin")
+
+
+class ClientConfigError(ValueError):
+    """The clients file or a registration is not valid."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered system client.
+
+    `organization` is the FINESS of a hospital, or the `Organization/<id>` reference a manufacturer's
+    Tasks are owned by; admin and engineer clients have none.
+    """
+
+    client_id: str
+    role: str
+    scopes: ScopeSet
+    organization: str | None = None
+    secret_hash: str | None = None
+    jwks: dict | None = None
+    patient_fields: tuple[str, ...] = ()
+    disabled: bool = False
+    label: str = ""
+
+    @property
+    def tenant(self) -> str | None:
+        """The access label of the resources this client's organisation may see."""
+        if self.role == "hospital" and self.organization:
+            return f"finess|{self.organization}"
+        if self.role == "manufacturer" and self.organization:
+            return self.organization
+        return None
+
+
+def validate_client(client: Client) -> Client:
+    if not client.client_id or len(client.client_id) > 100:
+        raise ClientConfigError("client_id must be 1 to 100 characters")
+    if client.role not in ROLES:
+        raise ClientConfigError(f"client {client.client_id}: role must be one of {', '.join(ROLES)}")
+    if client.role == "hospital" and not (client.organization or "").isdigit():
+        raise ClientConfigError(f"client {client.client_id}: a hospital is bound to its FINESS (9 digits)")
+    if client.role == "manufacturer" and not (client.organization or "").startswith("Organization/"):
+        raise ClientConfigError(f"client {client.client_id}: a manufacturer is bound to Organization/<id>")
+    if not client.secret_hash and not client.jwks:
+        raise ClientConfigError(f"client {client.client_id}: needs a jwks (private_key_jwt) or a secret hash")
+    if client.jwks is not None and not isinstance(client.jwks.get("keys"), list):
+        raise ClientConfigError(f"client {client.client_id}: jwks must be a JWK Set with a keys list")
+    return client
+
+
+def client_from_mapping(data: dict, base_dir: Path | None = None) -> Client:
+    """Build a client from a clients-file table or a database row."""
+    jwks = data.get("jwks")
+    if isinstance(jwks, str):
+        jwks = json.loads(jwks)
+    if data.get("jwks_file"):
+        path = Path(data["jwks_file"])
+        if base_dir and not path.is_absolute():
+            path = base_dir / path
+        jwks = json.loads(path.read_text(encoding="utf-8"))
+    fields = data.get("patient_fields") or ()
+    if isinstance(fields, str):
+        fields = json.loads(fields)
+    return validate_client(
+        Client(
+            client_id=str(data.get("client_id", "")),
+            role=str(data.get("role", "")),
+            scopes=ScopeSet.parse(str(data.get("scopes", ""))),
+            organization=data.get("organization") or None,
+            secret_hash=data.get("secret_hash") or None,
+            jwks=jwks,
+            patient_fields=tuple(fields),
+            disabled=bool(data.get("disabled", False)),
+            label=str(data.get("label", "")),
+        )
+    )
+
+
+def load_clients_file(path: Path) -> dict[str, Client]:
+    """Read `[[client]]` tables from a TOML file."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ClientConfigError(f"cannot read clients file {path}: {exc}") from exc
+    clients: dict[str, Client] = {}
+    for table in document.get("client", []):
+        try:
+            client = client_from_mapping(table, path.parent)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ClientConfigError(f"clients file {path}: {exc}") from exc
+        if client.client_id in clients:
+            raise ClientConfigError(f"clients file {path}: client_id {client.client_id} appears twice")
+        clients[client.client_id] = client
+    return clients
+
+
+@dataclass
+class ClientRegistry:
+    """Clients from the configuration file, then from the database, with a short cache for the latter."""
+
+    from_file: dict[str, Client]
+    lookup: Callable[[str], Client | None]
+    ttl_seconds: float = 10.0
+    _cache: dict[str, tuple[float, Client | None]] = field(default_factory=dict)
+
+    def get(self, client_id: str) -> Client | None:
+        if client_id in self.from_file:
+            client = self.from_file[client_id]
+        else:
+            now = time.monotonic()
+            cached = self._cache.get(client_id)
+            if cached and now - cached[0] < self.ttl_seconds:
+                client = cached[1]
+            else:
+                client = self.lookup(client_id)
+                self._cache[client_id] = (now, client)
+        if client is None or client.disabled:
+            return None
+        return client
+
+    def forget(self, client_id: str) -> None:
+        self._cache.pop(client_id, None)

@@ -1,0 +1,193 @@
+"""Who may see and change what: scopes, organisation labels, and the manufacturer's pseudonymised view.
+
+Every stored resource carries access labels: the hospital that wrote it (`finess|<FINESS>`), and for a
+Task the manufacturer that owns it (`Organization/<id>`), a label the Task passes on to what it points
+to. A client sees a resource when they share a label; anything else looks as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapter.errors import ForbiddenError
+from adapter.fhirio.jsonio import dump_json, parse_json
+from adapter.search.extract import split_reference
+from adapter.security.clients import Client
+
+# Resources a manufacturer may create: what comes back from manufacturing and shipping.
+MANUFACTURER_CREATES = frozenset(
+    {"Observation", "BiologicallyDerivedProduct", "Device", "DocumentReference", "Provenance", "Binary"}
+)
+# Elements of a Task a manufacturer may not change: who and what the order is about, and who owns it.
+_TASK_FIXED = ("for", "focus", "basedOn", "owner", "requester", "intent", "identifier")
+# The server writes these itself; no client writes them through the FHIR API.
+SERVER_ONLY_TYPES = frozenset({"AuditEvent"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    client: Client
+    scope_text: str
+    source: str = ""
+
+    @property
+    def role(self) -> str:
+        return self.client.role
+
+
+def references(node: Any) -> Iterator[tuple[str, str]]:
+    """Every literal reference (type, id) inside a resource."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("reference")
+            if isinstance(ref, str):
+                split = split_reference(ref)
+                if split:
+                    yield split
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
+@dataclass
+class AccessGuard:
+    """The rules for one principal; `None` principal means the server itself (no restriction)."""
+
+    principal: Principal | None
+    coi_systems: tuple[str, ...] = ()
+    _scopes: Any = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.principal is not None:
+            from adapter.security.scopes import ScopeSet
+
+            self._scopes = ScopeSet.parse(self.principal.scope_text)
+
+    # -- scopes ----------------------------------------------------------------------------------
+    def require(self, res_type: str, permission: str) -> None:
+        """Raise 403 unless the token's scopes grant `permission` (c, r, u, d or s) on `res_type`."""
+        if self.principal is None:
+            return
+        if res_type in SERVER_ONLY_TYPES and permission in "cud":
+            raise ForbiddenError(f"{res_type} is written by the server only")
+        if res_type == "AuditEvent" and self.principal.role != "admin":
+            raise ForbiddenError("the audit trail is readable by administrators only")
+        if self.principal.role == "engineer":
+            raise ForbiddenError(
+                "interface engineer clients validate and dry-run; they do not reach stored data"
+            )
+        if not self._scopes.allows(res_type, permission):
+            raise ForbiddenError(f"the token's scopes do not allow '{permission}' on {res_type}")
+
+    # -- visibility ------------------------------------------------------------------------------
+    @property
+    def visible_labels(self) -> frozenset[str] | None:
+        """Labels a resource needs one of to be visible; None = everything is visible."""
+        if self.principal is None or self.principal.role == "admin":
+            return None
+        tenant = self.principal.client.tenant
+        return frozenset({tenant}) if tenant else frozenset()
+
+    def can_see(self, labels: Iterable[str]) -> bool:
+        visible = self.visible_labels
+        return visible is None or bool(visible & set(labels))
+
+    # -- writes ----------------------------------------------------------------------------------
+    def check_create(self, res_type: str, resource: dict, referenced_labels: set[str]) -> None:
+        if self.principal is None or self.principal.role in ("admin", "hospital"):
+            return
+        tenant = self.principal.client.tenant
+        if res_type not in MANUFACTURER_CREATES:
+            raise ForbiddenError(f"a manufacturer may not create {res_type}")
+        if res_type != "Device" and tenant not in referenced_labels:
+            raise ForbiddenError(f"a manufacturer's {res_type} must refer to one of its own orders")
+
+    def check_update(self, res_type: str, current: dict | None, new: dict, current_labels: set[str]) -> None:
+        """Writes to resources of other organisations are refused with 403."""
+        if self.principal is None or self.principal.role == "admin":
+            return
+        tenant = self.principal.client.tenant
+        if current is not None and tenant not in current_labels:
+            raise ForbiddenError(f"{res_type}/{new.get('id')} belongs to another organisation")
+        if self.principal.role == "manufacturer":
+            if current is None:
+                raise ForbiddenError("a manufacturer updates existing orders; it does not create them by PUT")
+            if res_type == "Task":
+                if (current.get("owner") or {}).get("reference") != tenant:
+                    raise ForbiddenError("a manufacturer may update only the Tasks it owns")
+                changed = [name for name in _TASK_FIXED if current.get(name) != new.get(name)]
+                if changed:
+                    raise ForbiddenError(
+                        f"a manufacturer may not change Task.{changed[0]}", expression=f"Task.{changed[0]}"
+                    )
+            elif res_type not in MANUFACTURER_CREATES:
+                raise ForbiddenError(f"a manufacturer may not update {res_type}")
+
+    def check_delete(self, res_type: str, current_labels: set[str]) -> None:
+        if self.principal is None or self.principal.role == "admin":
+            return
+        if self.principal.role != "hospital" or self.principal.client.tenant not in current_labels:
+            raise ForbiddenError(f"this client may not delete this {res_type}")
+
+    def labels_for(self, res_type: str, resource: dict, referenced_labels: set[str]) -> set[str]:
+        """Labels of a newly written version: the writer's organisation, a Task's owner, and for a
+        manufacturer's result the organisations of the order it belongs to."""
+        labels: set[str] = set()
+        tenant = self.principal.client.tenant if self.principal else None
+        if tenant:
+            labels.add(tenant)
+        if res_type == "Task":
+            owner = (resource.get("owner") or {}).get("reference")
+            if isinstance(owner, str) and owner.startswith("Organization/"):
+                labels.add(owner)
+        if self.principal is not None and self.principal.role == "manufacturer":
+            labels |= referenced_labels
+        return labels
+
+    # -- reading -------------------------------------------------------------------------------------
+    @property
+    def pseudonymises(self) -> bool:
+        return self.principal is not None and self.principal.role == "manufacturer"
+
+    def present(self, res_type: str, content: str) -> str:
+        """The stored JSON as this principal may see it (a manufacturer gets a pseudonymised view)."""
+        if not self.pseudonymises:
+            return content
+        resource = parse_json(content, max_depth=1000)
+        return dump_json(self.minimise(res_type, resource))
+
+    def minimise(self, res_type: str, resource: dict) -> dict:
+        assert self.principal is not None
+        if res_type == "Patient":
+            keep = {"resourceType", "id", "meta"} | set(self.principal.client.patient_fields)
+            out = {k: v for k, v in resource.items() if k in keep}
+            coi = [i for i in resource.get("identifier", []) if i.get("system") in self.coi_systems]
+            if coi:
+                out["identifier"] = coi
+            return out
+        return _strip_names(resource)
+
+
+def _strip_names(node: Any) -> Any:
+    """Drop narrative and the display text of references, where names of patients travel."""
+    if isinstance(node, list):
+        return [_strip_names(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "text" and isinstance(value, dict) and "div" in value:
+            continue
+        if key == "display" and "reference" in node:
+            continue
+        if key == "contained":
+            out[key] = [c for c in value if isinstance(c, dict) and c.get("resourceType") != "Patient"]
+            continue
+        out[key] = _strip_names(value)
+    return out
