@@ -33,6 +33,10 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
     engine.dispose()
     click.echo(f"cart-adapter: FHIR R4 API on http://{host}:{port}/fhir (database: {_describe(settings)})")
     if dev:
+        import logging
+
+        # The development server logs request lines, and query strings can carry patient identifiers.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         create_app(settings, migrate=False).run(host=host, port=port)
         return
     from gunicorn.app.base import BaseApplication
@@ -80,6 +84,109 @@ def db_downgrade(revision: str) -> None:
 
     downgrade(make_engine(Settings.from_env().effective_database_url), revision)
     click.echo(f"database at {revision}")
+
+
+@main.group()
+def clients() -> None:
+    """Register and manage API clients (SMART Backend Services)."""
+
+
+def _auth_service():  # type: ignore[no-untyped-def]
+    from adapter import build_services
+    from adapter.store.migrate import upgrade
+
+    services = build_services(Settings.from_env())
+    upgrade(services.engine)
+    return services.auth
+
+
+@clients.command("add")
+@click.argument("client_id")
+@click.option("--role", required=True, type=click.Choice(["hospital", "manufacturer", "engineer", "admin"]))
+@click.option(
+    "--scopes", required=True, help='SMART system scopes, e.g. "system/*.cruds" or "system/Task.rus"'
+)
+@click.option("--organization", help="hospital: its FINESS; manufacturer: Organization/<id> owning its Tasks")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="the client's public keys (JWK Set JSON) for private_key_jwt; without it a secret is made",
+)
+@click.option(
+    "--patient-field",
+    "patient_fields",
+    multiple=True,
+    help="manufacturer: a Patient element it may see besides the chain-of-identity id (e.g. birthDate)",
+)
+@click.option("--label", default="", help="a human name for the client")
+def clients_add(
+    client_id: str,
+    role: str,
+    scopes: str,
+    organization: str | None,
+    jwks_file: str | None,
+    patient_fields: tuple[str, ...],
+    label: str,
+) -> None:
+    """Register CLIENT_ID; prints its secret once when no JWKS is given (it is stored hashed)."""
+    import json
+
+    jwks = json.loads(open(jwks_file, encoding="utf-8").read()) if jwks_file else None
+    try:
+        client, secret = _auth_service().register(
+            client_id,
+            role,
+            scopes,
+            organization=organization,
+            jwks=jwks,
+            patient_fields=patient_fields,
+            label=label,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"registered {client.client_id} ({client.role}) with scopes: {client.scopes.text}")
+    if secret:
+        click.echo("client secret (shown once, store it now):")
+        click.echo(secret)
+
+
+@clients.command("list")
+def clients_list() -> None:
+    """List the clients registered in the database (not those of the clients file)."""
+    from adapter.store import client_store
+
+    auth = _auth_service()
+    with auth.engine.connect() as connection:
+        for client in client_store.all_clients(connection):
+            state = "disabled" if client.disabled else "active"
+            method = "private_key_jwt" if client.jwks else "client_secret_basic"
+            click.echo(
+                f"{client.client_id}\t{client.role}\t{client.organization or '-'}\t{method}\t{state}\t"
+                f"{client.scopes.text}"
+            )
+
+
+@clients.command("disable")
+@click.argument("client_id")
+def clients_disable(client_id: str) -> None:
+    """Disable a database client: its tokens stop working within seconds."""
+    from adapter.store import client_store
+
+    auth = _auth_service()
+    with auth.engine.begin() as connection:
+        if not client_store.set_disabled(connection, client_id, True):
+            raise click.ClickException(f"no client {client_id} in the database")
+    click.echo(f"disabled {client_id}")
+
+
+@clients.command("hash-secret")
+@click.option("--secret", prompt=True, hide_input=True, confirmation_prompt=True)
+def clients_hash_secret(secret: str) -> None:
+    """Hash a secret for the clients file (secret_hash = ...)."""
+    from adapter.security.secrets import hash_secret
+
+    click.echo(hash_secret(secret))
 
 
 if __name__ == "__main__":  # pragma: no cover

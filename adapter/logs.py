@@ -15,5 +15,11 @@ def configure_logging(level: str | None = None) -> None:
             "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
             "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
             "root": {"level": level, "handlers": ["console"]},
+            # At DEBUG these would print SQL parameters and request lines: resource content, patient data.
+            "loggers": {
+                "sqlalchemy": {"level": "WARNING"},
+                "werkzeug": {"level": "WARNING"},
+                "gunicorn.access": {"level": "WARNING"},
+            },
         }
     )

@@ -19,6 +19,54 @@ from adapter import create_app
 from adapter.config import Settings
 from adapter.store.engine import make_engine
 
+# Patient data the tests send (INS numbers, names, birth dates). None of it may reach a log: the whole
+# run's log output, the test process's and every live server's, is scanned at the end of the session.
+PHI_MARKERS = (
+    "2750399123456",
+    "2680169123456",
+    "1850775123456",
+    "2550275111222",
+    "1720769654321",
+    "Lefèvre",
+    "Hélène",
+    "Élodie",
+    "Dubois",
+    "Sophie",
+    "Bernard",
+    "1975-03-12",
+    "1968-11-02",
+    "1985-07-14",
+)
+_LOG_FILES: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import logging
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="cart-adapter-logs-")) / "test-run.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("adapter").setLevel(logging.DEBUG)
+    _LOG_FILES.append(path)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import logging
+
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    leaks = []
+    for path in _LOG_FILES:
+        if path.exists():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            leaks.extend(f"{path}: {marker!r}" for marker in PHI_MARKERS if marker in text)
+    if leaks:
+        print("\nPATIENT DATA FOUND IN LOG OUTPUT:\n  " + "\n  ".join(leaks))
+        session.exitstatus = 1
+
+
 POSTGRES_URL = os.environ.get(
     "CART_ADAPTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -130,6 +178,7 @@ class LiveServer:
             os.environ, CART_ADAPTER_DATABASE_URL=database_url, CART_ADAPTER_INSTANCE_PATH=str(instance)
         )
         self.log = open(instance / "server.log", "wb")  # noqa: SIM115 - closed in stop()
+        _LOG_FILES.append(instance / "server.log")
         self.process = subprocess.Popen(
             [
                 sys.executable,

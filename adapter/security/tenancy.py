@@ -24,6 +24,8 @@ MANUFACTURER_CREATES = frozenset(
 _TASK_FIXED = ("for", "focus", "basedOn", "owner", "requester", "intent", "identifier")
 # The server writes these itself; no client writes them through the FHIR API.
 SERVER_ONLY_TYPES = frozenset({"AuditEvent"})
+# Patient elements a manufacturer may be allowed to see, and the search parameter that reads each.
+_PATIENT_PARAMS = {"birthDate": "birthdate", "gender": "gender"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,20 @@ class AccessGuard:
         if not self._scopes.allows(res_type, permission):
             raise ForbiddenError(f"the token's scopes do not allow '{permission}' on {res_type}")
 
+    def check_search(self, res_type: str, conditions: Iterable[Any]) -> None:
+        """A pseudonymised reader may not search on what it cannot see: a match would reveal it."""
+        if not (self.pseudonymises and res_type == "Patient"):
+            return
+        allowed = {"_id", "_lastUpdated", "identifier"} | set(self.principal.client.patient_fields)  # type: ignore[union-attr]
+        allowed = {_PATIENT_PARAMS.get(name, name) for name in allowed}
+        for condition in conditions:
+            if condition.code not in allowed:
+                raise ForbiddenError(f"Patient search on {condition.code} is not available to manufacturers")
+            if condition.code == "identifier" and any(
+                system not in self.coi_systems for system, _ in condition.values
+            ):
+                raise ForbiddenError("manufacturers search patients by chain-of-identity identifier only")
+
     # -- visibility ------------------------------------------------------------------------------
     @property
     def visible_labels(self) -> frozenset[str] | None:
@@ -108,15 +124,20 @@ class AccessGuard:
         if res_type != "Device" and tenant not in referenced_labels:
             raise ForbiddenError(f"a manufacturer's {res_type} must refer to one of its own orders")
 
-    def check_update(self, res_type: str, current: dict | None, new: dict, current_labels: set[str]) -> None:
-        """Writes to resources of other organisations are refused with 403."""
+    def check_update(
+        self, res_type: str, exists: bool, current: dict | None, new: dict, current_labels: set[str]
+    ) -> None:
+        """Writes to resources of other organisations are refused with 403.
+
+        `current` is the parsed current version, needed only for a manufacturer's Task checks.
+        """
         if self.principal is None or self.principal.role == "admin":
             return
         tenant = self.principal.client.tenant
-        if current is not None and tenant not in current_labels:
+        if exists and tenant not in current_labels:
             raise ForbiddenError(f"{res_type}/{new.get('id')} belongs to another organisation")
         if self.principal.role == "manufacturer":
-            if current is None:
+            if not exists or current is None:
                 raise ForbiddenError("a manufacturer updates existing orders; it does not create them by PUT")
             if res_type == "Task":
                 if (current.get("owner") or {}).get("reference") != tenant:

@@ -240,11 +240,11 @@ def update(
         if expected is not None:
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         guard.require(res_type, "c")
-        guard.check_update(res_type, None, resource, set())
+        guard.check_update(res_type, False, None, resource, set())
         return _insert(store, res_type, res_id, resource, clock, method="PUT", guard=guard)
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
-    guard.check_update(res_type, previous, resource, current_labels)
+    guard.check_update(res_type, True, previous, resource, current_labels)
     if expected is not None and expected != current.version_id:
         raise PreconditionFailedError(
             f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"
@@ -286,7 +286,7 @@ def conditional_update(
             return update(store, res_type, body_id, resource, clock=clock, if_match=if_match, guard=guard)
         guard.require(res_type, "c")
         _check_body(resource, res_type)
-        guard.check_update(res_type, None, resource, set())
+        guard.check_update(res_type, False, None, resource, set())
         return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard)
     match = matches[0]
     if body_id and body_id != match.res_id:

@@ -1,0 +1,78 @@
+"""The audit trail of a full order: who did what, when, with which outcome — failures and refusals too."""
+
+from __future__ import annotations
+
+import base64
+
+from tests.security.conftest import World
+
+
+def _events(world: World, **params: str) -> list[dict]:
+    query = "&".join(f"{k.replace('_', '-')}={v}" for k, v in params.items())
+    response = world.admin("GET", f"/fhir/AuditEvent?_count=200&{query}")
+    assert response.status_code == 200
+    return [e["resource"] for e in response.get_json().get("entry", [])]
+
+
+def _summary(event: dict) -> tuple:
+    entity = (event.get("entity") or [{}])[0].get("what", {})
+    return (
+        event["agent"][0].get("name"),
+        event.get("subtype", [{}])[0].get("code", event["type"]["code"]),
+        entity.get("reference") or entity.get("display"),
+        event["outcome"],
+    )
+
+
+def test_audit_trail_of_a_full_order(world: World) -> None:
+    task_id, patient_id = world.ids["tx1"], world.ids["px1"]
+    # The manufacturer polls, reads what it needs, moves the milestone; then tries something else.
+    world.maker_a("GET", "/fhir/Task?_lastUpdated=gt2020-01-01")
+    world.maker_a("GET", f"/fhir/Patient/{patient_id}")
+    task = world.maker_a("GET", f"/fhir/Task/{task_id}").get_json()
+    task["businessStatus"] = {"text": "apheresis-scheduled"}
+    assert world.maker_a("PUT", f"/fhir/Task/{task_id}", task).status_code == 200
+    assert world.maker_a("GET", f"/fhir/Patient/{world.ids['py1']}").status_code == 404
+    world.admin.client.get("/fhir/Task", headers={"Authorization": "Bearer forged"})
+
+    hospital = {_summary(e) for e in _events(world, agent_name="hcl")}
+    assert ("hcl", "create", f"Patient/{patient_id}", "0") in hospital
+    assert ("hcl", "create", f"Task/{task_id}", "0") in hospital
+
+    maker = [_summary(e) for e in _events(world, agent_name="maker-a")]
+    assert ("maker-a", "search-type", "Task", "0") in maker
+    assert ("maker-a", "read", f"Patient/{patient_id}", "0") in maker
+    assert ("maker-a", "update", f"Task/{task_id}", "0") in maker
+    assert ("maker-a", "read", f"Patient/{world.ids['py1']}", "4") in maker
+
+    per_task = [_summary(e) for e in _events(world, entity=f"Task/{task_id}")]
+    assert [s[0] for s in per_task].count("maker-a") == 2  # read and update
+    refused = [e for e in _events(world) if e["type"]["code"] == "110114" and e["outcome"] != "0"]
+    assert refused, "the refused login is in the trail"
+
+
+def test_audit_events_record_time_source_and_query(world: World) -> None:
+    world.maker_a("GET", "/fhir/Task?status=requested")
+    (event,) = [
+        e
+        for e in _events(world, agent_name="maker-a")
+        if e.get("subtype", [{}])[0].get("code") == "search-type"
+    ]
+    assert event["recorded"].endswith("Z")
+    assert event["agent"][0]["network"]["address"] == "127.0.0.1"
+    assert event["agent"][0]["role"][0]["text"] == "manufacturer"
+    assert base64.b64decode(event["entity"][0]["query"]).decode() == "status=requested"
+
+
+def test_failed_write_is_still_audited(world: World) -> None:
+    bad = {"resourceType": "Patient", "birthDate": "not a date"}
+    assert world.hospital_x("POST", "/fhir/Patient", bad).status_code == 422
+    failures = [_summary(e) for e in _events(world, agent_name="hcl") if e["outcome"] != "0"]
+    assert ("hcl", "create", "Patient", "4") in failures
+
+
+def test_audit_event_can_be_read_by_id(world: World) -> None:
+    event = _events(world, agent_name="hcl")[0]
+    read = world.admin("GET", f"/fhir/AuditEvent/{event['id']}")
+    assert read.status_code == 200 and read.get_json() == event
+    assert world.hospital_x("GET", f"/fhir/AuditEvent/{event['id']}").status_code == 403

@@ -1,0 +1,200 @@
+"""Organisations see only their own data; manufacturers see only their orders, pseudonymised."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.security.conftest import COI, World
+
+
+def _ids(response) -> set[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.data
+    return {
+        e["resource"]["id"] for e in response.get_json().get("entry", []) if e["search"]["mode"] == "match"
+    }
+
+
+# -- manufacturer A against manufacturer B's order and the hospital's other patients ------------------
+
+
+@pytest.mark.parametrize("target", ["ty1", "sry1", "py1", "px2"])
+def test_manufacturer_cannot_read_or_vread_or_history_others(world: World, target: str) -> None:
+    res_type = {"t": "Task", "s": "ServiceRequest", "p": "Patient"}[target[0]]
+    url = f"/fhir/{res_type}/{world.ids[target]}"
+    for path in (url, f"{url}/_history/1", f"{url}/_history"):
+        response = world.maker_a("GET", path)
+        assert response.status_code == 404, path
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_manufacturer_reads_its_order_and_what_it_points_to(world: World) -> None:
+    assert world.maker_a("GET", f"/fhir/Task/{world.ids['tx1']}").status_code == 200
+    assert world.maker_a("GET", f"/fhir/ServiceRequest/{world.ids['srx1']}").status_code == 200
+    assert world.maker_a("GET", f"/fhir/Patient/{world.ids['px1']}").status_code == 200
+
+
+def test_manufacturer_searches_only_its_own(world: World) -> None:
+    assert _ids(world.maker_a("GET", "/fhir/Task")) == {world.ids["tx1"]}
+    assert _ids(world.maker_a("GET", "/fhir/Patient")) == {world.ids["px1"]}
+    assert _ids(world.maker_a("GET", "/fhir/ServiceRequest")) == {world.ids["srx1"]}
+    assert _ids(world.maker_b("GET", "/fhir/Task")) == {world.ids["ty1"]}
+    assert world.maker_a("GET", "/fhir/Task?_summary=count").get_json()["total"] == 1
+    assert _ids(world.maker_a("GET", f"/fhir/Task?_id={world.ids['ty1']}")) == set()
+
+
+def test_manufacturer_type_history_shows_only_its_own(world: World) -> None:
+    history = world.maker_a("GET", "/fhir/Task/_history").get_json()
+    assert {e["resource"]["id"] for e in history["entry"]} == {world.ids["tx1"]}
+    assert world.maker_a("GET", "/fhir/_history").status_code == 403
+
+
+def test_manufacturer_sees_a_pseudonymised_patient(world: World) -> None:
+    patient = world.maker_a("GET", f"/fhir/Patient/{world.ids['px1']}").get_json()
+    assert set(patient) <= {"resourceType", "id", "meta", "identifier", "birthDate"}
+    assert patient["identifier"] == [{"system": COI, "value": "COI-FR-69-000101"}]
+    assert patient["birthDate"] == "1968-11-02"
+    searched = world.maker_a("GET", "/fhir/Patient").get_json()["entry"][0]["resource"]
+    assert searched == patient
+    request = world.maker_a("GET", f"/fhir/ServiceRequest/{world.ids['srx1']}").get_json()
+    assert "display" not in request["subject"]
+    # A manufacturer without birthDate in its configuration does not get it.
+    other = world.maker_b("GET", f"/fhir/Patient/{world.ids['py1']}").get_json()
+    assert set(other) == {"resourceType", "id", "meta", "identifier"}
+
+
+def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) -> None:
+    for query in (
+        "family=martin",
+        "name=sophie",
+        "identifier=urn:oid:1.2.250.1.213.1.4.8|2680169123456",
+        "address-city=Lyon",
+    ):
+        response = world.maker_a("GET", f"/fhir/Patient?{query}")
+        assert response.status_code in (403, 200), query
+        if response.status_code == 200:
+            # an unknown parameter is ignored with a warning, so it must not have filtered on anything
+            assert _ids(response) == {world.ids["px1"]}
+    assert _ids(world.maker_a("GET", f"/fhir/Patient?identifier={COI}|COI-FR-69-000101")) == {
+        world.ids["px1"]
+    }
+
+
+def test_manufacturer_updates_milestone_of_its_task_only(world: World) -> None:
+    task = world.maker_a("GET", f"/fhir/Task/{world.ids['tx1']}").get_json()
+    task["businessStatus"] = {"text": "in-manufacturing"}
+    task["status"] = "in-progress"
+    assert world.maker_a("PUT", f"/fhir/Task/{task['id']}", task).status_code == 200
+    assert world.hospital_x("GET", f"/fhir/Task/{task['id']}").get_json()["businessStatus"]["text"] == (
+        "in-manufacturing"
+    )
+    stolen = dict(task, owner={"reference": "Organization/mfr-b"})
+    assert world.maker_a("PUT", f"/fhir/Task/{task['id']}", stolen).status_code == 403
+    other = world.admin("GET", f"/fhir/Task/{world.ids['ty1']}").get_json()
+    assert world.maker_a("PUT", f"/fhir/Task/{other['id']}", other).status_code == 403
+    assert world.maker_a("DELETE", f"/fhir/Task/{task['id']}").status_code == 403
+
+
+def test_manufacturer_result_linked_to_its_order_is_shared_with_the_hospital(world: World) -> None:
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "viable CAR+ T cells"},
+        "basedOn": [{"reference": f"ServiceRequest/{world.ids['srx1']}"}],
+        "valueQuantity": {"value": 4.8e8, "unit": "cells"},
+    }
+    created = world.maker_a("POST", "/fhir/Observation", observation)
+    assert created.status_code == 201
+    obs_id = created.get_json()["id"]
+    assert world.hospital_x("GET", f"/fhir/Observation/{obs_id}").status_code == 200
+    assert world.hospital_y("GET", f"/fhir/Observation/{obs_id}").status_code == 404
+    assert world.maker_b("GET", f"/fhir/Observation/{obs_id}").status_code == 404
+    # Pointing at someone else's order is refused.
+    observation["basedOn"] = [{"reference": f"ServiceRequest/{world.ids['sry1']}"}]
+    assert world.maker_a("POST", "/fhir/Observation", observation).status_code == 403
+    assert world.maker_a("POST", "/fhir/Patient", {"resourceType": "Patient"}).status_code == 403
+
+
+def test_manufacturer_transaction_entries_are_checked_one_by_one(world: World) -> None:
+    other = world.admin("GET", f"/fhir/Task/{world.ids['ty1']}").get_json()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": other, "request": {"method": "PUT", "url": f"Task/{other['id']}"}}],
+    }
+    assert world.maker_a("POST", "/fhir", bundle).status_code == 403
+    read = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "GET", "url": f"Patient/{world.ids['py1']}"}}],
+    }
+    assert world.maker_a("POST", "/fhir", read).status_code == 404
+    search = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": "Task"}}],
+    }
+    inner = world.maker_a("POST", "/fhir", search).get_json()["entry"][0]["resource"]
+    assert {e["resource"]["id"] for e in inner.get("entry", [])} == {world.ids["tx1"]}
+
+
+# -- hospital X against hospital Y ---------------------------------------------------------------------
+
+
+def test_hospital_cannot_see_another_hospitals_patients(world: World) -> None:
+    py1 = world.ids["py1"]
+    assert world.hospital_x("GET", f"/fhir/Patient/{py1}").status_code == 404
+    assert world.hospital_x("GET", f"/fhir/Patient/{py1}/_history/1").status_code == 404
+    assert world.hospital_x("GET", f"/fhir/Patient/{py1}/_history").status_code == 404
+    assert _ids(world.hospital_x("GET", "/fhir/Patient")) == {world.ids["px1"], world.ids["px2"]}
+    assert _ids(world.hospital_x("GET", "/fhir/Patient?family=petit")) == set()
+    assert _ids(world.hospital_y("GET", "/fhir/Patient")) == {py1}
+    history = world.hospital_x("GET", "/fhir/Patient/_history").get_json()
+    assert py1 not in {e["resource"]["id"] for e in history["entry"]}
+
+
+def test_hospital_cannot_write_another_hospitals_resources(world: World) -> None:
+    patient = world.admin("GET", f"/fhir/Patient/{world.ids['py1']}").get_json()
+    patient["gender"] = "male"
+    assert world.hospital_x("PUT", f"/fhir/Patient/{patient['id']}", patient).status_code == 403
+    assert world.hospital_x("DELETE", f"/fhir/Patient/{patient['id']}").status_code == 404
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": patient, "request": {"method": "PUT", "url": f"Patient/{patient['id']}"}}],
+    }
+    assert world.hospital_x("POST", "/fhir", bundle).status_code == 403
+    assert world.admin("GET", f"/fhir/Patient/{patient['id']}").get_json()["gender"] == "female"
+
+
+def test_conditional_create_cannot_probe_another_hospital(world: World) -> None:
+    response = world.hospital_x(
+        "POST",
+        "/fhir/Patient",
+        {"resourceType": "Patient"},
+        If_None_Exist="identifier=urn:oid:1.2.250.1.213.1.4.8|2550275111222",
+    )
+    assert response.status_code == 201  # Y's patient with that INS stays invisible: a new one is made
+    assert response.get_json()["id"] != world.ids["py1"]
+
+
+def test_conditional_reference_in_a_transaction_cannot_reach_another_hospital(world: World) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "status": "active",
+                    "intent": "order",
+                    "subject": {"reference": "Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|2550275111222"},
+                },
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            }
+        ],
+    }
+    assert world.hospital_x("POST", "/fhir", bundle).status_code == 412
+
+
+def test_admin_sees_everything(world: World) -> None:
+    assert len(_ids(world.admin("GET", "/fhir/Patient"))) == 3
