@@ -48,12 +48,17 @@ def searchset(
     links: list[tuple[str, str]],
     now: str,
     outcome: str | None = None,
+    included: Iterable[tuple[str, str]] = (),
 ) -> str:
     """A searchset Bundle from (fullUrl, stored resource JSON) pairs; `outcome` is an OperationOutcome."""
     parts = [
         '{"fullUrl":' + _quote(url) + ',"resource":' + content + ',"search":{"mode":"match"}}'
         for url, content in entries
     ]
+    parts.extend(
+        '{"fullUrl":' + _quote(url) + ',"resource":' + content + ',"search":{"mode":"include"}}'
+        for url, content in included
+    )
     if outcome:
         parts.append('{"resource":' + outcome + ',"search":{"mode":"outcome"}}')
     body = _head("searchset", now, total, links)

@@ -52,6 +52,8 @@ class SearchQuery:
     warnings: list[Issue] = field(default_factory=list)
     # The query re-emitted without paging state, for self and next links.
     canonical: list[tuple[str, str]] = field(default_factory=list)
+    # _include: (reference parameter code, target type or None)
+    includes: list[tuple[str, str | None]] = field(default_factory=list)
     # Access labels a resource needs one of to be found; None = no restriction (set by the caller's guard).
     visible_labels: frozenset[str] | None = None
 
@@ -128,6 +130,12 @@ def parse_search(
                 query.canonical.pop()
         elif base == "_total":
             continue
+        elif base == "_include":
+            if modifier:
+                _unknown(query, strict, f"_include:{modifier} is not supported")
+                query.canonical.pop()
+                continue
+            query.includes.append(_parse_include(res_type, raw, known))
         elif base == "_id":
             query.conditions.append(Condition("_id", "_id", "", tuple(v for v in raw.split(",") if v)))
         elif base == "_lastUpdated":
@@ -139,6 +147,21 @@ def parse_search(
             _unknown(query, strict, f"unknown search parameter {name!r} for {res_type} was ignored")
             query.canonical.pop()
     return query
+
+
+def _parse_include(res_type: str, raw: str, known: dict[str, SearchParam]) -> tuple[str, str | None]:
+    parts = raw.split(":")
+    if len(parts) not in (2, 3) or parts[0] != res_type:
+        raise InvalidRequestError(
+            f"_include={raw!r}: expected {res_type}:<reference parameter>[:<target type>]",
+            expression="_include",
+        )
+    param = known.get(parts[1])
+    if param is None or param.type != "reference":
+        raise InvalidRequestError(
+            f"_include: {parts[1]!r} is not a reference parameter of {res_type}", expression="_include"
+        )
+    return parts[1], (parts[2] if len(parts) == 3 else None)
 
 
 def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:

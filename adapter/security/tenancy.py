@@ -87,6 +87,13 @@ class AccessGuard:
         if not self._scopes.allows(res_type, permission):
             raise ForbiddenError(f"the token's scopes do not allow '{permission}' on {res_type}")
 
+    def permits(self, res_type: str, permission: str) -> bool:
+        try:
+            self.require(res_type, permission)
+        except ForbiddenError:
+            return False
+        return True
+
     def check_search(self, res_type: str, conditions: Iterable[Any]) -> None:
         """A pseudonymised reader may not search on what it cannot see: a match would reveal it."""
         if not (self.pseudonymises and res_type == "Patient"):

@@ -42,6 +42,11 @@ def capability_statement(base_url: str, now: str) -> dict:
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "interaction": interactions,
+            "searchInclude": [
+                f"{res_type}:{code}"
+                for code, p in sorted(params_for(res_type).items())
+                if p.type == "reference"
+            ],
             "searchParam": _search_params(res_type),
         }
         for res_type in served_resource_types()

@@ -115,7 +115,7 @@ class FhirService:
             guard=guard,
         )
         with self.uow.reading() as store:
-            return searching.run(store, query)
+            return searching.run(store, query, guard)
 
     def search_bundle(self, page: SearchPage, base: str, *, guard: AccessGuard = SERVER) -> str:
         return searching.searchset_text(page, base, self.clock(), guard=guard)

@@ -23,6 +23,7 @@ class SearchPage:
     total: int
     next_cursor: str | None
     warnings: list[Issue] = field(default_factory=list)
+    included: list[StoredResource] = field(default_factory=list)
 
 
 def prepare(
@@ -43,7 +44,7 @@ def prepare(
     return query
 
 
-def run(store: ResourceStore, query: SearchQuery) -> SearchPage:
+def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = None) -> SearchPage:
     """One page of results; the first page of a longer result fixes the snapshot the next pages use."""
     snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
     if query.summary_count or query.count == 0:
@@ -62,7 +63,13 @@ def run(store: ResourceStore, query: SearchQuery) -> SearchPage:
     if more and snapshot is not None:
         last = rows[-1]
         next_cursor = encode_cursor(snapshot, last.pk if query.sort is None else last.seq)
-    return SearchPage(query, rows, total, next_cursor, query.warnings)
+    matched = {row.pk for row in rows}
+    included = [
+        r
+        for r in store.included(query, [row.pk for row in rows])
+        if r.pk not in matched and (guard is None or guard.permits(r.res_type, "r"))
+    ]
+    return SearchPage(query, rows, total, next_cursor, query.warnings, included)
 
 
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:
@@ -82,4 +89,8 @@ def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGua
         links=links,
         now=format_instant(now_us),
         outcome=outcome,
+        included=(
+            (f"{base}/{r.res_type}/{r.res_id}", guard.present(r.res_type, r.content or "{}"))
+            for r in page.included
+        ),
     )

@@ -339,7 +339,7 @@ class BundleProcessor:
                 max_count=self.max_count,
                 guard=guard,
             )
-            page = searching.run(store, query)
+            page = searching.run(store, query, guard)
             text = searching.searchset_text(page, base, self.clock(), guard=guard)
             return EntryResult("200 OK", resource=text)
         return EntryResult(

@@ -309,6 +309,27 @@ class ResourceStore:
         stmt = stmt.order_by(key.desc() if query.sort == "-_lastUpdated" else key.asc()).limit(limit)
         return [_head(row) for row in self.connection.execute(stmt)]
 
+    def included(self, query: SearchQuery, pks: list[int]) -> list[StoredResource]:
+        """Resources the `_include` parameters of `query` point to from the given results."""
+        if not pks or not query.includes:
+            return []
+        si, r = search_index.c, resources.c
+        wanted = or_(
+            *(
+                and_(si.param == code, si.system == target) if target else si.param == code
+                for code, target in query.includes
+            )
+        )
+        stmt = (
+            select(*_HEAD_COLUMNS)
+            .select_from(search_index.join(resources, and_(r.res_type == si.system, r.res_id == si.value)))
+            .where(si.resource_pk.in_(pks), si.res_type == query.res_type, wanted, r.deleted.is_(False))
+            .distinct()
+        )
+        if query.visible_labels is not None:
+            stmt = stmt.where(_visible(r.pk, query.visible_labels))
+        return [_head(row) for row in self.connection.execute(stmt)]
+
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
         stmt = select(func.count()).select_from(resources).where(*self._filters(query))
         if snapshot is not None:

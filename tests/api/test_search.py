@@ -782,3 +782,38 @@ def test_tampered_page_cursor_is_rejected_with_400(client, tamper):
     outcome = response.get_json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert "_page" in outcome["issue"][0].get("expression", [])
+
+
+def test_include_adds_the_referenced_resources_once(client):
+    from tests.api.helpers import send
+
+    patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
+    request = send(
+        client,
+        "POST",
+        "/fhir/ServiceRequest",
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{patient['id']}"},
+        },
+    ).get_json()
+    for order in ("ORD-I1", "ORD-I2"):
+        task = fixtures.task(order=order)
+        task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+        task["for"] = {"reference": f"Patient/{patient['id']}"}
+        send(client, "POST", "/fhir/Task", task)
+    bundle = client.get("/fhir/Task?_include=Task:focus&_include=Task:patient").get_json()
+    modes = [(e["search"]["mode"], e["resource"]["resourceType"]) for e in bundle["entry"]]
+    assert modes.count(("match", "Task")) == 2
+    assert modes.count(("include", "ServiceRequest")) == 1
+    assert modes.count(("include", "Patient")) == 1
+    assert bundle["total"] == 2
+    only_requests = client.get("/fhir/Task?_include=Task:focus:Patient").get_json()
+    assert [e["search"]["mode"] for e in only_requests["entry"]] == ["match", "match"]
+
+
+def test_include_of_an_unknown_parameter_is_400(client):
+    assert client.get("/fhir/Task?_include=Task:nothing").status_code == 400
+    assert client.get("/fhir/Task?_include=Patient:organization").status_code == 400

@@ -198,3 +198,23 @@ def test_conditional_reference_in_a_transaction_cannot_reach_another_hospital(wo
 
 def test_admin_sees_everything(world: World) -> None:
     assert len(_ids(world.admin("GET", "/fhir/Patient"))) == 3
+
+
+def test_include_never_brings_in_what_the_client_cannot_see(world: World) -> None:
+    # A hospital-X ServiceRequest that points at hospital Y's patient: X must not get Y's patient by _include.
+    request = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{world.ids['py1']}"},
+    }
+    assert world.hospital_x("POST", "/fhir/ServiceRequest", request).status_code == 201
+    bundle = world.hospital_x("GET", "/fhir/ServiceRequest?_include=ServiceRequest:subject").get_json()
+    included = {e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "include"}
+    assert world.ids["py1"] not in included
+    assert world.ids["px1"] in included
+    # The manufacturer's include gives the pseudonymised patient of its own order only.
+    own = world.maker_a("GET", "/fhir/Task?_include=Task:patient").get_json()
+    patients = [e["resource"] for e in own["entry"] if e["search"]["mode"] == "include"]
+    assert [p["id"] for p in patients] == [world.ids["px1"]]
+    assert "name" not in patients[0]
