@@ -1,0 +1,1 @@
+"""Tests of the StructureDefinition-driven validator (issue 4)."""
