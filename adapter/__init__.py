@@ -71,10 +71,10 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
 def _warm_up() -> None:
     """Load the core definitions now, so that the first request of each worker is not the slow one."""
     from adapter.search.params import registry
-    from adapter.validation.structural import served_resource_types
+    from adapter.validation.gate import validator
 
-    served_resource_types()
     registry()
+    validator().validate({"resourceType": "Patient"})
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:

@@ -59,6 +59,15 @@ def _describe(settings: Settings) -> str:
     return url.split("@")[-1] if "@" in url else url
 
 
+def _register_tool_commands() -> None:
+    from adapter.validation.cli import validate_command
+
+    main.add_command(validate_command, "validate")
+
+
+_register_tool_commands()
+
+
 @main.group()
 def db() -> None:
     """Database schema management (Alembic migrations)."""

@@ -6,8 +6,8 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
 
 from adapter.api.formats import parse_body, render, response_format
-from adapter.errors import MethodNotAllowedError
-from adapter.fhirio.outcome import information
+from adapter.errors import Issue, MethodNotAllowedError
+from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant, from_us
 from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
@@ -15,6 +15,7 @@ from adapter.services.capability import capability_statement
 from adapter.services.fhir import FhirService
 from adapter.services.interactions import WriteOutcome
 from adapter.services.transactions import BundleProcessor, response_bundle
+from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -83,7 +84,8 @@ def _write_response(outcome: WriteOutcome) -> Response:
         message = (
             f"{outcome.stored.res_type}/{outcome.stored.res_id} {verb} (version {outcome.stored.version_id})"
         )
-        return render(information(message), fmt, outcome.status, headers)
+        issues = [Issue("information", "informational", message), *outcome.warnings]
+        return render(operation_outcome(issues), fmt, outcome.status, headers)
     return render(outcome.stored.content, fmt, outcome.status, headers)
 
 
@@ -123,6 +125,23 @@ def bundle() -> Response:
     include = _prefer().get("return", "representation") != "minimal"
     text = response_bundle(kind, results, now=format_instant(_service().clock()), include_resources=include)
     return render(text, fmt)
+
+
+@bp.post("/$validate")
+def validate_any() -> Response:
+    return _validate(None)
+
+
+@bp.post("/<res_type>/$validate")
+def validate_type(res_type: str) -> Response:
+    return _validate(res_type)
+
+
+def _validate(res_type: str | None) -> Response:
+    """$validate: always 200 with an OperationOutcome, valid or not, as the specification says."""
+    _audit("operation", f"{res_type or ''}$validate")
+    issues = validate_operation(_body(), res_type, request.args.getlist("profile"), guard=_guard())
+    return render(operation_outcome(issues), response_format(request))
 
 
 @bp.get("/_history")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from adapter.definitions import resource_types
 from adapter.search.params import params_for
-from adapter.validation.structural import served_resource_types
 
 SOFTWARE_VERSION = "0.1.0"
 
@@ -49,7 +49,7 @@ def capability_statement(base_url: str, now: str) -> dict:
             ],
             "searchParam": _search_params(res_type),
         }
-        for res_type in served_resource_types()
+        for res_type in sorted(resource_types())
     ]
     return {
         "resourceType": "CapabilityStatement",
@@ -66,6 +66,9 @@ def capability_statement(base_url: str, now: str) -> dict:
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                "operation": [
+                    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+                ],
             }
         ],
     }

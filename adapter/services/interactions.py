@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from adapter.definitions import resource_types
 from adapter.errors import (
     GoneError,
     InvalidRequestError,
+    Issue,
     NotFoundError,
     PreconditionFailedError,
 )
@@ -24,7 +26,7 @@ from adapter.search.extract import index_rows
 from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, references
 from adapter.store.resources import ResourceStore, StoredResource
-from adapter.validation.structural import check_structure, is_known_type
+from adapter.validation.gate import check_for_write
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"?([^"]*)"?\s*$')
@@ -43,10 +45,12 @@ class WriteOutcome:
     status: int
     stored: StoredResource
     created: bool
+    # Validation warnings and information: they do not block the write but are worth telling.
+    warnings: tuple[Issue, ...] = ()
 
 
 def check_type(res_type: str) -> None:
-    if not is_known_type(res_type):
+    if res_type not in resource_types():
         raise NotFoundError(f"unknown resource type {res_type!r}", expression=res_type)
 
 
@@ -71,7 +75,7 @@ def _stamp(resource: dict, res_type: str, res_id: str, version_id: int, last_upd
     return out
 
 
-def _check_body(resource: dict, res_type: str) -> None:
+def _check_body(resource: dict, res_type: str) -> list[Issue]:
     if not isinstance(resource, dict):
         raise InvalidRequestError("the body must be a FHIR resource (a JSON object)")
     if resource.get("resourceType") != res_type:
@@ -79,7 +83,7 @@ def _check_body(resource: dict, res_type: str) -> None:
             f"resourceType {resource.get('resourceType')!r} does not match the URL ({res_type})",
             expression="resourceType",
         )
-    check_structure(resource)
+    return check_for_write(resource)
 
 
 def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
@@ -148,7 +152,7 @@ def create(
     """Create with a server-assigned id (or `new_id`, used by transactions that resolved it already)."""
     check_type(res_type)
     guard.require(res_type, "c")
-    _check_body(resource, res_type)
+    warnings = _check_body(resource, res_type)
     if if_none_exist:
         matches = find_matches(store, res_type, if_none_exist, guard=guard)
         if len(matches) > 1:
@@ -157,7 +161,9 @@ def create(
             )
         if matches:
             return WriteOutcome(200, matches[0], created=False)
-    return _insert(store, res_type, new_id or str(uuid.uuid4()), resource, clock, guard=guard)
+    return _insert(
+        store, res_type, new_id or str(uuid.uuid4()), resource, clock, guard=guard, warnings=warnings
+    )
 
 
 def _insert(
@@ -168,6 +174,7 @@ def _insert(
     clock: Clock,
     method: str = "POST",
     guard: AccessGuard = SERVER,
+    warnings: list[Issue] | tuple[Issue, ...] = (),
 ) -> WriteOutcome:
     referenced, visible_refs = _referenced_labels(store, resource, guard)
     guard.check_create(res_type, resource, referenced)
@@ -175,7 +182,7 @@ def _insert(
     stamped = _stamp(resource, res_type, res_id, 1, now)
     stored = store.insert(res_type, res_id, dump_json(stamped), now, index_rows(stamped), method=method)
     _after_write(store, guard, stored, stamped, visible_refs, referenced, set())
-    return WriteOutcome(201, stored, created=True)
+    return WriteOutcome(201, stored, created=True, warnings=tuple(warnings))
 
 
 def _visible_current(
@@ -225,7 +232,7 @@ def update(
     check_type(res_type)
     check_id(res_id)
     guard.require(res_type, "u")
-    _check_body(resource, res_type)
+    warnings = _check_body(resource, res_type)
     if resource.get("id") != res_id:
         raise InvalidRequestError(
             f"the resource id {resource.get('id')!r} does not match the URL id {res_id!r}", expression="id"
@@ -241,7 +248,7 @@ def update(
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         guard.require(res_type, "c")
         guard.check_update(res_type, False, None, resource, set())
-        return _insert(store, res_type, res_id, resource, clock, method="PUT", guard=guard)
+        return _insert(store, res_type, res_id, resource, clock, method="PUT", guard=guard, warnings=warnings)
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)
@@ -254,7 +261,9 @@ def update(
     stamped = _stamp(resource, res_type, res_id, current.version_id + 1, now)
     stored = store.replace(current, dump_json(stamped), now, index_rows(stamped), method="PUT")
     _after_write(store, guard, stored, stamped, visible_refs, referenced, current_labels)
-    return WriteOutcome(201 if current.deleted else 200, stored, created=current.deleted)
+    return WriteOutcome(
+        201 if current.deleted else 200, stored, created=current.deleted, warnings=tuple(warnings)
+    )
 
 
 def _parsed(stored: StoredResource) -> dict | None:
@@ -285,9 +294,9 @@ def conditional_update(
         if body_id:
             return update(store, res_type, body_id, resource, clock=clock, if_match=if_match, guard=guard)
         guard.require(res_type, "c")
-        _check_body(resource, res_type)
+        warnings = _check_body(resource, res_type)
         guard.check_update(res_type, False, None, resource, set())
-        return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard)
+        return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard, warnings=warnings)
     match = matches[0]
     if body_id and body_id != match.res_id:
         raise InvalidRequestError(

@@ -413,6 +413,7 @@ def _write_result(base: str, outcome: WriteOutcome, guard: AccessGuard) -> Entry
         etag=f'W/"{stored.version_id}"',
         last_modified=format_instant(stored.last_updated_us),
         resource=guard.present(stored.res_type, stored.content) if stored.content else None,
+        outcome=dump_json(operation_outcome(outcome.warnings)) if outcome.warnings else None,
     )
 
 
