@@ -52,7 +52,12 @@ def build_auth(settings: Settings, engine: Engine) -> AuthService:
             settings.external_jwks_url, settings.external_issuer, settings.external_audience
         )
     return AuthService(
-        engine, ClientRegistry(from_file, lookup), tokens, external=external, coi_systems=settings.coi_systems
+        engine,
+        ClientRegistry(from_file, lookup),
+        tokens,
+        external=external,
+        coi_systems=settings.coi_systems,
+        audit_sync=settings.audit_sync,
     )
 
 
@@ -64,8 +69,14 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     bundles = BundleProcessor(
         uow, clock=fhir.clock, default_count=settings.default_page_size, max_count=settings.max_page_size
     )
-    trail = AuditTrail(engine, default_count=settings.default_page_size, max_count=settings.max_page_size)
-    return Services(settings, engine, fhir, bundles, build_auth(settings, engine), trail)
+    auth = build_auth(settings, engine)
+    trail = AuditTrail(
+        engine,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+        flush=auth.audit.flush,
+    )
+    return Services(settings, engine, fhir, bundles, auth, trail)
 
 
 def _warm_up() -> None:

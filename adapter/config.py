@@ -43,6 +43,8 @@ class Settings:
     external_audience: str = ""
     # Identifier systems of the chain-of-identity number, the one patient identifier manufacturers see.
     coi_systems: tuple[str, ...] = ("https://cart-adapter.example.org/fhir/NamingSystem/coi",)
+    # Write each audit record before the response leaves (slower) instead of in batches every 50 ms.
+    audit_sync: bool = False
     # Exposes /bench/parse and /bench/constant, the floors that bench/ compares against. Never in production.
     bench_endpoints: bool = False
 
@@ -71,6 +73,7 @@ class Settings:
             default_page_size=_int(env, "CART_ADAPTER_DEFAULT_PAGE_SIZE", cls.default_page_size),
             max_page_size=_int(env, "CART_ADAPTER_MAX_PAGE_SIZE", cls.max_page_size),
             log_level=env.get("CART_ADAPTER_LOG_LEVEL", "INFO").upper(),
+            audit_sync=env.get("CART_ADAPTER_AUDIT_SYNC", "") == "1",
             bench_endpoints=env.get("CART_ADAPTER_BENCH_ENDPOINTS", "") == "1",
             clients_file=Path(env["CART_ADAPTER_CLIENTS_FILE"])
             if env.get("CART_ADAPTER_CLIENTS_FILE")

@@ -136,7 +136,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings):  # type: ignore[no-untyped-def]
     application = create_app(settings)
     yield application
-    application.extensions["cart_adapter"].engine.dispose()
+    services = application.extensions["cart_adapter"]
+    services.auth.audit.close()
+    services.engine.dispose()
 
 
 def bearer_for(app, client_id: str, role: str = "admin", scopes: str = "system/*.cruds", **kwargs) -> str:  # type: ignore[no-untyped-def]

@@ -162,7 +162,7 @@ def write_audit(response: Response) -> Response:
             from dataclasses import replace
 
             record = replace(record, source_address=_source())
-        _auth().record([record])
+        _auth().record(record)
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="cart-adapter", error="invalid_token"'
     return response

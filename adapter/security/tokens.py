@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 ALGORITHM = "ES384"
+_CACHE_SIZE = 10_000
 
 
 class TokenError(Exception):
@@ -76,6 +77,7 @@ class TokenService:
         jwk = json.loads(ECAlgorithm.to_jwk(self.public_key))
         self.kid = thumbprint(jwk)
         self.public_jwk = dict(jwk, kid=self.kid, use="sig", alg=ALGORITHM)
+        self._verified: dict[tuple[str, str], AccessClaims] = {}
 
     def issue(self, client_id: str, scope: str, audience: str) -> tuple[str, int]:
         now = int(time.time())
@@ -93,6 +95,19 @@ class TokenService:
         return token, self.lifetime
 
     def verify(self, token: str, audience: str) -> AccessClaims:
+        # Signature checks cost about a millisecond; a poller sends the same token hundreds of times, so
+        # tokens already verified are remembered until they expire (the client is still looked up on
+        # every request, so disabling it takes effect at once).
+        cached = self._verified.get((token, audience))
+        if cached is not None and cached.expires > time.time():
+            return cached
+        claims = self._verify(token, audience)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[(token, audience)] = claims
+        return claims
+
+    def _verify(self, token: str, audience: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine
 
 from adapter.errors import InvalidRequestError, NotFoundError
@@ -15,13 +17,22 @@ from adapter.store import audit_store
 class AuditTrail:
     """Search by `agent-name` (client id), `entity` (Type/id), `date=ge...`, `_count`; newest first."""
 
-    def __init__(self, engine: Engine, *, default_count: int = 50, max_count: int = 1000):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        default_count: int = 50,
+        max_count: int = 1000,
+        flush: Callable[[], None] = lambda: None,
+    ):
         self.engine = engine
+        self.flush = flush
         self.default_count = default_count
         self.max_count = max_count
 
     def read(self, event_id: str, *, guard: AccessGuard) -> str:
         guard.require("AuditEvent", "r")
+        self.flush()  # this process's queued records first, so that a reader sees its own past requests
         with self.engine.connect() as connection:
             content = audit_store.read(connection, event_id)
         if content is None:
@@ -30,6 +41,7 @@ class AuditTrail:
 
     def search(self, args: list[tuple[str, str]], base: str, *, guard: AccessGuard) -> str:
         guard.require("AuditEvent", "s")
+        self.flush()
         client_id = entity = None
         since_us = before = None
         count = self.default_count

@@ -14,6 +14,7 @@ from adapter.errors import UnauthorizedError
 from adapter.security import assertions
 from adapter.security.assertions import AuthenticationError
 from adapter.security.audit import AuditRecord
+from adapter.security.audit_writer import AuditWriter
 from adapter.security.clients import Client, ClientRegistry, validate_client
 from adapter.security.scopes import ScopeSet
 from adapter.security.secrets import hash_secret, new_secret
@@ -55,8 +56,10 @@ class AuthService:
         *,
         external: ExternalTokenVerifier | None = None,
         coi_systems: tuple[str, ...] = (),
+        audit_sync: bool = False,
     ):
         self.engine = engine
+        self.audit = AuditWriter(self._write_audit, sync=audit_sync)
         self.registry = registry
         self.tokens = tokens
         self.external = external
@@ -174,14 +177,13 @@ class AuthService:
         return client, secret
 
     # -- audit ---------------------------------------------------------------------------------------
-    def record(self, records: list[AuditRecord]) -> None:
-        """Write audit records in their own transaction, whatever happened to the request's."""
-        try:
-            with self.engine.begin() as connection:
-                audit_store.append(connection, records)
-        except Exception:  # the request has happened; say loudly that its trace could not be kept
-            logger.exception("could not write %d audit record(s)", len(records))
-            raise
+    def record(self, record: AuditRecord) -> None:
+        """Queue an audit record; it is written in its own transaction, whatever happened to the request's."""
+        self.audit.record(record)
+
+    def _write_audit(self, records: list[AuditRecord]) -> None:
+        with self.engine.begin() as connection:
+            audit_store.append(connection, records)
 
 
 def _basic_credentials(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:

@@ -9,11 +9,12 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, not_, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
-from adapter.search.query import Condition, DateValue, SearchQuery
+from adapter.search.query import SearchQuery
+from adapter.store import search_sql
 from adapter.store.schema import (
     LOCK_SLOTS,
     conditional_locks,
@@ -300,14 +301,10 @@ class ResourceStore:
         self, query: SearchQuery, *, snapshot: int | None, after: int | None, limit: int
     ) -> list[StoredResource]:
         """Current, not deleted resources matching `query`, in its order, after the keyset cursor."""
-        key = self._sort_key(query)
-        stmt = select(*_HEAD_COLUMNS).where(*self._filters(query))
-        if snapshot is not None:
-            stmt = stmt.where(key <= snapshot)
-        if after is not None:
-            stmt = stmt.where(key < after if query.sort == "-_lastUpdated" else key > after)
-        stmt = stmt.order_by(key.desc() if query.sort == "-_lastUpdated" else key.asc()).limit(limit)
-        return [_head(row) for row in self.connection.execute(stmt)]
+        stmt, params = search_sql.search_statement(
+            query, _HEAD_COLUMNS, snapshot=snapshot, after=after, limit=limit
+        )
+        return [_head(row) for row in self.connection.execute(stmt, params)]
 
     def included(self, query: SearchQuery, pks: list[int]) -> list[StoredResource]:
         """Resources the `_include` parameters of `query` point to from the given results."""
@@ -331,42 +328,8 @@ class ResourceStore:
         return [_head(row) for row in self.connection.execute(stmt)]
 
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
-        stmt = select(func.count()).select_from(resources).where(*self._filters(query))
-        if snapshot is not None:
-            stmt = stmt.where(self._sort_key(query) <= snapshot)
-        return int(self.connection.execute(stmt).scalar_one())
-
-    @staticmethod
-    def _sort_key(query: SearchQuery):  # type: ignore[no-untyped-def]
-        # Creation order does not move when a resource is updated, so paging by it never skips or
-        # repeats; _lastUpdated order follows the global write sequence.
-        return resources.c.pk if query.sort is None else resources.c.last_seq
-
-    def _filters(self, query: SearchQuery) -> list[ColumnElement[bool]]:
-        filters: list[ColumnElement[bool]] = [
-            resources.c.res_type == query.res_type,
-            resources.c.deleted.is_(False),
-        ]
-        if query.visible_labels is not None:
-            filters.append(_visible(resources.c.pk, query.visible_labels))
-        for condition in query.conditions:
-            filters.append(self._condition(query.res_type, condition))
-        return filters
-
-    def _condition(self, res_type: str, condition: Condition) -> ColumnElement[bool]:
-        if condition.type == "_id":
-            return resources.c.res_id.in_(condition.values)
-        if condition.type == "_lastUpdated":
-            column = resources.c.last_updated_us
-            return or_(*(_date_match(column, column + 1, value) for value in condition.values))
-        si = search_index.c
-        base = [si.resource_pk == resources.c.pk, si.res_type == res_type, si.param == condition.code]
-        if condition.type == "missing":
-            present = exists().where(*base)
-            return not_(present) if condition.values[0] else present
-        matches = or_(*(_value_match(condition, value) for value in condition.values))
-        found = exists().where(*base, matches)
-        return not_(found) if condition.modifier == "not" else found
+        stmt, params = search_sql.count_statement(query, snapshot=snapshot)
+        return int(self.connection.execute(stmt, params).scalar_one())
 
 
 def _visible(pk_column, labels: frozenset[str]) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
@@ -374,61 +337,3 @@ def _visible(pk_column, labels: frozenset[str]) -> ColumnElement[bool]:  # type:
         return pk_column.is_(None)  # nothing is visible
     ra = resource_access.c
     return exists().where(ra.resource_pk == pk_column, ra.label.in_(sorted(labels)))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _value_match(condition: Condition, value: object) -> ColumnElement[bool]:
-    si = search_index.c
-    if condition.type == "token":
-        system, code = value  # type: ignore[misc]
-        parts = []
-        if code is not None:
-            parts.append(si.value == code)
-        if system == "":
-            parts.append(si.system.is_(None))
-        elif system is not None:
-            parts.append(si.system == system)
-        return and_(*parts)
-    if condition.type == "reference":
-        target, ident = value  # type: ignore[misc]
-        return and_(si.value == ident, si.system == target) if target else si.value == ident
-    if condition.type == "string":
-        pattern = _escape_like(str(value)) + "%"
-        if condition.modifier == "contains":
-            pattern = "%" + pattern
-        return si.value.like(pattern, escape="\\")
-    if condition.type == "uri":
-        if condition.modifier == "below":
-            return si.value.like(_escape_like(str(value)) + "%", escape="\\")
-        return si.value == value
-    if condition.type == "date":
-        return _date_match(si.lo_us, si.hi_us, value)  # type: ignore[arg-type]
-    raise ValueError(f"unsupported condition type {condition.type}")
-
-
-def _date_match(lo, hi, value: DateValue) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
-    """FHIR prefix semantics on half-open ranges: the stored range [lo, hi) against the searched one."""
-    p_lo, p_hi = value.lo, value.hi
-    contained = and_(lo >= p_lo, hi <= p_hi)
-    match value.prefix:
-        case "eq":
-            return contained
-        case "ne":
-            return not_(contained)
-        case "gt":
-            return hi > p_hi
-        case "lt":
-            return lo < p_lo
-        case "ge":
-            return or_(hi > p_hi, contained)
-        case "le":
-            return or_(lo < p_lo, contained)
-        case "sa":
-            return lo >= p_hi
-        case "eb":
-            return hi <= p_lo
-        case _:  # ap: overlaps the searched range
-            return and_(lo < p_hi, hi > p_lo)
