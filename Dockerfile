@@ -9,6 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY adapter ./adapter
+COPY mappings ./mappings
+COPY profiles ./profiles
 RUN pip install '.[postgres]' \
     && useradd --system --home-dir /var/lib/cart-adapter --create-home cart-adapter
 

@@ -12,6 +12,7 @@ from adapter.config import Settings
 from adapter.services.audit_trail import AuditTrail
 from adapter.services.auth import AuthService
 from adapter.services.fhir import FhirService
+from adapter.services.ingest import IngestService
 from adapter.services.transactions import BundleProcessor
 from adapter.store.engine import make_engine
 from adapter.store.migrate import upgrade
@@ -30,6 +31,7 @@ class Services:
     bundles: BundleProcessor
     auth: AuthService
     audit_trail: AuditTrail
+    ingest: IngestService
 
 
 def build_auth(settings: Settings, engine: Engine) -> AuthService:
@@ -76,7 +78,8 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         max_count=settings.max_page_size,
         flush=auth.audit.flush,
     )
-    return Services(settings, engine, fhir, bundles, auth, trail)
+    ingest = IngestService(uow, bundles, fhir.clock)
+    return Services(settings, engine, fhir, bundles, auth, trail, ingest)
 
 
 def _warm_up() -> None:
@@ -99,12 +102,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         upgrade(services.engine)
     app.extensions["cart_adapter"] = services
 
-    from adapter.api import auth, fhir, health
+    from adapter.api import auth, fhir, health, ingest
     from adapter.api.errors import register_error_handlers
 
     auth.install(app)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(ingest.bp)
     if settings.bench_endpoints:
         from adapter.api import bench
 

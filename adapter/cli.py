@@ -60,9 +60,18 @@ def _describe(settings: Settings) -> str:
 
 
 def _register_tool_commands() -> None:
+    from adapter.mapping.cli import make_map_command, mapping_group
     from adapter.validation.cli import validate_command
 
     main.add_command(validate_command, "validate")
+    main.add_command(make_map_command(_validate_bundle), "map")
+    main.add_command(mapping_group, "mapping")
+
+
+def _validate_bundle(bundle: dict) -> list:  # type: ignore[type-arg]
+    from adapter.validation.gate import validator
+
+    return validator().validate(bundle)
 
 
 _register_tool_commands()
