@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, Response, request
 from sqlalchemy import Engine
@@ -82,8 +83,22 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     return Services(settings, engine, fhir, bundles, auth, trail, ingest)
 
 
+def configure_validation(settings: Settings) -> None:
+    """Load the profile packages (the CAR-T package unless configured otherwise) into the validator."""
+    from adapter.profiles import package_dir
+    from adapter.validation import gate
+
+    sources = settings.profile_sources
+    if not sources:
+        for candidate in (package_dir(), Path("profiles/package")):
+            if candidate.is_dir():
+                sources = (candidate,)
+                break
+    gate.configure(sources, settings.required_profile_types)
+
+
 def _warm_up() -> None:
-    """Load the core definitions now, so that the first request of each worker is not the slow one."""
+    """Compile what every request needs now, so that the first request of each worker is not the slow one."""
     from adapter.search.params import registry
     from adapter.validation.gate import validator
 
@@ -97,6 +112,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     services = build_services(settings)
+    configure_validation(settings)
     _warm_up()
     if migrate:
         upgrade(services.engine)

@@ -45,6 +45,10 @@ class Settings:
     coi_systems: tuple[str, ...] = ("https://cart-adapter.example.org/fhir/NamingSystem/coi",)
     # Write each audit record before the response leaves (slower) instead of in batches every 50 ms.
     audit_sync: bool = False
+    # FHIR packages (folders, .tgz, files) whose profiles the validator knows; empty = the CAR-T package.
+    profile_sources: tuple[Path, ...] = ()
+    # Resource types whose every write must claim one of the loaded profiles for its type ("*" = all).
+    required_profile_types: tuple[str, ...] = ()
     # Exposes /bench/parse and /bench/constant, the floors that bench/ compares against. Never in production.
     bench_endpoints: bool = False
 
@@ -73,6 +77,12 @@ class Settings:
             default_page_size=_int(env, "CART_ADAPTER_DEFAULT_PAGE_SIZE", cls.default_page_size),
             max_page_size=_int(env, "CART_ADAPTER_MAX_PAGE_SIZE", cls.max_page_size),
             log_level=env.get("CART_ADAPTER_LOG_LEVEL", "INFO").upper(),
+            profile_sources=tuple(
+                Path(p) for p in env.get("CART_ADAPTER_PROFILES", "").split(os.pathsep) if p
+            ),
+            required_profile_types=tuple(
+                t.strip() for t in env.get("CART_ADAPTER_REQUIRE_PROFILES", "").split(",") if t.strip()
+            ),
             audit_sync=env.get("CART_ADAPTER_AUDIT_SYNC", "") == "1",
             bench_endpoints=env.get("CART_ADAPTER_BENCH_ENDPOINTS", "") == "1",
             clients_file=Path(env["CART_ADAPTER_CLIENTS_FILE"])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import logging.config
 import os
 
 
 def configure_logging(level: str | None = None) -> None:
+    """Console logging at CART_ADAPTER_LOG_LEVEL, unless the host (a test runner, an embedding app)
+    has configured logging already: its handlers are kept."""
+    if logging.getLogger().handlers:
+        return
     level = (level or os.environ.get("CART_ADAPTER_LOG_LEVEL", "INFO")).upper()
     logging.config.dictConfig(
         {

@@ -34,6 +34,7 @@ class AuditWriter:
         self.max_batch = max_batch
         self._pending: list[AuditRecord] = []
         self._lock = threading.Lock()
+        self._drain = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -52,7 +53,15 @@ class AuditWriter:
             self._wake.set()
 
     def flush(self) -> None:
-        """Write everything queued now, in the caller's thread."""
+        """Write everything queued now, in the caller's thread.
+
+        Holding the drain lock for the whole take-and-write means a flush also waits for a batch the
+        background thread has taken but not yet committed: after flush() returns, it is all readable.
+        """
+        with self._drain:
+            self._drain_pending()
+
+    def _drain_pending(self) -> None:
         while True:
             with self._lock:
                 batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapter.definitions import resource_types
 from adapter.search.params import params_for
+from adapter.validation.gate import supported_profiles
 
 SOFTWARE_VERSION = "0.1.0"
 
@@ -42,6 +43,7 @@ def capability_statement(base_url: str, now: str) -> dict:
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "interaction": interactions,
+            **({"supportedProfile": list(profiles)} if (profiles := supported_profiles(res_type)) else {}),
             "searchInclude": [
                 f"{res_type}:{code}"
                 for code, p in sorted(params_for(res_type).items())

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from adapter.errors import AdapterError, InvalidRequestError, Issue, PreconditionFailedError
+from adapter.errors import (
+    AdapterError,
+    InvalidRequestError,
+    Issue,
+    PreconditionFailedError,
+    UnprocessableResourceError,
+)
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant
@@ -208,11 +214,17 @@ class BundleProcessor:
                         entry.resource = _rewrite(entry.resource, mapping, resolve)
                     except AdapterError as exc:
                         raise _fail(entry.index, exc) from None
+            invalid: list[Issue] = []
             for entry in sorted(parsed, key=lambda e: (_ORDER[e.method], e.index)):
                 try:
                     results[entry.index] = self._run(store, entry, base, guard)
+                except UnprocessableResourceError as exc:
+                    # Keep going: the client gets one 422 naming every invalid entry, not just the first.
+                    invalid.extend(_fail(entry.index, exc).issues)
                 except AdapterError as exc:
                     raise _fail(entry.index, exc) from None
+            if invalid:  # raising inside the unit of work rolls every entry back
+                raise UnprocessableResourceError(invalid[0].diagnostics, issues=invalid)
         return [results[i] for i in range(len(parsed))]
 
     def _assign_identities(

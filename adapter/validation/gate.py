@@ -1,4 +1,9 @@
-"""The validation every write goes through: errors refuse the resource (422), warnings travel with it."""
+"""The validation every write goes through: errors refuse the resource (422), warnings travel with it.
+
+The process-wide validator knows the R4 core definitions plus the profile packages configured at
+start-up (the project's CAR-T package by default). A deployment may also require, per resource type,
+that every resource claims one of the loaded profiles for its type.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,43 @@ from adapter.validation.validator import Validator
 _BLOCKING = ("error", "fatal")
 _lock = threading.Lock()
 _validator: Validator | None = None
+_profiles_by_type: dict[str, tuple[str, ...]] = {}
+_required_types: frozenset[str] = frozenset()
+_configured: tuple = ()
 
 
-def configure(sources: Iterable[str | Path] = ()) -> Validator:
-    """Build the process-wide validator over the core definitions plus `sources` (profiles, packages)."""
-    global _validator
+def configure(sources: Iterable[str | Path] = (), required_types: Iterable[str] = ()) -> Validator:
+    """Build the process-wide validator over the core definitions plus `sources` (profile packages).
+
+    `required_types`: resource types whose every write must claim one of the loaded profiles of that
+    type ("*" for every type that has one).
+    """
+    global _validator, _profiles_by_type, _required_types, _configured
+    sources = list(sources)
+    key = (tuple(str(Path(source).resolve()) for source in sources), tuple(sorted(required_types)))
+    if _validator is not None and key == _configured:
+        return _validator  # compiled profiles are worth keeping: an app rebuilt with the same settings
+    required_types = key[1]
     registry = ProfileRegistry()
     if sources:
-        load_definitions(list(sources), registry)
+        load_definitions(sources, registry)
     registry.complete()
+    by_type: dict[str, list[str]] = {}
+    for url in registry.added_structures():
+        sd = registry.structure(url) or {}
+        if sd.get("kind") == "resource" and sd.get("derivation") == "constraint" and sd.get("url"):
+            by_type.setdefault(sd["type"], []).append(sd["url"])
+    required = set(required_types)
+    if "*" in required:
+        required = set(by_type)
+    unknown = sorted(required - set(by_type))
+    if unknown:
+        raise ValueError(f"no loaded profile constrains {', '.join(unknown)}; cannot require one")
     with _lock:
         _validator = Validator(registry)
+        _profiles_by_type = {t: tuple(sorted(urls)) for t, urls in by_type.items()}
+        _required_types = frozenset(required)
+        _configured = key
     return _validator
 
 
@@ -38,6 +69,11 @@ def validator() -> Validator:
     return _validator
 
 
+def supported_profiles(res_type: str) -> tuple[str, ...]:
+    """The loaded profiles that constrain `res_type` (for the CapabilityStatement)."""
+    return _profiles_by_type.get(res_type, ())
+
+
 def check_for_write(resource: dict) -> list[Issue]:
     """Validate against the base definition and every profile the resource claims.
 
@@ -45,6 +81,20 @@ def check_for_write(resource: dict) -> list[Issue]:
     """
     issues = validator().validate(resource)
     errors = [issue for issue in issues if issue.severity in _BLOCKING]
+    res_type = resource.get("resourceType")
+    if res_type in _required_types:
+        claimed = set((resource.get("meta") or {}).get("profile") or [])
+        allowed = _profiles_by_type[res_type]
+        if not claimed & set(allowed):
+            errors.append(
+                Issue(
+                    "error",
+                    "required",
+                    f"this server requires every {res_type} to claim one of these profiles in meta.profile: "
+                    + ", ".join(allowed),
+                    (f"{res_type}.meta.profile",),
+                )
+            )
     if errors:
         raise UnprocessableResourceError(errors[0].diagnostics, issues=errors)
     return issues

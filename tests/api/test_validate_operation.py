@@ -89,3 +89,42 @@ def test_cli_validate_exit_codes(tmp_path) -> None:
     assert result.exit_code == 1
     assert "Patient.gender" in result.output
     assert runner.invoke(main, ["validate", "--ig", str(tmp_path / "missing"), str(good)]).exit_code == 2
+
+
+def test_capability_statement_lists_the_cart_profiles(client) -> None:
+    statement = client.get("/fhir/metadata").get_json()
+    task = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Task")
+    assert (
+        "https://cart-adapter.example.org/fhir/StructureDefinition/cart-order-task"
+        in task["supportedProfile"]
+    )
+    assert any(op["name"] == "validate" for op in statement["rest"][0]["operation"])
+
+
+def test_a_deployment_can_require_the_cart_profile_per_type(settings) -> None:
+    import json
+    from pathlib import Path
+
+    from adapter import create_app
+
+    app = create_app(settings.with_overrides(required_profile_types=("CarePlan",)))
+    try:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "strict-admin")
+        plain = {
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/p1"},
+        }
+        refused = send(client, "POST", "/fhir/CarePlan", plain)
+        assert refused.status_code == 422
+        assert refused.get_json()["issue"][0]["expression"] == ["CarePlan.meta.profile"]
+        example = Path(__file__).resolve().parents[2] / "profiles/examples/valid/careplan-pathway.json"
+        conforming = json.loads(example.read_text(encoding="utf-8"))
+        assert send(client, "POST", "/fhir/CarePlan", conforming).status_code == 201
+        # Other types stay open to plain resources.
+        assert send(client, "POST", "/fhir/Patient", fixtures.patient()).status_code == 201
+    finally:
+        app.extensions["cart_adapter"].auth.audit.close()
+        app.extensions["cart_adapter"].engine.dispose()

@@ -1,0 +1,1 @@
+"""Tests of the CAR-T FHIR package in profiles/."""
