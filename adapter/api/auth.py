@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from adapter.api.formats import render
 from adapter.errors import UnauthorizedError
 from adapter.security.audit import AuditRecord
 from adapter.services.auth import AuthService, OAuthError, TokenRequest, now_us
@@ -142,25 +143,22 @@ def require_authentication() -> None:
 
 
 def write_audit(response: Response) -> Response:
-    """after_request: the audit record of this request, in its own transaction."""
+    """after_request: the audit record of this request (written in its own transaction)."""
     record: AuditRecord | None = g.pop("audit", None)
     principal = g.get("principal")
     if record is None and principal is not None:
+        query = request.query_string.decode() if request.method == "GET" else ""
         record = AuditRecord(
             g.get("interaction") or request.method.lower(),
             response.status_code,
             now_us(),
             entity=g.get("entity"),
-            query=request.query_string.decode() or None if request.method == "GET" else None,
+            query=query or None,
         )
     if record is not None:
         if principal is not None and record.client_id is None:
-            from dataclasses import replace
-
             record = replace(record, client_id=principal.client.client_id, role=principal.role)
         if record.source_address is None:
-            from dataclasses import replace
-
             record = replace(record, source_address=_source())
         _auth().record(record)
     if response.status_code == 401:
@@ -172,10 +170,3 @@ def install(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(require_authentication)
     app.after_request(write_audit)
-
-
-def unauthorized_response(message: str) -> Response:
-    from adapter.errors import Issue
-    from adapter.fhirio.outcome import operation_outcome
-
-    return render(operation_outcome([Issue("error", "login", message)]), "application/fhir+json", 401)
