@@ -23,26 +23,42 @@ def element_path(where: str, resource_expr: str, resource_type: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _names(path: str) -> frozenset[str]:
-    """Every way a context may name the element at `path`: its path, type-relative paths, its types."""
+    """Every way a context may name the element at `path`: its element path and its type.
+
+    `path` is made of JSON names (`Observation.component.valueCodeableConcept.coding`). Walking it
+    through the definitions gives the element's path inside the innermost type that holds it
+    (`CodeableConcept.coding`, or `Observation.component` for a backbone element) and its own type
+    (`Coding`); a context of type `element` may name either.
+    """
     names = {path, "Element", "Base"}
     head, _, rest = path.partition(".")
     if not rest:
         names.update({"Resource", "DomainResource"} if head in resource_types() else set())
         names.add(head)
         return frozenset(names)
-    steps = rest.split(".")
-    try:
-        info = element_info(head)
-        for index in range(len(steps)):
-            element = info.element(".".join([head, *steps[: index + 1]]))
-            tail = steps[index + 1 :]
-            if not tail:
-                names.add(_CHOICE.sub("", element.path))
-            types = [t for t in element.types if t not in ("BackboneElement", "Element")]
-            if len(types) == 1:
-                names.add(".".join([types[0], *tail]))
-    except KeyError:
-        pass
+    holder, lookup, element_path = head, head, [head]  # the type we are in, where its children live
+    type_code = head
+    for step in rest.split("."):
+        try:
+            child = element_info(holder).child(lookup, step)
+        except KeyError:
+            child = None
+        if child is None:
+            return frozenset(names)  # not a known element: only its literal path can match
+        element, type_code = child.element, child.type_code
+        element_path.append(_CHOICE.sub("", element.name))
+        if element.content_reference:  # a recursive element is named by the element it repeats
+            element_path = element.content_reference.split(".")
+        if element.children_path or type_code in ("BackboneElement", "Element"):
+            lookup = element.children_path or element.path  # inline children: same definition
+        else:
+            holder, lookup = type_code, type_code  # a datatype: continue in its own definition
+            final_in_holder = ".".join(element_path)
+            element_path = [type_code]
+            continue
+        final_in_holder = ".".join(element_path)
+    names.add(final_in_holder)
+    names.add(type_code)
     return frozenset(names)
 
 
