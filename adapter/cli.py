@@ -69,8 +69,11 @@ def _register_tool_commands() -> None:
 
 
 def _validate_bundle(bundle: dict) -> list:  # type: ignore[type-arg]
+    """The same judgement as the server's: core definitions plus the configured profile packages."""
+    from adapter import configure_validation
     from adapter.validation.gate import validator
 
+    configure_validation(Settings.from_env())
     return validator().validate(bundle)
 
 

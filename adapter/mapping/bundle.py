@@ -81,6 +81,11 @@ class BundleAssembler:
             found = self._entries.get(entry.key)
             self._entries[entry.key] = entry if found is None else _combine(found, entry)
 
+    def full_url(self, key: Key) -> str | None:
+        """The fullUrl of the entry of that identity, when an accepted record already built it."""
+        entry = self._entries.get(key)
+        return entry.full_url if entry is not None else None
+
     def bundle(self, lookup: ResourceLookup | None = None) -> dict:
         """The transaction Bundle; with a lookup, merging resources are merged into their stored version."""
         out = []

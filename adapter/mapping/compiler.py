@@ -62,6 +62,7 @@ class Group:
     lets: list[LetItem]
     when: Expr | None
     rules: list[ResourceRule | Group]
+    requires: list[Requirement] = field(default_factory=list)  # checked for each item, after `when`
 
 
 @dataclass
@@ -199,10 +200,10 @@ class _SpecCompiler:
         for let in self.all_lets:
             let.target = target_of(let.name, frozenset({let.name}))
 
-    def requires(self, items: list[dict]) -> list[Requirement]:
+    def requires(self, items: list[dict], where: str = "require") -> list[Requirement]:
         return [
             Requirement(
-                compile_expression(item["check"], self.ctx, f"require[{i}]"),
+                compile_expression(item["check"], self.ctx, f"{where}[{i}]"),
                 item["message"],
                 item.get("source"),
                 item.get("target"),
@@ -247,9 +248,10 @@ class _SpecCompiler:
         when = (
             compile_expression(each["when"], self.ctx, f"{where}.for_each.when") if "when" in each else None
         )
+        requires = self.requires(each.get("require", []), f"{where}.for_each.require")
         rules = self.rules(item["resources"], f"{where}.resources")
         self.ctx.names, self.ctx.shadowed = saved, saved_shadowed
-        return Group(where, items, as_name, lets, when, rules)
+        return Group(where, items, as_name, lets, when, rules, requires)
 
     def rule(self, item: dict, where: str) -> ResourceRule:
         name = item["name"]
@@ -330,4 +332,12 @@ def compile_mapping(
     unknown = compiler.ctx.refs_used - set(compiler.resource_names)
     if unknown:
         raise MappingSpecError(f"{shown}: ref() to unknown resource(s) {', '.join(sorted(unknown))}")
+    for function, resource_type, where in compiler.ctx.typed_refs:
+        if resource_type not in resource_types():
+            raise MappingSpecError(f"{shown}: {where}: {function}() names '{resource_type}', not an R4 type")
+        if function == "ref_by_identifier" and resource_type not in _identifier_searchable():
+            raise MappingSpecError(
+                f"{shown}: {where}: R4 has no 'identifier' search on {resource_type}, so "
+                "ref_by_identifier() cannot find it; use ref_by_id() (resources written with method: put)"
+            )
     return compiled

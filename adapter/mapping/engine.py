@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from adapter.mapping.bundle import BundleAssembler, Entry, ResourceLookup
-from adapter.mapping.compiler import CompiledMapping, Group, LetItem, ResourceRule
+from adapter.mapping.compiler import CompiledMapping, Group, LetItem, Requirement, ResourceRule
 from adapter.mapping.errors import MappingIssue, RecordRejected, ValueProblem
-from adapter.mapping.expressions import Scope
 from adapter.mapping.identity import full_url, stable_id
 from adapter.mapping.readers.base import Record, SourceDocument
+from adapter.mapping.references import Resolver
 from adapter.mapping.result import MappingResult, Rejection
+from adapter.mapping.scope import Scope
 from adapter.mapping.templates import locate
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,21 @@ def _pick(lets: list[LetItem], scope: Scope, node: Any) -> None:
             value = let.default
         values[let.name] = value
         sources[let.name] = let.source
+
+
+def _check(requires: list[Requirement], scope: Scope) -> None:
+    for requirement in requires:
+        try:
+            holds = requirement.check.evaluate(scope)
+        except ValueProblem as problem:
+            raise _from_problem(problem, scope, requirement.target) from None
+        if not holds:
+            source = scope.sources.get(requirement.source or "")
+            raise _reject(
+                requirement.message,
+                f"{scope.location}, {source}" if source else scope.location,
+                requirement.target,
+            )
 
 
 def _resolve(rule: ResourceRule, scope: Scope) -> tuple[str, str] | None:
@@ -115,31 +131,21 @@ def _run_rules(rules: list[ResourceRule | Group], scope: Scope, node: Any, out: 
                     continue
             except ValueProblem as problem:
                 raise _from_problem(problem, child) from None
+            _check(group.requires, child)
             _run_rules(group.rules, child, item, out)
 
 
-def map_record(mapping: CompiledMapping, record: Record) -> list[Entry]:
-    """The entries of one record.
+def map_record(mapping: CompiledMapping, record: Record, resolver: Resolver | None = None) -> list[Entry]:
+    """The entries of one record; `resolver` answers ref_by_identifier() (conditional references if None).
 
     Raises:
         RecordRejected: the record cannot be mapped; its issues say where and why.
     """
     if record.error is not None:
         raise RecordRejected(record.errors)
-    scope = Scope(dict(mapping.constants), {}, {}, record.location)
+    scope = Scope(dict(mapping.constants), {}, {}, record.location, resolver)
     _pick(mapping.lets, scope, record.data)
-    for requirement in mapping.requires:
-        try:
-            holds = requirement.check.evaluate(scope)
-        except ValueProblem as problem:
-            raise _from_problem(problem, scope, requirement.target) from None
-        if not holds:
-            source = scope.sources.get(requirement.source or "")
-            raise _reject(
-                requirement.message,
-                f"{record.location}, {source}" if source else record.location,
-                requirement.target,
-            )
+    _check(mapping.requires, scope)
     out: list[Entry] = []
     _run_rules(mapping.rules, scope, record.data, out)
     return out
@@ -199,12 +205,15 @@ def _run(
     progress: Progress | None,
 ) -> MappingResult:
     assembler = BundleAssembler()
+    resolver = Resolver(assembler.full_url, lookup)
     result = MappingResult(mapping.name, {}, records=len(document.records))
     total = len(document.records)
     for done, record in enumerate(document.records, start=1):
         record.load()
         try:
-            entries = map_record(_route(mapping, record) if record.error is None else mapping, record)
+            entries = map_record(
+                _route(mapping, record) if record.error is None else mapping, record, resolver
+            )
         except RecordRejected as rejected:
             result.rejected.append(Rejection(record.index, record.location, rejected.issues))
         else:

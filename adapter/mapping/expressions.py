@@ -16,27 +16,14 @@ from typing import Any
 
 from adapter.mapping.errors import MappingSpecError, ValueProblem
 from adapter.mapping.functions import FUNCTIONS
+from adapter.mapping.references import REFERENCE_FORMS
+from adapter.mapping.scope import Scope
 from adapter.mapping.tables import TableSet
 
 Evaluator = Callable[["Scope"], Any]
 
 _LITERAL_NAMES = {"null": None, "None": None, "true": True, "True": True, "false": False, "False": False}
 _TABLE_FORMS = {"lookup", "code", "known"}
-
-
-class Scope:
-    """The values of one record (or one repeated item): picked values, and fullUrls of built resources."""
-
-    __slots__ = ("vars", "refs", "sources", "location")
-
-    def __init__(self, vars: dict[str, Any], refs: dict[str, str], sources: dict[str, str], location: str):
-        self.vars = vars
-        self.refs = refs
-        self.sources = sources  # name -> where in the source it was picked, for error messages
-        self.location = location
-
-    def child(self, location: str) -> Scope:
-        return Scope(dict(self.vars), dict(self.refs), dict(self.sources), location)
 
 
 @dataclass
@@ -50,6 +37,8 @@ class CompileContext:
     constants: dict[str, Any] = field(default_factory=dict)
     shadowed: set[str] = field(default_factory=set)  # constants redefined by a picked value
     ref_calls: int = 0
+    # (function, resource type, where) of each ref_by_identifier()/ref_by_id(), checked by the compiler
+    typed_refs: list[tuple[str, str, str]] = field(default_factory=list)
 
     def with_names(self, extra: Iterable[str]) -> CompileContext:
         names = set(extra)
@@ -61,6 +50,7 @@ class CompileContext:
             self.constants,
             self.shadowed | names,
             self.ref_calls,
+            self.typed_refs,
         )
 
     def foldable(self) -> set[str]:
@@ -270,6 +260,14 @@ class _Compiler:
             self.ctx.refs_used.add(target)
             self.ctx.ref_calls += 1
             return lambda scope: {"reference": scope.refs[target]} if target in scope.refs else None
+        if name in REFERENCE_FORMS:
+            if len(node.args) != 3:
+                raise self.fail(f"{name}() takes a resource type, an identifier system and a value")
+            resource_type = self._constant_text(node.args[0], f"{name}()'s resource type")
+            self.ctx.typed_refs.append((name, resource_type, self.where))
+            self.ctx.ref_calls += 1  # resolved per record, never folded into a constant
+            system, value = self.compile(node.args[1]), self.compile(node.args[2])
+            return REFERENCE_FORMS[name](resource_type, system, value)
         if name in _TABLE_FORMS:
             if not 2 <= len(node.args) <= (3 if name == "lookup" else 2):
                 raise self.fail(

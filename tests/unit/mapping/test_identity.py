@@ -89,17 +89,26 @@ def test_every_source_names_the_same_patient_pathway_and_order(registry: Mapping
 
 
 def test_the_cart_infusion_is_one_record_whatever_the_source(registry: MappingRegistry) -> None:
-    def infusions(name: str, fixture: str) -> set[str]:
+    def keys(name: str, fixture: str, resource_type: str) -> set[str]:
         data = (MAPPINGS / "fixtures" / name / fixture).read_bytes()
         return {
             e["resource"]["identifier"][0]["value"]
             for e in registry.map(name, data).bundle["entry"]
-            if e["resource"]["resourceType"] == "MedicationAdministration"
+            if e["resource"]["resourceType"] == resource_type
             and any(i["system"] == COI for i in e["resource"]["identifier"])
         }
 
-    assert infusions("hl7v2-ras", "administrations.hl7") == {"COI-FR-69-000042-cart-2025-05-10"}
-    assert "COI-FR-69-000042-cart-2025-05-10" in infusions("csv-tracking", "tracking-sheet.csv")
+    # The act: the pharmacy's RAS and the unit's sheet name one infusion Procedure (COI and day).
+    assert keys("hl7v2-ras", "administrations.hl7", "Procedure") == {"COI-FR-69-000042-infusion-2025-05-10"}
+    assert "COI-FR-69-000042-infusion-2025-05-10" in keys("csv-tracking", "tracking-sheet.csv", "Procedure")
+    # The product administration (bag and cell dose, which the sheet does not have): RAS and the export.
+    assert keys("hl7v2-ras", "administrations.hl7", "MedicationAdministration") == {
+        "COI-FR-69-000042-cart-2025-05-10"
+    }
+    assert keys("json-export", "export.json", "MedicationAdministration") == {
+        "COI-FR-69-000077-cart-2025-11-18"
+    }
+    assert keys("csv-tracking", "tracking-sheet.csv", "MedicationAdministration") == set()
 
 
 def test_a_reception_moves_the_stored_order_task_and_keeps_the_rest(registry: MappingRegistry) -> None:
