@@ -35,11 +35,27 @@ class FhirService:
     def create(
         self, res_type: str, resource: dict, *, if_none_exist: str | None = None, guard: AccessGuard = SERVER
     ) -> WriteOutcome:
+        validated = self._pre_validate(resource, res_type, "c", guard)
         with self.uow.writing() as store:
             outcome = interactions.create(
-                store, res_type, resource, clock=self.clock, if_none_exist=if_none_exist, guard=guard
+                store,
+                res_type,
+                resource,
+                clock=self.clock,
+                if_none_exist=if_none_exist,
+                guard=guard,
+                validated=validated,
             )
         return _present_write(outcome, guard)
+
+    @staticmethod
+    def _pre_validate(resource: object, res_type: str, permission: str, guard: AccessGuard) -> tuple | None:
+        # Validation needs no database: doing it before the write transaction keeps SQLite's single
+        # write lock for the SQL alone, so workers validate in parallel. Scopes are checked first.
+        if not interactions.is_type(res_type):
+            return None
+        guard.require(res_type, permission)
+        return interactions.pre_validate(resource, res_type)
 
     def read(self, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
         with self.uow.reading() as store:
@@ -60,9 +76,17 @@ class FhirService:
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
+        validated = self._pre_validate(resource, res_type, "u", guard)
         with self.uow.writing() as store:
             outcome = interactions.update(
-                store, res_type, res_id, resource, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                res_id,
+                resource,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                validated=validated,
             )
         return _present_write(outcome, guard)
 
@@ -75,9 +99,17 @@ class FhirService:
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
+        validated = self._pre_validate(resource, res_type, "u", guard)
         with self.uow.writing() as store:
             outcome = interactions.conditional_update(
-                store, res_type, query_string, resource, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                query_string,
+                resource,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                validated=validated,
             )
         return _present_write(outcome, guard)
 

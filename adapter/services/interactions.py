@@ -54,6 +54,10 @@ def check_type(res_type: str) -> None:
         raise NotFoundError(f"unknown resource type {res_type!r}", expression=res_type)
 
 
+def is_type(res_type: str) -> bool:
+    return res_type in resource_types()
+
+
 def check_id(res_id: str) -> None:
     if not ID_RE.match(res_id):
         raise InvalidRequestError(f"{res_id!r} is not a valid FHIR id", expression="id")
@@ -75,7 +79,8 @@ def _stamp(resource: dict, res_type: str, res_id: str, version_id: int, last_upd
     return out
 
 
-def _check_body(resource: dict, res_type: str) -> list[Issue]:
+def _check_body(resource: dict, res_type: str, validated: tuple[Issue, ...] | None = None) -> list[Issue]:
+    """Shape checks, then validation, unless the caller validated already (outside the transaction)."""
     if not isinstance(resource, dict):
         raise InvalidRequestError("the body must be a FHIR resource (a JSON object)")
     if resource.get("resourceType") != res_type:
@@ -83,7 +88,18 @@ def _check_body(resource: dict, res_type: str) -> list[Issue]:
             f"resourceType {resource.get('resourceType')!r} does not match the URL ({res_type})",
             expression="resourceType",
         )
-    return check_for_write(resource)
+    return list(validated) if validated is not None else check_for_write(resource)
+
+
+def pre_validate(resource: object, res_type: str) -> tuple[Issue, ...] | None:
+    """Validate before a write transaction opens, so that no database lock is held while validating.
+
+    Returns the warnings, or None when the body is not a resource of `res_type` (the interaction then
+    reports that itself). Raises UnprocessableResourceError like check_for_write.
+    """
+    if not isinstance(resource, dict) or resource.get("resourceType") != res_type:
+        return None
+    return tuple(check_for_write(resource))
 
 
 def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
@@ -148,11 +164,12 @@ def create(
     if_none_exist: str | None = None,
     new_id: str | None = None,
     guard: AccessGuard = SERVER,
+    validated: tuple[Issue, ...] | None = None,
 ) -> WriteOutcome:
     """Create with a server-assigned id (or `new_id`, used by transactions that resolved it already)."""
     check_type(res_type)
     guard.require(res_type, "c")
-    warnings = _check_body(resource, res_type)
+    warnings = _check_body(resource, res_type, validated)
     if if_none_exist:
         matches = find_matches(store, res_type, if_none_exist, guard=guard)
         if len(matches) > 1:
@@ -227,12 +244,13 @@ def update(
     clock: Clock,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
+    validated: tuple[Issue, ...] | None = None,
 ) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create)."""
     check_type(res_type)
     check_id(res_id)
     guard.require(res_type, "u")
-    warnings = _check_body(resource, res_type)
+    warnings = _check_body(resource, res_type, validated)
     if resource.get("id") != res_id:
         raise InvalidRequestError(
             f"the resource id {resource.get('id')!r} does not match the URL id {res_id!r}", expression="id"
@@ -281,6 +299,7 @@ def conditional_update(
     clock: Clock,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
+    validated: tuple[Issue, ...] | None = None,
 ) -> WriteOutcome:
     check_type(res_type)
     guard.require(res_type, "u")
@@ -292,9 +311,18 @@ def conditional_update(
     body_id = resource.get("id") if isinstance(resource, dict) else None
     if not matches:
         if body_id:
-            return update(store, res_type, body_id, resource, clock=clock, if_match=if_match, guard=guard)
+            return update(
+                store,
+                res_type,
+                body_id,
+                resource,
+                clock=clock,
+                if_match=if_match,
+                guard=guard,
+                validated=validated,
+            )
         guard.require(res_type, "c")
-        warnings = _check_body(resource, res_type)
+        warnings = _check_body(resource, res_type, validated)
         guard.check_update(res_type, False, None, resource, set())
         return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard, warnings=warnings)
     match = matches[0]
@@ -304,7 +332,9 @@ def conditional_update(
         )
     body = dict(resource)
     body["id"] = match.res_id
-    return update(store, res_type, match.res_id, body, clock=clock, if_match=if_match, guard=guard)
+    return update(
+        store, res_type, match.res_id, body, clock=clock, if_match=if_match, guard=guard, validated=validated
+    )
 
 
 def delete(

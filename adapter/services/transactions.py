@@ -23,7 +23,9 @@ from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
+from adapter.validation.gate import check_bundle_entries
 
+_PERMISSION = {"POST": "c", "PUT": "u", "DELETE": "d", "GET": "r", "HEAD": "r"}
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
@@ -51,6 +53,7 @@ class _Entry:
     raw_url: str
     new_id: str | None = None
     existing: StoredResource | None = None
+    validated: tuple[Issue, ...] | None = None  # warnings, when validated before the transaction
 
 
 def _fail(index: int, error: AdapterError) -> AdapterError:
@@ -193,6 +196,20 @@ class BundleProcessor:
                 parsed.append(_parse_entry(i, raw, base))
             except AdapterError as exc:
                 raise _fail(i, exc) from None
+        for entry in parsed:
+            permission = _PERMISSION.get(entry.method)
+            if permission and interactions.is_type(entry.res_type):
+                try:
+                    guard.require(entry.res_type, permission)
+                except AdapterError as exc:
+                    raise _fail(entry.index, exc) from None
+        # Validated as one Bundle before the write transaction opens: urn:uuid references between
+        # entries resolve, every invalid entry is named at once, and no lock is held meanwhile.
+        warnings = check_bundle_entries(
+            {"resourceType": "Bundle", "type": "transaction", "entry": raw_entries}
+        )
+        for entry in parsed:
+            entry.validated = warnings.get(entry.index, ())
         results: dict[int, EntryResult] = {}
         with self.uow.writing() as store:
             mapping = self._assign_identities(store, parsed, guard)
@@ -297,7 +314,13 @@ class BundleProcessor:
             if entry.existing is not None:
                 return _write_result(base, WriteOutcome(200, entry.existing, created=False), guard)
             outcome = interactions.create(
-                store, entry.res_type, entry.resource, clock=self.clock, new_id=entry.new_id, guard=guard
+                store,
+                entry.res_type,
+                entry.resource,
+                clock=self.clock,
+                new_id=entry.new_id,
+                guard=guard,
+                validated=entry.validated,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "PUT":
@@ -311,6 +334,7 @@ class BundleProcessor:
                 clock=self.clock,
                 if_match=entry.if_match,
                 guard=guard,
+                validated=entry.validated,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":

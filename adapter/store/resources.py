@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
@@ -22,6 +22,31 @@ from adapter.store.schema import (
     resource_versions,
     resources,
     search_index,
+)
+
+_INSERT_HEAD = resources.insert()
+_INSERT_VERSION = resource_versions.insert()
+_SET_LAST_SEQ = (
+    update(resources).where(resources.c.pk == bindparam("head_pk")).values(last_seq=bindparam("new_seq"))
+)
+_UPDATE_HEAD = (
+    update(resources)
+    .where(resources.c.pk == bindparam("head_pk"))
+    .values(
+        version_id=bindparam("new_version"),
+        last_seq=bindparam("new_seq"),
+        last_updated_us=bindparam("new_updated"),
+        deleted=bindparam("new_deleted"),
+        content=bindparam("new_content"),
+    )
+)
+_DELETE_INDEX = search_index.delete().where(search_index.c.resource_pk == bindparam("head_pk"))
+_LABELS = select(resource_access.c.label).where(resource_access.c.resource_pk == bindparam("head_pk"))
+_REFERENCED = (
+    select(resources.c.res_type, resources.c.res_id, resources.c.pk, resource_access.c.label)
+    .select_from(resources.outerjoin(resource_access, resource_access.c.resource_pk == resources.c.pk))
+    .where(tuple_(resources.c.res_type, resources.c.res_id).in_(bindparam("refs", expanding=True)))
+    .where(resources.c.deleted.is_(False))
 )
 
 
@@ -103,19 +128,21 @@ class ResourceStore:
         *,
         method: str = "POST",
     ) -> StoredResource:
+        # Statements with bound parameters (not .values(...)) are built and compiled once and reused.
         pk = self.connection.execute(
-            resources.insert().values(
-                res_type=res_type,
-                res_id=res_id,
-                version_id=1,
-                last_seq=0,
-                last_updated_us=last_updated_us,
-                deleted=False,
-                content=content,
-            )
+            _INSERT_HEAD,
+            {
+                "res_type": res_type,
+                "res_id": res_id,
+                "version_id": 1,
+                "last_seq": 0,
+                "last_updated_us": last_updated_us,
+                "deleted": False,
+                "content": content,
+            },
         ).inserted_primary_key[0]
         seq = self._add_version(pk, res_type, res_id, 1, last_updated_us, method, False, content)
-        self.connection.execute(update(resources).where(resources.c.pk == pk).values(last_seq=seq))
+        self.connection.execute(_SET_LAST_SEQ, {"head_pk": pk, "new_seq": seq})
         self._index(pk, res_type, rows)
         return StoredResource(pk, res_type, res_id, 1, last_updated_us, False, content, seq)
 
@@ -142,17 +169,17 @@ class ResourceStore:
             content,
         )
         self.connection.execute(
-            update(resources)
-            .where(resources.c.pk == current.pk)
-            .values(
-                version_id=version_id,
-                last_seq=seq,
-                last_updated_us=last_updated_us,
-                deleted=deleted,
-                content=content,
-            )
+            _UPDATE_HEAD,
+            {
+                "head_pk": current.pk,
+                "new_version": version_id,
+                "new_seq": seq,
+                "new_updated": last_updated_us,
+                "new_deleted": deleted,
+                "new_content": content,
+            },
         )
-        self.connection.execute(search_index.delete().where(search_index.c.resource_pk == current.pk))
+        self.connection.execute(_DELETE_INDEX, {"head_pk": current.pk})
         if not deleted:
             self._index(current.pk, current.res_type, rows)
         return StoredResource(
@@ -171,16 +198,17 @@ class ResourceStore:
         content: str | None,
     ) -> int:
         return self.connection.execute(
-            resource_versions.insert().values(
-                resource_pk=pk,
-                res_type=res_type,
-                res_id=res_id,
-                version_id=version_id,
-                last_updated_us=last_updated_us,
-                method=method,
-                deleted=deleted,
-                content=content,
-            )
+            _INSERT_VERSION,
+            {
+                "resource_pk": pk,
+                "res_type": res_type,
+                "res_id": res_id,
+                "version_id": version_id,
+                "last_updated_us": last_updated_us,
+                "method": method,
+                "deleted": deleted,
+                "content": content,
+            },
         ).inserted_primary_key[0]
 
     def _index(self, pk: int, res_type: str, rows: Iterable[IndexRow]) -> None:
@@ -201,8 +229,7 @@ class ResourceStore:
 
     # -- access labels ---------------------------------------------------------------------------
     def labels(self, pk: int) -> set[str]:
-        ra = resource_access.c
-        return set(self.connection.execute(select(ra.label).where(ra.resource_pk == pk)).scalars())
+        return set(self.connection.execute(_LABELS, {"head_pk": pk}).scalars())
 
     def labels_by_reference(
         self, refs: Iterable[tuple[str, str]]
@@ -211,13 +238,7 @@ class ResourceStore:
         wanted = set(refs)
         if not wanted:
             return {}
-        r, ra = resources.c, resource_access.c
-        conditions = [and_(r.res_type == t, r.res_id == i) for t, i in sorted(wanted)]
-        rows = self.connection.execute(
-            select(r.res_type, r.res_id, r.pk, ra.label)
-            .select_from(resources.outerjoin(resource_access, ra.resource_pk == r.pk))
-            .where(or_(*conditions), r.deleted.is_(False))
-        ).all()
+        rows = self.connection.execute(_REFERENCED, {"refs": sorted(wanted)}).all()
         out: dict[tuple[str, str], tuple[int, set[str]]] = {}
         for res_type, res_id, pk, label in rows:
             entry = out.setdefault((res_type, res_id), (pk, set()))

@@ -83,21 +83,61 @@ def check_for_write(resource: dict) -> list[Issue]:
     errors = [issue for issue in issues if issue.severity in _BLOCKING]
     res_type = resource.get("resourceType")
     if res_type in _required_types:
-        claimed = set((resource.get("meta") or {}).get("profile") or [])
-        allowed = _profiles_by_type[res_type]
-        if not claimed & set(allowed):
-            errors.append(
-                Issue(
-                    "error",
-                    "required",
-                    f"this server requires every {res_type} to claim one of these profiles in meta.profile: "
-                    + ", ".join(allowed),
-                    (f"{res_type}.meta.profile",),
-                )
-            )
+        errors.extend(_missing_profile(resource, res_type))
     if errors:
         raise UnprocessableResourceError(errors[0].diagnostics, issues=errors)
     return issues
+
+
+def check_bundle_entries(bundle: dict) -> dict[int, tuple[Issue, ...]]:
+    """Validate every entry resource of a batch/transaction Bundle in the Bundle's context (so that
+    urn:uuid references between entries are resolved), before any of it is written.
+
+    Returns each entry's warnings by index; raises UnprocessableResourceError naming every error of
+    every entry. Issues of the Bundle itself are left to the Bundle processing, which answers them.
+    """
+    issues = validator().validate(bundle)
+    per_entry: dict[int, list[Issue]] = {}
+    errors: list[Issue] = []
+    for issue in issues:
+        index = _entry_index(issue)
+        if index is None:
+            continue
+        if issue.severity in _BLOCKING:
+            errors.append(issue)
+        else:
+            per_entry.setdefault(index, []).append(issue)
+    for index, entry in enumerate(bundle.get("entry") or []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") in _required_types:
+            errors.extend(_missing_profile(resource, f"Bundle.entry[{index}].resource"))
+    if errors:
+        raise UnprocessableResourceError(errors[0].diagnostics, issues=errors)
+    return {index: tuple(found) for index, found in per_entry.items()}
+
+
+def _entry_index(issue: Issue) -> int | None:
+    for expression in issue.expression:
+        if expression.startswith("Bundle.entry[") and "].resource" in expression:
+            return int(expression[len("Bundle.entry[") : expression.index("]")])
+    return None
+
+
+def _missing_profile(resource: dict, where: str) -> list[Issue]:
+    res_type = resource["resourceType"]
+    claimed = set((resource.get("meta") or {}).get("profile") or [])
+    allowed = _profiles_by_type[res_type]
+    if claimed & set(allowed):
+        return []
+    return [
+        Issue(
+            "error",
+            "required",
+            f"this server requires every {res_type} to claim one of these profiles in meta.profile: "
+            + ", ".join(allowed),
+            (f"{where}.meta.profile",),
+        )
+    ]
 
 
 def is_resource_type(name: str) -> bool:
