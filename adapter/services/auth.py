@@ -182,8 +182,13 @@ class AuthService:
         self.audit.record(record)
 
     def _write_audit(self, records: list[AuditRecord]) -> None:
-        with self.engine.begin() as connection:
-            audit_store.append(connection, records)
+        with self.engine.connect() as connection:
+            connection.info["write"] = True  # SQLite: take the write lock at BEGIN, like other writers
+            try:
+                with connection.begin():
+                    audit_store.append(connection, records)
+            finally:
+                connection.info.pop("write", None)
 
 
 def _basic_credentials(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:

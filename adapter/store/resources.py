@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
@@ -45,7 +45,9 @@ _LABELS = select(resource_access.c.label).where(resource_access.c.resource_pk ==
 _REFERENCED = (
     select(resources.c.res_type, resources.c.res_id, resources.c.pk, resource_access.c.label)
     .select_from(resources.outerjoin(resource_access, resource_access.c.resource_pk == resources.c.pk))
-    .where(tuple_(resources.c.res_type, resources.c.res_id).in_(bindparam("refs", expanding=True)))
+    # Two IN lists rather than a row-value IN: SQLite uses the (res_type, res_id) index only for these.
+    .where(resources.c.res_type.in_(bindparam("types", expanding=True)))
+    .where(resources.c.res_id.in_(bindparam("ids", expanding=True)))
     .where(resources.c.deleted.is_(False))
 )
 
@@ -238,9 +240,13 @@ class ResourceStore:
         wanted = set(refs)
         if not wanted:
             return {}
-        rows = self.connection.execute(_REFERENCED, {"refs": sorted(wanted)}).all()
+        rows = self.connection.execute(
+            _REFERENCED, {"types": sorted({t for t, _ in wanted}), "ids": sorted({i for _, i in wanted})}
+        ).all()
         out: dict[tuple[str, str], tuple[int, set[str]]] = {}
         for res_type, res_id, pk, label in rows:
+            if (res_type, res_id) not in wanted:
+                continue
             entry = out.setdefault((res_type, res_id), (pk, set()))
             if label is not None:
                 entry[1].add(label)
