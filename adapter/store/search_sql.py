@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, bindparam, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.query import SearchQuery
@@ -80,7 +80,7 @@ def _visible(pk_column, shape: str) -> ColumnElement[bool] | None:  # type: igno
     if shape == "empty":
         return pk_column.is_(None)  # nothing is visible
     ra = resource_access.c
-    return exists().where(ra.resource_pk == pk_column, ra.label.in_(bindparam("vis", expanding=True)))
+    return pk_column.in_(select(ra.resource_pk).where(ra.label.in_(bindparam("vis", expanding=True))))
 
 
 def date_match(lo, hi, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
@@ -132,9 +132,11 @@ def _filters(key: tuple) -> list[ColumnElement[bool]]:
                 )
             )
             continue
-        base = [si.resource_pk == r.pk, si.res_type == bindparam("rt"), si.param == bindparam(f"{name}p")]
+        # Uncorrelated IN (SELECT resource_pk ...) rather than a correlated EXISTS: both SQLite and
+        # PostgreSQL then read the matching index rows once, instead of probing them for every resource.
+        base = [si.res_type == bindparam("rt"), si.param == bindparam(f"{name}p")]
         if kind == "missing":
-            present = exists().where(*base)
+            present = r.pk.in_(select(si.resource_pk).where(*base))
             filters.append(not_(present) if item[1] else present)
             continue
         _, modifier, parts = item
@@ -159,7 +161,7 @@ def _filters(key: tuple) -> list[ColumnElement[bool]]:
                     matches.append(si.value == bindparam(f"{v}c"))
             elif kind == "date":
                 matches.append(date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi")))
-        found = exists().where(*base, or_(*matches))
+        found = r.pk.in_(select(si.resource_pk).where(*base, or_(*matches)))
         filters.append(not_(found) if modifier == "not" else found)
     return filters
 
