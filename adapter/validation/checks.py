@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from adapter.validation.dates import compare_dates
 from adapter.validation.environment import Environment
 from adapter.validation.errors import CODE_INVALID, INVALID, NOT_FOUND, TOO_LONG, VALUE
-from adapter.validation.matching import equals_fixed, matches_pattern
+from adapter.validation.matching import fixed_matcher, pattern_matcher
 from adapter.validation.registry import canonical_key
 from adapter.validation.terminology import IN, NOT_IN, UNKNOWN, coding_parts
 
 if TYPE_CHECKING:
     from adapter.validation.registry import ProfileRegistry
-    from adapter.validation.terminology import Terminology
+    from adapter.validation.terminology import Expansion, Terminology
 
 # A check looks at one value (a primitive, or a dict for complex types) and reports into the environment.
 Check = Callable[[Any, str, Environment], None]
@@ -38,16 +38,20 @@ def prefixed(element: dict, prefix: str) -> tuple[str, Any] | None:
 
 
 def _fixed_check(fixed: Any) -> Check:
+    matches = fixed_matcher(fixed)
+
     def check(value: Any, expr: str, env: Environment) -> None:
-        if not equals_fixed(value, fixed):
+        if not matches(value):
             env.error(VALUE, f"value must be exactly {_show(fixed)}, found {_show(value)}", expr)
 
     return check
 
 
 def _pattern_check(pattern: Any) -> Check:
+    matches = pattern_matcher(pattern)
+
     def check(value: Any, expr: str, env: Environment) -> None:
-        if not matches_pattern(value, pattern):
+        if not matches(value):
             env.error(VALUE, f"value does not match the required pattern {_show(pattern)}", expr)
 
     return check
@@ -94,21 +98,26 @@ def _range_check(bound: Any, is_min: bool) -> Check:
 class _BindingCheck:
     """A binding judged by the value's shape: code/string/uri, Coding, Quantity or CodeableConcept."""
 
-    __slots__ = ("terminology", "value_set", "strength", "_known")
+    __slots__ = ("terminology", "value_set", "strength", "_known", "_expansion")
 
     def __init__(self, terminology: Terminology, value_set: str, strength: str) -> None:
         self.terminology = terminology
         self.value_set = canonical_key(value_set)
         self.strength = strength
         self._known: bool | None = None
+        self._expansion: Expansion | None = None
 
     def __call__(self, value: Any, expr: str, env: Environment) -> None:
         if self._known is None:
-            self._known = self.terminology.expansion(self.value_set) is not None
-        if not self._known:
+            self._expansion = self.terminology.expansion(self.value_set)
+            self._known = self._expansion is not None
+        expansion = self._expansion
+        if expansion is None:
             if self.strength == "required":
                 env.warning(NOT_FOUND, f"value set {self.value_set} is not available to check the code", expr)
             return
+        if self._fits(expansion, value):
+            return  # the usual case: no message to build
         if isinstance(value, str):
             self._judge([(None, value)], expr, env)
         elif isinstance(value, dict):
@@ -119,6 +128,22 @@ class _BindingCheck:
                 self._judge([(s, c) for s, c in codings if c is not None], expr, env, concept=True)
             elif isinstance(value.get("code"), str):
                 self._judge([coding_parts(value)], expr, env)
+
+    @staticmethod
+    def _fits(expansion: Expansion, value: Any) -> bool:
+        """True when a code of `value` is in the value set (what `_judge` would accept silently)."""
+        if type(value) is str:
+            return bool(value) and expansion.contains(None, value) == IN
+        if type(value) is not dict:
+            return False
+        codings = value.get("coding") if "coding" in value or "text" in value else (value,)
+        for coding in codings if isinstance(codings, list | tuple) else ():
+            if type(coding) is dict:
+                code, system = coding.get("code"), coding.get("system")
+                if type(code) is str and code:
+                    if expansion.contains(system if type(system) is str else None, code) == IN:
+                        return True
+        return False
 
     def _judge(
         self,

@@ -6,8 +6,17 @@ from collections.abc import Callable
 from functools import cache
 
 from adapter.definitions import element_info, primitive_json_types, resource_types
-from adapter.validation.fhirpath_ops import NO_VALUE, compare, equal, logic, union
-from adapter.validation.fhirpath_parser import Unsupported, parse
+from adapter.validation.fhirpath_ops import (
+    NO_VALUE,
+    LiteralSet,
+    compare,
+    equal,
+    literal_collection,
+    literal_types,
+    logic,
+    union,
+)
+from adapter.validation.fhirpath_parser import Unsupported, focus_free, parse
 
 # Constraint expressions mostly navigate elements and test existence, equality and order; those compile
 # here into closures over plain JSON, tens of times faster than interpreting them. Anything
@@ -30,13 +39,15 @@ _CHECKS: dict[str, Callable[[int], bool]] = {
 class Context:
     """Per-evaluation values: %resource, %rootResource, and the focus's runtime type."""
 
-    __slots__ = ("resource", "root", "focus_type", "focus")
+    __slots__ = ("resource", "root", "focus_type", "focus", "memo")
 
     def __init__(self, resource: dict, root: dict, focus_type: str | None, focus: list) -> None:
         self.resource = resource
         self.root = root
         self.focus_type = focus_type
         self.focus = focus  # %context
+        # Results of sub-expressions that do not depend on $this, by the function computing them.
+        self.memo: dict[Fn, list] | None = None
 
 
 @cache
@@ -62,6 +73,8 @@ def _child(type_key: str, name: str) -> tuple[tuple[str, ...], Types, bool]:
 
 
 def navigate(keys: tuple[str, ...], primitive: bool) -> Fn:
+    if len(keys) == 1:
+        return _navigate_one(keys[0], "_" + keys[0] if primitive else None)
     shadows = tuple("_" + k for k in keys) if primitive else ()
 
     def run(items: list, ctx: Context) -> list:
@@ -85,13 +98,72 @@ def navigate(keys: tuple[str, ...], primitive: bool) -> Fn:
     return run
 
 
+def _navigate_one(key: str, shadow: str | None) -> Fn:
+    # Nearly every step names one JSON property (only choices have several).
+    def run_one(items: list, ctx: Context) -> list:
+        out: list = []
+        for item in items:
+            if type(item) is not dict:
+                continue
+            value = item.get(key)
+            if value is None:
+                if shadow is not None and shadow in item:
+                    extra = item[shadow]
+                    out.extend([NO_VALUE] * len(extra) if type(extra) is list else [NO_VALUE])
+                continue
+            if type(value) is list:
+                out.extend(NO_VALUE if v is None else v for v in value)
+            else:
+                out.append(value)
+        return out
+
+    return run_one
+
+
+def _memo(function: Fn) -> Fn:
+    """`function` evaluated once per evaluation context (it must not depend on $this)."""
+
+    def remembered(items: list, ctx: Context) -> list:
+        memo = ctx.memo
+        if memo is None:
+            memo = ctx.memo = {}
+        found = memo.get(function)
+        if found is None:
+            found = memo[function] = function(items, ctx)
+        return found
+
+    return remembered
+
+
 class _Compiler:
     def __init__(self, focus: Types, resource: str | None) -> None:
         self.focus = focus
         self.resource = resource
+        self.criteria_depth = 0  # > 0 while compiling the criteria of where(), all()...
+
+    def compile_criteria(self, tree: tuple, this: Types) -> tuple[Fn, Types]:
+        """Compile an argument evaluated once per input item (where, exists, all, select)."""
+        self.criteria_depth += 1
+        try:
+            return self.compile(tree, this)
+        finally:
+            self.criteria_depth -= 1
 
     def compile(self, tree: tuple, this: Types) -> tuple[Fn, Types]:
         kind = tree[0]
+        constant = literal_collection(tree)
+        if constant is not None and kind not in ("lit", "empty"):
+            # `('a' | 'b' | 'c')`: built once here rather than re-unioned on every evaluation.
+            return (lambda items, ctx: constant), literal_types(tree)
+        if self.criteria_depth and kind in ("op", "call", "nav") and focus_free(tree):
+            # `entry.all(request.exists() = (%resource.type = 'batch' or ...))`: the right side is the
+            # same for every entry, so it is computed once per evaluation.
+            depth, self.criteria_depth = self.criteria_depth, 0
+            try:
+                function, types = self.compile(tree, this)
+            finally:
+                self.criteria_depth = depth
+            return _memo(function), types
         if kind == "lit":
             value = [tree[1]]
             return (lambda items, ctx: value), frozenset({tree[2]})
@@ -154,8 +226,7 @@ class _Compiler:
         left, left_types = self.compile(left_tree, this)
         right, right_types = self.compile(right_tree, this)
         if op in ("and", "or", "xor", "implies"):
-            combine = logic(op)
-            return (lambda items, ctx: combine(left, right, items, ctx)), frozenset({"boolean"})
+            return logic(op, left, right), frozenset({"boolean"})
         if op in ("=", "!="):
             negate = op == "!="
             if left_types and right_types and left_types <= _DATES and right_types <= _DATES:
@@ -166,6 +237,19 @@ class _Compiler:
                     return [] if order is None else [(order == 0) != negate]
 
                 return date_eq, frozenset({"boolean"})
+
+            if right_tree[0] == "lit" and type(right_tree[1]) is str:
+                text, literal = right_tree[1], [right_tree[1]]
+
+                def eq_text(items: list, ctx: Context) -> list:
+                    # `system = 'http://...'`: a single string compares directly.
+                    values = left(items, ctx)
+                    if len(values) == 1 and type(values[0]) is str:
+                        return [(values[0] == text) != negate]
+                    result = equal(values, literal)
+                    return [] if result is None else [result != negate]
+
+                return eq_text, frozenset({"boolean"})
 
             def eq(items: list, ctx: Context) -> list:
                 result = equal(left(items, ctx), right(items, ctx))
@@ -185,6 +269,15 @@ class _Compiler:
             return order, frozenset({"boolean"})
         if op in ("in", "contains"):
             member, group = (left, right) if op == "in" else (right, left)
+            known = literal_collection(right_tree if op == "in" else left_tree)
+            if known is not None:
+                pool_set = LiteralSet(known)
+
+                def literal_membership(items: list, ctx: Context) -> list:
+                    value = member(items, ctx)
+                    return [pool_set.holds(value[0])] if value else []
+
+                return literal_membership, frozenset({"boolean"})
 
             def membership(items: list, ctx: Context) -> list:
                 value = member(items, ctx)
@@ -285,4 +378,4 @@ def _guard(tree: tuple, focus: Types) -> frozenset[str] | None:
     return None
 
 
-__all__ = ["Context", "Fn", "Types", "Unsupported", "compile_native", "navigate"]
+__all__ = ["Context", "Fn", "Types", "Unsupported", "compile_native", "literal_collection", "navigate"]

@@ -54,16 +54,37 @@ def _has_value(base: Fn) -> Fn:
     return run
 
 
-def _filtering(name: str, base: Fn, criteria: Fn) -> Fn:
-    def passes(item: object, ctx: Context) -> bool:
-        return as_bool(criteria([item], ctx)) is True
+def _passes(result: list) -> bool:
+    """`as_bool(result) is True`, inlined for criteria run once per input item."""
+    if not result:
+        return False
+    if len(result) > 1:
+        return as_bool(result) is True  # raises: a boolean was expected
+    value = result[0]
+    return value is True or not isinstance(value, bool)
 
+
+def _filtering(name: str, base: Fn, criteria: Fn) -> Fn:
     if name == "where":
-        return lambda items, ctx: [i for i in base(items, ctx) if passes(i, ctx)]
+        return lambda items, ctx: [i for i in base(items, ctx) if _passes(criteria([i], ctx))]
     if name == "exists":
-        return lambda items, ctx: [any(passes(i, ctx) for i in base(items, ctx))]
+
+        def exists(items: list, ctx: Context) -> list:
+            for item in base(items, ctx):
+                if _passes(criteria([item], ctx)):
+                    return [True]
+            return [False]
+
+        return exists
     if name == "all":
-        return lambda items, ctx: [all(passes(i, ctx) for i in base(items, ctx))]
+
+        def all_(items: list, ctx: Context) -> list:
+            for item in base(items, ctx):
+                if not _passes(criteria([item], ctx)):
+                    return [False]
+            return [True]
+
+        return all_
 
     def select(items: list, ctx: Context) -> list:
         out: list = []
@@ -190,7 +211,7 @@ def compile_function(
     if name == "hasValue" and count == 0:
         return _has_value(base), _BOOLEAN
     if name in ("where", "exists", "all", "select") and count == 1:
-        criteria, criteria_types = compiler.compile(args[0], base_types)
+        criteria, criteria_types = compiler.compile_criteria(args[0], base_types)
         result = base_types if name == "where" else (criteria_types if name == "select" else _BOOLEAN)
         return _filtering(name, base, criteria), result
     if name in ("first", "last", "tail", "distinct", "isDistinct") and count == 0:

@@ -129,4 +129,20 @@ def parse(expression: str) -> tuple:
     return _Parser(expression).parse()
 
 
-__all__ = ["Unsupported", "parse"]
+def focus_free(tree: tuple) -> bool:
+    """True when `tree` reads no $this (only literals and %variables), wherever it is evaluated."""
+    kind = tree[0]
+    if kind in ("lit", "empty", "var"):
+        return True
+    if kind == "nav":
+        return focus_free(tree[1])
+    if kind == "op":
+        return focus_free(tree[2]) and focus_free(tree[3])
+    if kind == "call":
+        # Criteria see the base's items as $this; only union() and intersect() read the caller's.
+        _, base, name, args = tree
+        return focus_free(base) and (name not in ("union", "intersect") or all(map(focus_free, args)))
+    return False
+
+
+__all__ = ["Unsupported", "focus_free", "parse"]

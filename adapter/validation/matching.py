@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -45,6 +46,77 @@ def matches_pattern(value: Any, pattern: Any) -> bool:
             return False
         return all(any(matches_pattern(item, p) for item in value) for p in pattern)
     return _same_primitive(value, pattern)
+
+
+# A value test built once from a fixed[x] or pattern[x] value: does an instance value meet it?
+Matcher = Callable[[Any], bool]
+
+
+def fixed_matcher(fixed: Any) -> Matcher:
+    """`equals_fixed(value, fixed)` as a function of the value, with the fixed value's shape unrolled."""
+    if isinstance(fixed, dict):
+        keys = set(fixed)
+        parts = tuple((key, fixed_matcher(value)) for key, value in fixed.items())
+
+        def fixed_object(value: Any) -> bool:
+            if not isinstance(value, dict) or value.keys() != keys:
+                return False
+            return all(part(value[key]) for key, part in parts)
+
+        return fixed_object
+    if isinstance(fixed, list):
+        items = tuple(fixed_matcher(item) for item in fixed)
+
+        def fixed_array(value: Any) -> bool:
+            if not isinstance(value, list) or len(value) != len(items):
+                return False
+            return all(part(item) for part, item in zip(items, value, strict=True))
+
+        return fixed_array
+    return _primitive_matcher(fixed)
+
+
+def pattern_matcher(pattern: Any) -> Matcher:
+    """`matches_pattern(value, pattern)` as a function of the value, with the pattern's shape unrolled.
+
+    Patterns are checked on every coding, identifier and category of the profiled elements and in
+    slice discriminators, so walking the pattern's JSON on each call is worth saving.
+    """
+    if isinstance(pattern, dict):
+        parts = tuple((key, pattern_matcher(value)) for key, value in pattern.items())
+
+        def pattern_object(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return False
+            for key, part in parts:
+                if key not in value or not part(value[key]):
+                    return False
+            return True
+
+        return pattern_object
+    if isinstance(pattern, list):
+        wanted = tuple(pattern_matcher(item) for item in pattern)
+
+        def pattern_array(value: Any) -> bool:
+            if not isinstance(value, list):
+                return False
+            for part in wanted:
+                for item in value:
+                    if part(item):
+                        break
+                else:
+                    return False
+            return True
+
+        return pattern_array
+    return _primitive_matcher(pattern)
+
+
+def _primitive_matcher(expected: Any) -> Matcher:
+    if type(expected) is str:
+        # _same_primitive with a string expected is plain equality (a bool or number never equals it).
+        return lambda value: value == expected
+    return lambda value: _same_primitive(value, expected)
 
 
 @cache
@@ -106,24 +178,42 @@ def _merge_of_type(segments: list[str]) -> list[str]:
     return out
 
 
+# One parsed step of a discriminator path: (name, None) for a property, (function, argument) for a call.
+Step = tuple[str, str | None]
+
+
+def compile_steps(segments: list[str]) -> tuple[Step, ...]:
+    """The steps `select_steps` walks, parsed once (ofType folded into choice names, $this dropped).
+
+    Slicing evaluates the same discriminator paths for every repetition of every instance, so they are
+    parsed once per slicing definition rather than on each item.
+    """
+    steps = (parse_segment(segment) for segment in _merge_of_type(segments))
+    return tuple(step for step in steps if step[0] != "$this")
+
+
 def select(items: list, segments: list[str], resolve: Any = None) -> list:
     """The values reached from `items` by a discriminator path (lists flattened, choices by prefix)."""
-    for segment in _merge_of_type(segments):
-        name, argument = parse_segment(segment)
+    return select_steps(items, compile_steps(segments), resolve)
+
+
+def select_steps(items: list, steps: tuple[Step, ...], resolve: Any = None) -> list:
+    """`select` over steps already parsed by `compile_steps`."""
+    for name, argument in steps:
         found: list = []
-        if name == "$this":
+        if argument is not None or name == "resolve":
+            for item in items:
+                found.extend(_apply_function(item, name, argument, resolve))
+            items = found
             continue
         for item in items:
-            if argument is not None or name in ("resolve",):
-                found.extend(_apply_function(item, name, argument, resolve))
-                continue
             if not isinstance(item, dict):
                 continue
             value = item.get(name)
             if value is None:
                 _, value = choice_value(item, name)
-            if value is None:
-                continue
+                if value is None:
+                    continue
             if isinstance(value, list):
                 found.extend(v for v in value if v is not None)
             else:
@@ -148,4 +238,17 @@ def _apply_function(item: Any, name: str, argument: str | None, resolve: Any) ->
     return []
 
 
-__all__ = ["choice_value", "equals_fixed", "matches_pattern", "parse_segment", "select", "split_path"]
+__all__ = [
+    "Matcher",
+    "Step",
+    "choice_value",
+    "compile_steps",
+    "equals_fixed",
+    "fixed_matcher",
+    "matches_pattern",
+    "pattern_matcher",
+    "parse_segment",
+    "select",
+    "select_steps",
+    "split_path",
+]

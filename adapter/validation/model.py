@@ -19,7 +19,7 @@ from adapter.validation.primitives import Checker, check_resource_id, primitive_
 # Types whose children are always written inline in the snapshot (never a separate StructureDefinition).
 INLINE_TYPES = frozenset({"BackboneElement", "Element"})
 # How the walker treats a member: short paths for the common shapes, the general route otherwise.
-GENERAL, PRIMITIVE, COMPLEX, COMPLEX_LIST = range(4)
+GENERAL, PRIMITIVE, COMPLEX, COMPLEX_LIST, PRIMITIVE_LIST = range(5)
 _DYNAMIC = frozenset({"Extension", "Resource", "DomainResource"})
 
 
@@ -181,8 +181,8 @@ class Member:
         self.is_choice = node.name.endswith("[x]") and not shadow
         plain = not shadow and node.max != 0 and not node.slices
         code = type_ref.code
-        if plain and self.checker is not None and not node.is_list and not node.invariants:
-            self.kind = PRIMITIVE
+        if plain and self.checker is not None and not node.invariants:
+            self.kind = PRIMITIVE_LIST if node.is_list else PRIMITIVE
         elif plain and self.checker is None and code not in _DYNAMIC and code not in resource_types():
             self.kind = COMPLEX_LIST if node.is_list else COMPLEX
         else:
@@ -247,6 +247,7 @@ __all__ = [
     "GENERAL",
     "INLINE_TYPES",
     "PRIMITIVE",
+    "PRIMITIVE_LIST",
     "Body",
     "CompiledStructure",
     "ElementNode",

@@ -17,9 +17,13 @@ INT32_MAX = 2**31 - 1
 # FHIR strings are limited to 1 MB; base64 data is exempt (attachments can be large).
 MAX_STRING = 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_XHTML_DIV = re.compile(r'\s*<div\b[^>]*\bxmlns\s*=\s*["\']http://www\.w3\.org/1999/xhtml["\']', re.S)
+# Lazy `[^>]*?`: the same matches as the greedy form, found scanning forward from `<div` (xmlns comes
+# first in nearly every narrative) instead of backtracking from the end of the tag.
+_XHTML_DIV = re.compile(r'\s*<div\b[^>]*?\bxmlns\s*=\s*["\']http://www\.w3\.org/1999/xhtml["\']', re.S)
 _XHTML_FORBIDDEN = re.compile(r"<(script|form|base|link|xlink|object|applet|iframe|embed)\b", re.I)
 _TAG = re.compile(r"<[^>]*>")
+# A non-space character right after a `>` lies outside every `<...>` tag: the narrative has text.
+_TEXT_AFTER_TAG = re.compile(r">\s*[^<\s]")
 _DATE_PARTS = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 # A checker returns None when the value is fine, else the reason it is not.
@@ -102,11 +106,31 @@ def _pattern(type_code: str) -> re.Pattern[str] | None:
 
 @cache
 def _fast_pattern(type_code: str) -> re.Pattern[str] | None:
-    """The type's regex with "no control characters" folded in, for a single fullmatch on the hot path."""
+    """The type's regex as the hot path runs it (control characters are tested apart, see `_no_control`)."""
     regex = _regex(type_code)
     if not regex:
         return None
-    return re.compile(r"(?s)(?!.*[\x00-\x08\x0b\x0c\x0e-\x1f])(?:" + regex + ")", re.ASCII)
+    return re.compile(r"(?s)(?:" + regex + ")", re.ASCII)
+
+
+# Predicates equal to a type's regex for printable values (no control characters, and no whitespace
+# but the space), keyed by the regex text so that a different definition falls back to the regex.
+_PRINTABLE_SHORTCUTS: dict[str, Callable[[str], bool]] = {
+    r"[ \r\n\t\S]+": lambda value: True,  # string, markdown: anything but \f and \v
+    r"\S*": lambda value: " " not in value,  # uri, url, canonical
+    r"[^\s]+(\s[^\s]+)*": lambda value: (  # code: single spaces between non-spaces
+        value[0] != " " and value[-1] != " " and "  " not in value
+    ),
+}
+
+
+def _no_control(value: str) -> bool:
+    """True when `value` has no control character other than tab, CR and LF.
+
+    Printable text cannot hold one, and `isprintable` runs in C without the regex engine's per-character
+    cost; text with a line break, a tab or a non-printable character gets the exact regex test.
+    """
+    return value.isprintable() or _CONTROL.search(value) is None
 
 
 def _string_rules(type_code: str) -> Checker:
@@ -122,14 +146,18 @@ def _string_rules(type_code: str) -> Checker:
             return None if _base64_ok(value) else "is not valid base64"
         if len(value) > MAX_STRING:
             return "is longer than 1 MB"
-        if _CONTROL.search(value):
+        if not _no_control(value):
             return "contains control characters"
         if is_xhtml:
             if not _XHTML_DIV.match(value):
                 return "must be an XHTML <div> element in the XHTML namespace"
             if _XHTML_FORBIDDEN.search(value):
                 return "contains XHTML elements not allowed in a narrative"
-            if not _TAG.sub("", value).strip() and "<img" not in value:
+            if (
+                _TEXT_AFTER_TAG.search(value) is None
+                and not _TAG.sub("", value).strip()
+                and "<img" not in value
+            ):
                 return "the narrative has no content (txt-2)"
             return None
         if pattern is not None and pattern.fullmatch(value) is None:
@@ -174,6 +202,7 @@ def primitive_checker(type_code: str) -> Checker:
     if pattern is None or type_code == "base64Binary":
         return detailed
     fullmatch = pattern.fullmatch
+    control = _CONTROL.search
     if type_code in ("date", "dateTime", "instant"):
 
         def check_date(value: Any) -> str | None:
@@ -181,6 +210,7 @@ def primitive_checker(type_code: str) -> Checker:
                 type(value) is str
                 and fullmatch(value) is not None
                 and (len(value) < 10 or value[8:10] <= "28")
+                and _no_control(value)
             ):
                 return None
             return detailed(value)
@@ -188,11 +218,35 @@ def primitive_checker(type_code: str) -> Checker:
         return check_date
 
     def check_string(value: Any) -> str | None:
-        if type(value) is str and fullmatch(value) is not None and len(value) <= MAX_STRING:
+        # _no_control inlined: this runs for most values of every resource.
+        if (
+            type(value) is str
+            and value  # `\S*` (uri) matches "", but no FHIR primitive may be empty
+            and (value.isprintable() or control(value) is None)
+            and fullmatch(value) is not None
+            and len(value) <= MAX_STRING
+        ):
             return None
         return detailed(value)
 
-    return check_string
+    shortcut = _PRINTABLE_SHORTCUTS.get(_regex(type_code) or "")
+    if shortcut is None:
+        return check_string
+
+    def check_printable(value: Any) -> str | None:
+        # Printable text (most values) is judged without the regex engine; anything else, or a
+        # value the shortcut rejects, takes the full path above to be judged or explained.
+        if (
+            type(value) is str
+            and value
+            and value.isprintable()
+            and shortcut(value)
+            and len(value) <= MAX_STRING
+        ):
+            return None
+        return check_string(value)
+
+    return check_printable
 
 
 def _detailed_checker(type_code: str, json_type: str) -> Checker:

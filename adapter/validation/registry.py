@@ -98,6 +98,8 @@ class ProfileRegistry:
         self._code_systems: dict[str, dict] = {}
         self._generating: set[str] = set()
         self._failed: set[str] = set()
+        # derives_from answers; the validator asks for every pair of profiles of every resource.
+        self._derives: dict[tuple[str, str], bool] = {}
         # Bumped on every change so caches built from the registry know when they are stale.
         self.generation = 0
 
@@ -126,6 +128,7 @@ class ProfileRegistry:
             raise ProfileLoadError(f"{kind} without a url", source=str(resource.get("id") or "?"))
         key = canonical_key(url)
         self.generation += 1
+        self._derives.clear()  # a new or replaced definition may change a base chain
         if kind == "ValueSet":
             self._value_sets[key] = resource
         elif kind == "CodeSystem":
@@ -261,6 +264,14 @@ class ProfileRegistry:
 
     def derives_from(self, url: str, ancestor: str) -> bool:
         """True when the StructureDefinition at `url` is `ancestor` or (transitively) based on it."""
+        found = self._derives.get((url, ancestor))
+        if found is None:
+            if len(self._derives) > 65536:  # callers may pass any text; keep the cache bounded
+                self._derives.clear()
+            found = self._derives[(url, ancestor)] = self._walk_bases(url, ancestor)
+        return found
+
+    def _walk_bases(self, url: str, ancestor: str) -> bool:
         target = canonical_key(ancestor)
         seen: set[str] = set()
         current: str | None = canonical_key(url)

@@ -6,15 +6,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from adapter.definitions import primitive_json_types
-from adapter.validation.checks import prefixed
+from adapter.validation.checks import prefixed, reference_type
 from adapter.validation.environment import Environment
 from adapter.validation.errors import REQUIRED, STRUCTURE, ProfileLoadError
 from adapter.validation.matching import (
+    Step,
     choice_value,
-    equals_fixed,
-    matches_pattern,
+    compile_steps,
+    fixed_matcher,
     parse_segment,
-    select,
+    pattern_matcher,
+    select_steps,
     split_path,
 )
 from adapter.validation.terminology import IN
@@ -115,21 +117,25 @@ def _type_names(compiler: Compiler, node: ElementNode) -> set[str]:
     return names
 
 
-def _value_types(item: Any, item_type: str, segments: list[str]) -> list[str]:
-    """Type codes of the values a type discriminator looks at (resource types, choice suffixes)."""
-    if all(parse_segment(s)[0] == "$this" for s in segments):
+def _value_types(
+    item: Any, item_type: str, parents: tuple[Step, ...] | None, last: str, env: Environment
+) -> list[str]:
+    """Type codes of the values a type discriminator looks at (resource types, choice suffixes).
+
+    `parents` are the steps before the last one (None: the path is only $this).
+    """
+    if parents is None:
         if isinstance(item, dict) and isinstance(item.get("resourceType"), str):
             return [item["resourceType"]]
         return [item_type]
-    parents = select([item], segments[:-1])
-    last = parse_segment(segments[-1])[0]
+    values = select_steps([item], parents, _resolver(env)) if parents else [item]
     out: list[str] = []
-    for parent in parents:
+    for parent in values:
         if not isinstance(parent, dict):
             continue
         if last in parent:
-            values = parent[last] if isinstance(parent[last], list) else [parent[last]]
-            out.extend(v["resourceType"] for v in values if isinstance(v, dict) and "resourceType" in v)
+            found = parent[last] if isinstance(parent[last], list) else [parent[last]]
+            out.extend(v["resourceType"] for v in found if isinstance(v, dict) and "resourceType" in v)
             continue
         suffix, _ = choice_value(parent, last)
         if suffix:
@@ -138,80 +144,136 @@ def _value_types(item: Any, item_type: str, segments: list[str]) -> list[str]:
     return out
 
 
-# A discriminator test: given the item, its instance type and the environment, does it fit the slice?
-Test = Callable[[Any, str, Environment], bool]
+def _referenced_type(value: Any, env: Environment) -> str | None:
+    """The type of the resource a Reference points to, as a type discriminator on resolve() sees it.
+
+    A literal reference names its type; a reference to a Bundle entry or a contained resource has the
+    type of that resource (urn:uuid references say nothing by themselves); a logical reference can only
+    be judged by its Reference.type.
+    """
+    if not isinstance(value, dict):
+        return None
+    reference = value.get("reference")
+    found = reference_type(reference, env) if isinstance(reference, str) else None
+    if found is None and isinstance(reference, str):
+        target = _resolve(env, reference)
+        kind = target.get("resourceType") if target is not None else None
+        found = kind if isinstance(kind, str) else None
+    if found is None and isinstance(value.get("type"), str):
+        found = value["type"]
+    return found
 
 
-def _discriminator_test(compiler: Compiler, conforms: Conforms, slice_node: ElementNode, disc: dict) -> Test:
+def _target_type_names(compiler: Compiler, node: ElementNode | None) -> set[str]:
+    """Resource types the references of an element may point to (from their target profiles)."""
+    names: set[str] = set()
+    for type_ref in node.types if node is not None else ():
+        if type_ref.code != "Reference":
+            continue
+        for url in type_ref.target_profiles:
+            sd = compiler.registry.structure(url)
+            names.add(sd["type"] if sd else url.rstrip("/").rsplit("/", 1)[-1])
+    return names
+
+
+# What one discriminator reads from an item (its values, or their types), computed once per item and
+# shared by every slice; then each slice's test of that reading.
+Extract = Callable[[Any, str, Environment], list]
+Test = Callable[[list, Environment], bool]
+
+
+def _ends_in_resolve(segments: list[str]) -> bool:
+    return bool(segments) and parse_segment(segments[-1])[0] == "resolve"
+
+
+def _extractor(kind: str, segments: list[str]) -> Extract:
+    if kind == "type" and _ends_in_resolve(segments):
+        # resolve() as the last step: the referenced resource's type, not the target's definition.
+        references = compile_steps(segments[:-1])
+        return lambda item, item_type, env: [
+            _referenced_type(r, env) for r in select_steps([item], references, _resolver(env))
+        ]
+    if kind == "type":
+        only_this = all(parse_segment(s)[0] == "$this" for s in segments)
+        parents = None if only_this else compile_steps(segments[:-1])
+        last = parse_segment(segments[-1])[0] if segments else "$this"
+        return lambda item, item_type, env: _value_types(item, item_type, parents, last, env)
+    steps = compile_steps(segments)
+    if any(name == "resolve" for name, _ in steps):
+        return lambda item, item_type, env: select_steps([item], steps, _resolver(env))
+    return lambda item, item_type, env: select_steps([item], steps)
+
+
+def _slice_test(compiler: Compiler, conforms: Conforms, slice_node: ElementNode, disc: dict) -> Test:
     kind = disc.get("type", "value")
     segments = split_path(str(disc.get("path", "$this")))
-    target, type_ref = _target(compiler, slice_node, segments)
-
+    if kind == "type" and _ends_in_resolve(segments):
+        # The allowed types are the targets of the slice's Reference: the resolved resource's
+        # definition has no type of its own to compare with.
+        reference_node, _ = _target(compiler, slice_node, segments[:-1])
+        targets = _target_type_names(compiler, reference_node)
+        if not targets:
+            return lambda found, env: True
+        if targets & {"Resource", "DomainResource"}:
+            return lambda found, env: any(t is not None for t in found)
+        return lambda found, env: any(t in targets for t in found)
+    target, _ = _target(compiler, slice_node, segments)
     if kind == "exists":
         if target is None:
-            return lambda item, item_type, env: True
+            return lambda found, env: True
         must, must_not = target.min >= 1, target.max == 0
-        return lambda item, item_type, env: (
-            (bool(select([item], segments)) or not must) and not (must_not and select([item], segments))
-        )
+        return lambda found, env: (bool(found) or not must) and not (must_not and found)
     if kind == "type":
         allowed = _type_names(compiler, target) if target is not None else set()
         if not allowed:
-            return lambda item, item_type, env: True
-        return lambda item, item_type, env: any(t in allowed for t in _value_types(item, item_type, segments))
+            return lambda found, env: True
+        return lambda found, env: any(t in allowed for t in found)
     if kind == "profile":
         profiles: tuple[str, ...] = ()
         if target is not None:
             for ref in target.types:
                 profiles += ref.profiles if segments[-1:] != ["resolve()"] else ref.target_profiles
         if not profiles:
-            return lambda item, item_type, env: True
-
-        def test_profile(item: Any, item_type: str, env: Environment) -> bool:
-            values = select([item], segments, lambda r: _resolve(env, r))
-            return any(conforms(v, p, env) for v in values for p in profiles)
-
-        return test_profile
+            return lambda found, env: True
+        return lambda found, env: any(conforms(v, p, env) for v in found for p in profiles)
     # value and pattern discriminators read the fixed value, pattern or binding at the path
     expected = _expected_value(compiler, slice_node, segments, target)
     if expected is None and segments == ["url"] and slice_node.types and slice_node.types[0].profiles:
         expected = (True, slice_node.types[0].profiles[0])
     if expected is not None:
         exact, wanted = expected
-
-        def test_value(item: Any, item_type: str, env: Environment) -> bool:
-            values = select([item], segments, lambda r: _resolve(env, r))
-            if exact:
-                return any(equals_fixed(v, wanted) for v in values)
-            return any(matches_pattern(v, wanted) for v in values)
-
-        return test_value
+        same = fixed_matcher(wanted) if exact else pattern_matcher(wanted)
+        return lambda found, env: any(map(same, found))
     binding = target.element.get("binding") if target is not None else None
     if isinstance(binding, dict) and isinstance(binding.get("valueSet"), str):
-        value_set = binding["valueSet"]
-
-        def test_binding(item: Any, item_type: str, env: Environment) -> bool:
-            for value in select([item], segments):
-                if isinstance(value, str) and compiler.terminology.check(value_set, None, value) == IN:
-                    return True
-                if isinstance(value, dict):
-                    codings = value.get("coding") if "coding" in value else [value]
-                    for coding in codings if isinstance(codings, list) else ():
-                        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                            status = compiler.terminology.check(
-                                value_set, coding.get("system"), coding["code"]
-                            )
-                            if status == IN:
-                                return True
-            return False
-
-        return test_binding
+        return _binding_test(compiler, binding["valueSet"])
     # Nothing to discriminate on: the slice cannot be recognised.
-    return lambda item, item_type, env: False
+    return lambda found, env: False
+
+
+def _binding_test(compiler: Compiler, value_set: str) -> Test:
+    def test_binding(found: list, env: Environment) -> bool:
+        for value in found:
+            if isinstance(value, str) and compiler.terminology.check(value_set, None, value) == IN:
+                return True
+            if isinstance(value, dict):
+                codings = value.get("coding") if "coding" in value else [value]
+                for coding in codings if isinstance(codings, list) else ():
+                    if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                        status = compiler.terminology.check(value_set, coding.get("system"), coding["code"])
+                        if status == IN:
+                            return True
+        return False
+
+    return test_binding
 
 
 def _resolve(env: Environment, reference: str) -> dict | None:
     return env.services.resolve_reference(reference, env) if env.services is not None else None
+
+
+def _resolver(env: Environment) -> Callable[[str], dict | None]:
+    return lambda reference: _resolve(env, reference)
 
 
 class SliceMatcher:
@@ -223,25 +285,42 @@ class SliceMatcher:
         self.slice = slice_node
         self.tests = tests
 
-    def matches(self, item: Any, item_type: str, env: Environment) -> bool:
-        return all(test(item, item_type, env) for test in self.tests)
+    def matches(self, found: list[list], env: Environment) -> bool:
+        """`found`: what each discriminator read from the item (see `Slicing.read`)."""
+        for test, reading in zip(self.tests, found, strict=True):
+            if not test(reading, env):
+                return False
+        return True
 
 
-def matchers(compiler: Compiler, conforms: Conforms, node: ElementNode) -> list[SliceMatcher]:
-    """The matchers of a sliced element, built once and kept on the node."""
+class Slicing:
+    """A sliced element's discriminators (read once per item) and the matchers of its slices."""
+
+    __slots__ = ("extractors", "matchers")
+
+    def __init__(self, extractors: list[Extract], matchers: list[SliceMatcher]) -> None:
+        self.extractors = extractors
+        self.matchers = matchers
+
+    def read(self, item: Any, item_type: str, env: Environment) -> list[list]:
+        return [extract(item, item_type, env) for extract in self.extractors]
+
+
+def matchers(compiler: Compiler, conforms: Conforms, node: ElementNode) -> Slicing:
+    """The discriminators and slice matchers of a sliced element, built once and kept on the node."""
     if node.slice_matchers is None:
         discriminators = [d for d in (node.slicing or {}).get("discriminator") or () if isinstance(d, dict)]
         if not discriminators and node.types and node.types[0].code == "Extension":
             discriminators = [{"type": "value", "path": "url"}]
-        built = []
-        for slice_node in node.slices:
-            built.append(
-                SliceMatcher(
-                    slice_node,
-                    [_discriminator_test(compiler, conforms, slice_node, d) for d in discriminators],
-                )
-            )
-        node.slice_matchers = built
+        extractors = [
+            _extractor(d.get("type", "value"), split_path(str(d.get("path", "$this"))))
+            for d in discriminators
+        ]
+        built = [
+            SliceMatcher(slice_node, [_slice_test(compiler, conforms, slice_node, d) for d in discriminators])
+            for slice_node in node.slices
+        ]
+        node.slice_matchers = Slicing(extractors, built)
     return node.slice_matchers
 
 
@@ -255,26 +334,31 @@ def assign(
     env: Environment,
 ) -> list[ElementNode | None]:
     """The slice of each item (None: unmatched), reporting slice cardinality and slicing rule problems."""
-    found = matchers(compiler, conforms, node)
+    sliced = matchers(compiler, conforms, node)
+    found = sliced.matchers
     assigned: list[ElementNode | None] = []
     order: list[int] = []
+    counts = [0] * len(found)
     for value, item_type in items:
         chosen = None
+        reading = sliced.read(value, item_type, env)
         for position, matcher in enumerate(found):
-            if matcher.matches(value, item_type, env):
+            if matcher.matches(reading, env):
                 chosen = matcher.slice
                 order.append(position)
+                counts[position] += 1
                 break
         assigned.append(chosen)
     slicing = node.slicing or {}
     rules = slicing.get("rules", "open")
-    for matcher in found:
-        count = sum(1 for a in assigned if a is matcher.slice)
-        label = f"slice '{matcher.slice.slice_name}'"
-        if count < matcher.slice.min:
-            env.error(REQUIRED, f"{label} requires at least {matcher.slice.min} item(s), found {count}", expr)
-        if matcher.slice.max is not None and count > matcher.slice.max:
-            env.error(STRUCTURE, f"{label} allows at most {matcher.slice.max} item(s), found {count}", expr)
+    for matcher, count in zip(found, counts, strict=True):
+        piece = matcher.slice
+        if count < piece.min:
+            message = f"slice '{piece.slice_name}' requires at least {piece.min} item(s), found {count}"
+            env.error(REQUIRED, message, expr)
+        if piece.max is not None and count > piece.max:
+            message = f"slice '{piece.slice_name}' allows at most {piece.max} item(s), found {count}"
+            env.error(STRUCTURE, message, expr)
     if rules == "closed":
         for index, chosen in enumerate(assigned):
             if chosen is None:
@@ -291,4 +375,4 @@ def assign(
     return assigned
 
 
-__all__ = ["Conforms", "SliceMatcher", "assign", "matchers"]
+__all__ = ["Conforms", "SliceMatcher", "Slicing", "assign", "matchers"]

@@ -8,7 +8,7 @@ from adapter.errors import Issue
 from adapter.validation.compiler import Compiler
 from adapter.validation.environment import Environment
 from adapter.validation.errors import NOT_FOUND, STRUCTURE, ProfileLoadError
-from adapter.validation.model import TypeRef
+from adapter.validation.model import ElementNode, TypeRef
 from adapter.validation.registry import CORE_PREFIX, ProfileRegistry, canonical_key
 from adapter.validation.terminology import IN, coding_parts
 from adapter.validation.walker import Walker
@@ -20,6 +20,10 @@ class Validator(Walker):
     def __init__(self, registry: ProfileRegistry | None = None) -> None:
         self.registry = registry if registry is not None else ProfileRegistry()
         self.compiler = Compiler(self.registry)
+        # (type, requested profiles, meta.profile) -> the roots to walk, when working them out reported
+        # nothing; every resource of a Bundle asks again, so this skips the lookups that would follow.
+        self._roots: dict[tuple, list[ElementNode]] = {}
+        self._roots_generation = self.registry.generation
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -51,21 +55,44 @@ class Validator(Walker):
         if not isinstance(name, str):
             env.error(STRUCTURE, "resourceType is missing", expr)
             return
+        meta = resource.get("meta")
+        declared = meta.get("profile") if isinstance(meta, dict) else None
+        key = None
+        if declared is None or (isinstance(declared, list) and all(type(u) is str for u in declared)):
+            key = (name, profiles, tuple(declared or ()))
+        if self._roots_generation != self.registry.generation:
+            self._roots.clear()
+            self._roots_generation = self.registry.generation
+        roots = self._roots.get(key) if key is not None else None
+        if roots is None:
+            reported = len(env.issues)
+            roots = self._profile_roots(name, declared, expr, env, profiles, top)
+            if key is not None and len(env.issues) == reported:
+                if len(self._roots) >= 1024:  # meta.profile comes from the instance: stay bounded
+                    self._roots.clear()
+                self._roots[key] = roots
+        for root in roots:
+            self._object(resource, root, None, expr, env)
+
+    def _profile_roots(
+        self, name: str, declared: Any, expr: str, env: Environment, profiles: tuple[str, ...], top: bool
+    ) -> list[ElementNode]:
+        """The root elements to check a resource of type `name` against (reporting unusable profiles)."""
         if not self.registry.is_known_resource_type(name):
             env.error(STRUCTURE, f"unknown resourceType {name!r}", expr)
-            return
+            return []
         urls = [CORE_PREFIX + name]
         for url in profiles:
             self._add_profile(urls, url, name, expr, env, explicit=top)
-        meta = resource.get("meta")
-        declared = meta.get("profile") if isinstance(meta, dict) else None
         for url in declared if isinstance(declared, list) else ():
             if isinstance(url, str):
                 self._add_profile(urls, url, name, expr, env, explicit=False)
+        roots = []
         for url in self._most_specific(urls):
             root = self.compiler.structure(url).root
             assert root is not None
-            self._object(resource, root, None, expr, env)
+            roots.append(root)
+        return roots
 
     def _add_profile(
         self, urls: list[str], url: str, name: str, expr: str, env: Environment, explicit: bool

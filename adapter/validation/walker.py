@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from adapter.definitions import element_info, resource_types
 from adapter.validation import slicing
 from adapter.validation.compiler import Compiler
-from adapter.validation.contexts import allowed_here, describe, element_path
 from adapter.validation.environment import Environment
-from adapter.validation.errors import EXTENSION, INVARIANT, PROCESSING, REQUIRED, STRUCTURE, VALUE
+from adapter.validation.errors import INVARIANT, PROCESSING, REQUIRED, STRUCTURE, VALUE
+from adapter.validation.extensions import check_context, extension_definition
 from adapter.validation.model import (
     COMPLEX,
     COMPLEX_LIST,
     INLINE_TYPES,
     PRIMITIVE,
+    PRIMITIVE_LIST,
     Body,
     ElementNode,
     Member,
@@ -94,6 +94,10 @@ class Walker:
             if kind == COMPLEX_LIST and type(value) is list and value:
                 self._complex_list(member, value, f"{expr}.{key}", env)
                 continue
+            if kind == PRIMITIVE_LIST and type(value) is list and member.shadow_key not in obj:
+                if value and None not in value:  # nulls need the `_name` sibling: general route
+                    self._primitive_list(member, value, f"{expr}.{key}", env)
+                    continue
             if member.shadow:
                 if member.primary not in obj:
                     self._property(member, None, value, expr, env)
@@ -124,6 +128,12 @@ class Walker:
                         break
                 else:
                     continue
+            native = invariant.native
+            if native is not None:  # the core invariants written in Python: no evaluation context
+                if not native(obj, env):
+                    message = f"constraint {invariant.key} failed: {invariant.human}"
+                    env.add(invariant.severity, INVARIANT, message, expr)
+                continue
             passed, problem = invariant.evaluate(obj, env, focus_type)
             if problem is not None:
                 message = f"constraint {invariant.key} could not be evaluated ({problem})"
@@ -187,6 +197,26 @@ class Walker:
             self._object(item, node, type_ref, item_where, env, body)
             for check in checks:
                 check(item, item_where, env)
+
+    def _primitive_list(self, member: Member, values: list, where: str, env: Environment) -> None:
+        # What `_property` does for a repeating primitive without `_name` sibling, slices or invariants.
+        node = member.node
+        count = len(values)
+        if count < node.min:
+            env.error(REQUIRED, f"minimum required = {node.min}, but only found {count}", where)
+        if node.max is not None and count > node.max:
+            env.error(STRUCTURE, f"maximum allowed = {node.max}, but found {count}", where)
+        checker = member.checker
+        assert checker is not None
+        checks = member.checks
+        for index, item in enumerate(values):
+            problem = checker(item)
+            if problem is not None:
+                self._bad_primitive(member, item, problem, f"{where}[{index}]", env)
+            elif checks:
+                item_where = f"{where}[{index}]"
+                for check in checks:
+                    check(item, item_where, env)
 
     # -- properties in general --------------------------------------------------------------------
 
@@ -259,9 +289,9 @@ class Walker:
             self._resource(value, where, inner, type_ref.profiles, False)
             return
         if code == "Extension" and type_ref.profiles:
-            self._check_context(type_ref.profiles[0], node, where, env)
+            check_context(self.compiler, type_ref.profiles[0], node, where, env)
         if code == "Extension" and not type_ref.profiles and not node.children:
-            target_node, target_type = self._extension_definition(node, type_ref, value, where, env)
+            target_node, target_type = extension_definition(self.compiler, node, type_ref, value, where, env)
             if target_node is not node:
                 if len(value) < 2 and (not value or "id" in value):
                     env.error(INVARIANT, _ELE_1, where)
@@ -305,51 +335,6 @@ class Walker:
             return
         code = STRUCTURE if problem.startswith("must be a JSON") else VALUE
         env.error(code, f"{problem} (found {value!r}, type {member.type_ref.code})", where)
-
-    def _extension_definition(
-        self, node: ElementNode, type_ref: TypeRef, value: dict, where: str, env: Environment
-    ) -> tuple[ElementNode, TypeRef]:
-        url = value.get("url")
-        if not isinstance(url, str) or ":" not in url:
-            return node, type_ref
-        root = self.compiler.extension_root(url)
-        if root is None:
-            kind = "modifier extension" if node.name == "modifierExtension" else "extension"
-            env.warning(
-                EXTENSION, f"unknown {kind} {url}; its content is checked as a plain Extension", where
-            )
-            return node, type_ref
-        if root.structure.type_name != "Extension":
-            env.error(EXTENSION, f"{url} is not an extension definition", where)
-            return node, type_ref
-        self._check_context(url, node, where, env)
-        return root, TypeRef("Extension")
-
-    def _check_context(self, url: str, node: ElementNode, where: str, env: Environment) -> None:
-        root = self.compiler.extension_root(url)
-        if root is None:
-            return
-        contexts = root.structure.sd.get("context")
-        if not contexts:
-            return
-        path = element_path(where, env.prefix, str(env.resource.get("resourceType", "")))
-        parent = None
-        if node.path.endswith(".extension") and ".extension" in where.rpartition(".extension")[0]:
-            parent = _parent_extension_url(where, env)
-        if not allowed_here(contexts, path, parent):
-            message = f"extension {url} is not allowed on {path} (its contexts: {describe(contexts)})"
-            env.error(EXTENSION, message, where)
-
-
-def _parent_extension_url(where: str, env: Environment) -> str | None:
-    """The url of the extension holding a nested extension, read back from the instance."""
-    head = where.rpartition(".extension")[0]
-    node: Any = env.resource
-    for step in re.findall(r"\.([A-Za-z_][\w]*)(?:\[(\d+)\])?", head[len(env.prefix) :]):
-        node = node.get(step[0]) if isinstance(node, dict) else None
-        if step[1] and isinstance(node, list):
-            node = node[int(step[1])] if int(step[1]) < len(node) else None
-    return node.get("url") if isinstance(node, dict) and isinstance(node.get("url"), str) else None
 
 
 def _as_list(value: Any, where: str, env: Environment) -> list | None:
