@@ -68,3 +68,15 @@ def test_invalid_pathway_transaction_is_refused_naming_every_violation(client) -
     )
     assert search.status_code == 200
     assert search.get_json().get("total", 0) == 0
+
+
+@pytest.mark.parametrize("entry", examples(valid=True) + examples(valid=False), ids=example_id)
+def test_validate_operation_judges_each_example_like_the_write(client, entry: dict) -> None:  # type: ignore[no-untyped-def]
+    resource = example(entry)
+    response = _post(client, f"/fhir/{resource['resourceType']}/$validate", resource)
+    assert response.status_code == 200
+    errors = _expressions(response.get_json())
+    if entry["valid"]:
+        assert errors == set()
+    else:
+        assert errors, f"{entry['file']} should be refused by its profile"
