@@ -25,8 +25,18 @@ PACKAGE, VERSION = "hl7.fhir.r4.examples", "4.0.1"
 REGISTRY = "https://registry.npmjs.org"
 # The resource types of the CAR-T pathway and what they point to.
 TYPES = (
-    "Patient", "Practitioner", "Organization", "ServiceRequest", "Task", "CarePlan", "Procedure",
-    "MedicationAdministration", "Medication", "Device", "BiologicallyDerivedProduct", "Observation",
+    "Patient",
+    "Practitioner",
+    "Organization",
+    "ServiceRequest",
+    "Task",
+    "CarePlan",
+    "Procedure",
+    "MedicationAdministration",
+    "Medication",
+    "Device",
+    "BiologicallyDerivedProduct",
+    "Observation",
 )
 
 
@@ -37,7 +47,10 @@ def fetch(out: Path) -> dict:
     tarball = requests.get(dist["tarball"], timeout=120)
     tarball.raise_for_status()
     algorithm, _, expected = dist["integrity"].partition("-")
-    if algorithm != "sha512" or base64.b64encode(hashlib.sha512(tarball.content).digest()).decode() != expected:
+    if (
+        algorithm != "sha512"
+        or base64.b64encode(hashlib.sha512(tarball.content).digest()).decode() != expected
+    ):
         raise SystemExit("the tarball does not match the registry's sha512 integrity value")
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.json"):
@@ -46,9 +59,9 @@ def fetch(out: Path) -> dict:
     with tarfile.open(fileobj=io.BytesIO(tarball.content), mode="r:gz") as archive:
         for member in archive.getmembers():
             name = member.name
-            if not member.isfile() or not name.startswith("package/") or "/" in name[len("package/"):]:
+            if not member.isfile() or not name.startswith("package/") or "/" in name[len("package/") :]:
                 continue
-            filename = name[len("package/"):]
+            filename = name[len("package/") :]
             if filename.split("-")[0] not in TYPES or not filename.endswith(".json"):
                 continue
             data = archive.extractfile(member).read()  # type: ignore[union-attr]
@@ -73,7 +86,9 @@ def fetch(out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/data/r4-examples")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/data/r4-examples"
+    )
     args = parser.parse_args(argv)
     source = fetch(args.out)
     print(f"{source['files']} examples of {PACKAGE} {VERSION} written to {args.out}")
