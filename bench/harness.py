@@ -253,7 +253,11 @@ def exit_cleanly_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit, so that the server is stopped and the PostgreSQL schema dropped."""
     import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    def stop(signum: int, _frame: object) -> None:
+        print(f"terminated by signal {signum}: stopping the server, removing the database", file=sys.stderr)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def machine() -> dict[str, object]:

@@ -112,7 +112,8 @@ def _navigate_one(key: str, shadow: str | None) -> Fn:
                     out.extend([NO_VALUE] * len(extra) if type(extra) is list else [NO_VALUE])
                 continue
             if type(value) is list:
-                out.extend(NO_VALUE if v is None else v for v in value)
+                # A null in an array stands for a value given only by the `_name` sibling.
+                out.extend(value if None not in value else [NO_VALUE if v is None else v for v in value])
             else:
                 out.append(value)
         return out
