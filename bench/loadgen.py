@@ -59,7 +59,8 @@ def tool_name(prefer_python: bool = False) -> str:
     if not prefer_python and shutil.which("wrk"):
         version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
         return f"wrk ({version.split(' Copyright')[0].strip()})"
-    return "python http.client processes (wrk not found: this client takes CPU from the server)"
+    reason = "--python-client" if prefer_python else "wrk not found"
+    return f"python http.client processes ({reason}; this client takes CPU from the server)"
 
 
 def run(
