@@ -392,7 +392,7 @@ class BundleProcessor:
             for i, raw in enumerate(raw_entries):
                 try:
                     entry = _parse_entry(i, raw, base)
-                    with store.connection.begin_nested():
+                    with store.savepoint():
                         if entry.method == "POST":
                             entry.new_id = None
                             outcome = interactions.create(

@@ -22,7 +22,9 @@ class UnitOfWork:
             connection.info["write"] = True
             try:
                 with connection.begin():
-                    yield ResourceStore(connection)
+                    store = ResourceStore(connection)
+                    yield store
+                    store.flush()  # buffered writes go out before the commit, or never
             finally:
                 connection.info.pop("write", None)
 
