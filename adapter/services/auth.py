@@ -21,6 +21,7 @@ from adapter.security.secrets import hash_secret, new_secret
 from adapter.security.tenancy import AccessGuard, Principal
 from adapter.security.tokens import ExternalTokenVerifier, TokenError, TokenService
 from adapter.store import audit_store, client_store
+from adapter.store.engine import write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -182,13 +183,8 @@ class AuthService:
         self.audit.record(record)
 
     def _write_audit(self, records: list[AuditRecord]) -> None:
-        with self.engine.connect() as connection:
-            connection.info["write"] = True  # SQLite: take the write lock at BEGIN, like other writers
-            try:
-                with connection.begin():
-                    audit_store.append(connection, records)
-            finally:
-                connection.info.pop("write", None)
+        with write_transaction(self.engine) as connection:
+            audit_store.append(connection, records)
 
 
 def _basic_credentials(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 from adapter.errors import InvalidRequestError, NotFoundError
@@ -36,6 +37,7 @@ class FhirService:
         self, res_type: str, resource: dict, *, if_none_exist: str | None = None, guard: AccessGuard = SERVER
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "c", guard)
+        prepared = _prepare(resource, res_type, str(uuid.uuid4()), validated)
         with self.uow.writing() as store:
             outcome = interactions.create(
                 store,
@@ -45,6 +47,7 @@ class FhirService:
                 if_none_exist=if_none_exist,
                 guard=guard,
                 validated=validated,
+                prepared=prepared,
             )
         return _present_write(outcome, guard)
 
@@ -77,6 +80,7 @@ class FhirService:
         guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
+        prepared = _prepare(resource, res_type, res_id, validated)
         with self.uow.writing() as store:
             outcome = interactions.update(
                 store,
@@ -87,6 +91,7 @@ class FhirService:
                 if_match=if_match,
                 guard=guard,
                 validated=validated,
+                prepared=prepared,
             )
         return _present_write(outcome, guard)
 
@@ -224,6 +229,15 @@ def _history_entry(base: str, row: StoredResource) -> bundles.HistoryEntry:
         etag=f'W/"{row.version_id}"',
         last_modified=format_instant(row.last_updated_us),
     )
+
+
+def _prepare(
+    resource: object, res_type: str, res_id: str, validated: tuple | None
+) -> interactions.PreparedBody | None:
+    # Only a body that passed validation is worth the work; the interaction reports the others.
+    if validated is None or not isinstance(resource, dict):
+        return None
+    return interactions.prepare(res_type, res_id, resource)
 
 
 def _present(stored: StoredResource, guard: AccessGuard) -> StoredResource:

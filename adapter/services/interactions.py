@@ -70,13 +70,61 @@ def parse_etag(value: str) -> int:
     return int(match.group(1))
 
 
-def _stamp(resource: dict, res_type: str, res_id: str, version_id: int, last_updated_us: int) -> dict:
+# Stand-ins for meta.versionId and meta.lastUpdated in a body prepared before its transaction; random, so
+# that no submitted content can contain them, and replaced in the text once the values are known.
+_VERSION_MARK = f"version-{uuid.uuid4().hex}"
+_UPDATED_MARK = f"updated-{uuid.uuid4().hex}"
+
+
+def _stamp(resource: dict, res_type: str, res_id: str, version_id: str, last_updated: str) -> dict:
     meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(version_id)
-    meta["lastUpdated"] = format_instant(last_updated_us)
+    meta["versionId"] = version_id
+    meta["lastUpdated"] = last_updated
     out = {"resourceType": res_type, "id": res_id, "meta": meta}
     out.update((k, v) for k, v in resource.items() if k not in ("resourceType", "id", "meta"))
     return out
+
+
+@dataclass(frozen=True)
+class PreparedBody:
+    """What a write stores, worked out from the body alone: the JSON text (version and time left open),
+    the search index rows and the references. Computed before the write transaction opens, so that
+    SQLite's single write lock covers the SQL and not this work."""
+
+    res_type: str
+    res_id: str
+    source: dict
+    stamped: dict
+    text: str
+    rows: list
+    refs: list[tuple[str, str]]
+
+    def fits(self, res_type: str, res_id: str, resource: dict) -> bool:
+        return self.source is resource and self.res_id == res_id and self.res_type == res_type
+
+    def content(self, version_id: int, last_updated_us: int) -> str:
+        text = self.text.replace(_VERSION_MARK, str(version_id), 1)
+        return text.replace(_UPDATED_MARK, format_instant(last_updated_us), 1)
+
+
+def prepare(res_type: str, res_id: str, resource: dict) -> PreparedBody:
+    stamped = _stamp(resource, res_type, res_id, _VERSION_MARK, _UPDATED_MARK)
+    # The meta elements stand in for values unknown yet; no search parameter reads them.
+    return PreparedBody(
+        res_type,
+        res_id,
+        resource,
+        stamped,
+        dump_json(stamped),
+        index_rows(stamped),
+        list(references(resource)),
+    )
+
+
+def _prepared(prepared: PreparedBody | None, res_type: str, res_id: str, resource: dict) -> PreparedBody:
+    if prepared is not None and prepared.fits(res_type, res_id, resource):
+        return prepared
+    return prepare(res_type, res_id, resource)
 
 
 def _check_body(resource: dict, res_type: str, validated: tuple[Issue, ...] | None = None) -> list[Issue]:
@@ -126,9 +174,11 @@ def find_matches(
     return store.search(query, snapshot=None, after=None, limit=limit)
 
 
-def _referenced_labels(store: ResourceStore, resource: dict, guard: AccessGuard) -> tuple[set[str], dict]:
+def _referenced_labels(
+    store: ResourceStore, refs: list[tuple[str, str]], guard: AccessGuard
+) -> tuple[set[str], dict]:
     """Labels of the resources this one points to that the caller can see, and those resources."""
-    found = store.labels_by_reference(references(resource))
+    found = store.labels_by_reference(refs)
     visible = {ref: (pk, labels) for ref, (pk, labels) in found.items() if guard.can_see(labels)}
     merged: set[str] = set()
     for _, labels in visible.values():
@@ -165,6 +215,7 @@ def create(
     new_id: str | None = None,
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
+    prepared: PreparedBody | None = None,
 ) -> WriteOutcome:
     """Create with a server-assigned id (or `new_id`, used by transactions that resolved it already)."""
     check_type(res_type)
@@ -178,8 +229,9 @@ def create(
             )
         if matches:
             return WriteOutcome(200, matches[0], created=False)
+    res_id = new_id or (prepared.res_id if prepared is not None else str(uuid.uuid4()))
     return _insert(
-        store, res_type, new_id or str(uuid.uuid4()), resource, clock, guard=guard, warnings=warnings
+        store, res_type, res_id, resource, clock, guard=guard, warnings=warnings, prepared=prepared
     )
 
 
@@ -192,13 +244,14 @@ def _insert(
     method: str = "POST",
     guard: AccessGuard = SERVER,
     warnings: list[Issue] | tuple[Issue, ...] = (),
+    prepared: PreparedBody | None = None,
 ) -> WriteOutcome:
-    referenced, visible_refs = _referenced_labels(store, resource, guard)
+    body = _prepared(prepared, res_type, res_id, resource)
+    referenced, visible_refs = _referenced_labels(store, body.refs, guard)
     guard.check_create(res_type, resource, referenced)
     now = clock()
-    stamped = _stamp(resource, res_type, res_id, 1, now)
-    stored = store.insert(res_type, res_id, dump_json(stamped), now, index_rows(stamped), method=method)
-    _after_write(store, guard, stored, stamped, visible_refs, referenced, set())
+    stored = store.insert(res_type, res_id, body.content(1, now), now, body.rows, method=method)
+    _after_write(store, guard, stored, body.stamped, visible_refs, referenced, set())
     return WriteOutcome(201, stored, created=True, warnings=tuple(warnings))
 
 
@@ -245,6 +298,7 @@ def update(
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
+    prepared: PreparedBody | None = None,
 ) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create)."""
     check_type(res_type)
@@ -266,7 +320,17 @@ def update(
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         guard.require(res_type, "c")
         guard.check_update(res_type, False, None, resource, set())
-        return _insert(store, res_type, res_id, resource, clock, method="PUT", guard=guard, warnings=warnings)
+        return _insert(
+            store,
+            res_type,
+            res_id,
+            resource,
+            clock,
+            method="PUT",
+            guard=guard,
+            warnings=warnings,
+            prepared=prepared,
+        )
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)
@@ -274,11 +338,12 @@ def update(
         raise PreconditionFailedError(
             f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"
         )
-    referenced, visible_refs = _referenced_labels(store, resource, guard)
+    body = _prepared(prepared, res_type, res_id, resource)
+    referenced, visible_refs = _referenced_labels(store, body.refs, guard)
     now = max(clock(), current.last_updated_us + 1)
-    stamped = _stamp(resource, res_type, res_id, current.version_id + 1, now)
-    stored = store.replace(current, dump_json(stamped), now, index_rows(stamped), method="PUT")
-    _after_write(store, guard, stored, stamped, visible_refs, referenced, current_labels)
+    content = body.content(current.version_id + 1, now)
+    stored = store.replace(current, content, now, body.rows, method="PUT")
+    _after_write(store, guard, stored, body.stamped, visible_refs, referenced, current_labels)
     return WriteOutcome(
         201 if current.deleted else 200, stored, created=current.deleted, warnings=tuple(warnings)
     )

@@ -54,6 +54,8 @@ class _Entry:
     new_id: str | None = None
     existing: StoredResource | None = None
     validated: tuple[Issue, ...] | None = None  # warnings, when validated before the transaction
+    rewritten: bool = False  # references already rewritten, before the transaction
+    prepared: interactions.PreparedBody | None = None
 
 
 def _fail(index: int, error: AdapterError) -> AdapterError:
@@ -138,10 +140,23 @@ _LINK_KEYS = frozenset(
 )
 
 
-def _rewrite(node: Any, mapping: dict[str, str], resolve: Callable[[str], str]) -> Any:
-    """Replace fullUrls of this Bundle by the server's references, and resolve conditional references."""
+class _NeedsDatabase(Exception):
+    """Raised while rewriting before the transaction: this entry's links can only be resolved in it."""
+
+
+def _defer(reference: str) -> str:
+    raise _NeedsDatabase(reference)
+
+
+def _rewrite(
+    node: Any, mapping: dict[str, str], resolve: Callable[[str], str], unknown: frozenset[str] = frozenset()
+) -> Any:
+    """Replace fullUrls of this Bundle by the server's references, and resolve conditional references.
+
+    `unknown` are fullUrls whose server id needs the database (ifNoneExist, conditional update).
+    """
     if isinstance(node, list):
-        return [_rewrite(item, mapping, resolve) for item in node]
+        return [_rewrite(item, mapping, resolve, unknown) for item in node]
     if not isinstance(node, dict):
         return node
     out = {}
@@ -149,16 +164,20 @@ def _rewrite(node: Any, mapping: dict[str, str], resolve: Callable[[str], str]) 
         if isinstance(value, str) and key in _LINK_KEYS:
             if value in mapping:
                 value = mapping[value]
+            elif value in unknown:
+                raise _NeedsDatabase(value)
             elif key == "reference" and "?" in value[1:] and value[:1].isupper():
                 value = resolve(value)
             out[key] = value
         elif key == "div" and isinstance(value, str):
+            if any(url in value for url in unknown):
+                raise _NeedsDatabase(key)
             for old, new in mapping.items():
                 if old in value:
                     value = value.replace(old, new)
             out[key] = value
         else:
-            out[key] = _rewrite(value, mapping, resolve)
+            out[key] = _rewrite(value, mapping, resolve, unknown)
     return out
 
 
@@ -210,6 +229,7 @@ class BundleProcessor:
         )
         for entry in parsed:
             entry.validated = warnings.get(entry.index, ())
+        self._prepare_outside(parsed)
         results: dict[int, EntryResult] = {}
         with self.uow.writing() as store:
             mapping = self._assign_identities(store, parsed, guard)
@@ -226,7 +246,7 @@ class BundleProcessor:
                 return f"{res_type}/{matches[0].res_id}"
 
             for entry in parsed:
-                if isinstance(entry.resource, dict):
+                if isinstance(entry.resource, dict) and not entry.rewritten:
                     try:
                         entry.resource = _rewrite(entry.resource, mapping, resolve)
                     except AdapterError as exc:
@@ -243,6 +263,43 @@ class BundleProcessor:
             if invalid:  # raising inside the unit of work rolls every entry back
                 raise UnprocessableResourceError(invalid[0].diagnostics, issues=invalid)
         return [results[i] for i in range(len(parsed))]
+
+    @staticmethod
+    def _prepare_outside(entries: list[_Entry]) -> None:
+        """Ids, rewritten links and stored text of the entries that need no database, before the write
+        transaction: on SQLite the write lock is then held for the SQL alone, and workers overlap."""
+        for entry in entries:
+            if entry.method == "POST" and not entry.if_none_exist:
+                entry.new_id = str(uuid.uuid4())
+            elif entry.method == "PUT" and not entry.query and entry.res_id:
+                entry.new_id = entry.res_id
+        mapping: dict[str, str] = {}
+        unknown: set[str] = set()
+        for entry in entries:
+            if entry.full_url and entry.method in ("POST", "PUT"):
+                if entry.new_id:
+                    mapping.setdefault(entry.full_url, f"{entry.res_type}/{entry.new_id}")
+                else:
+                    unknown.add(entry.full_url)
+        # A fullUrl used twice is refused in the transaction (bdl-7); do not guess which entry it means.
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.full_url in seen:
+                unknown.add(entry.full_url)
+            if entry.full_url:
+                seen.add(entry.full_url)
+        frozen = frozenset(unknown)
+        for entry in entries:
+            if not isinstance(entry.resource, dict):
+                continue
+            try:
+                entry.resource = _rewrite(entry.resource, mapping, _defer, frozen)
+            except (_NeedsDatabase, AdapterError):
+                continue  # done again in the transaction, which reports errors with their entry
+            entry.rewritten = True
+            if entry.new_id and entry.resource.get("resourceType") == entry.res_type:
+                if entry.method == "POST" or entry.resource.get("id") == entry.new_id:
+                    entry.prepared = interactions.prepare(entry.res_type, entry.new_id, entry.resource)
 
     def _assign_identities(
         self, store: ResourceStore, entries: list[_Entry], guard: AccessGuard
@@ -262,7 +319,10 @@ class BundleProcessor:
                             )
                         if matches:
                             entry.existing = matches[0]
-                    entry.new_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
+                    if entry.existing:
+                        entry.new_id = entry.existing.res_id
+                    elif entry.new_id is None:
+                        entry.new_id = str(uuid.uuid4())
                 elif entry.method == "PUT" and entry.query:
                     matches = interactions.find_matches(store, entry.res_type, entry.query, guard=guard)
                     if len(matches) > 1:
@@ -321,6 +381,7 @@ class BundleProcessor:
                 new_id=entry.new_id,
                 guard=guard,
                 validated=entry.validated,
+                prepared=entry.prepared,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "PUT":
@@ -335,6 +396,7 @@ class BundleProcessor:
                 if_match=entry.if_match,
                 guard=guard,
                 validated=entry.validated,
+                prepared=entry.prepared,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
+from adapter.store.engine import write_transaction
 from adapter.store.resources import ResourceStore
 
 
@@ -18,15 +19,10 @@ class UnitOfWork:
 
     @contextmanager
     def writing(self) -> Iterator[ResourceStore]:
-        with self.engine.connect() as connection:
-            connection.info["write"] = True
-            try:
-                with connection.begin():
-                    store = ResourceStore(connection)
-                    yield store
-                    store.flush()  # buffered writes go out before the commit, or never
-            finally:
-                connection.info.pop("write", None)
+        with write_transaction(self.engine) as connection:
+            store = ResourceStore(connection)
+            yield store
+            store.flush()  # buffered writes go out before the commit, or never
 
     @contextmanager
     def reading(self) -> Iterator[ResourceStore]:
