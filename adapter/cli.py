@@ -20,8 +20,15 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=int,
+    help="threads per worker; above 1, gunicorn's gthread workers, which keep client connections open",
+)
 @click.option("--dev", is_flag=True, help="Flask's single-process development server instead of gunicorn")
-def serve(host: str, port: int, workers: int, dev: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     """Migrate the database, then serve the FHIR API."""
     from adapter import create_app
     from adapter.store.engine import make_engine
@@ -45,6 +52,9 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            if threads > 1:
+                self.cfg.set("worker_class", "gthread")
+                self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", None)
 

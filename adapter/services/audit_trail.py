@@ -10,7 +10,7 @@ from adapter.errors import InvalidRequestError, NotFoundError
 from adapter.fhirio import bundles
 from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard
-from adapter.services.paging import decode_cursor, encode_cursor
+from adapter.services.paging import decode_position, encode_cursor
 from adapter.store import audit_store
 
 
@@ -62,7 +62,7 @@ class AuditTrail:
                     raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
                 count = min(int(value), self.max_count)
             elif name == "_page":
-                _, before = decode_cursor(value)
+                before = decode_position(value)
             elif name not in ("_format", "_pretty"):
                 raise InvalidRequestError(
                     f"AuditEvent search supports agent-name, entity, date, _count; not {name}"

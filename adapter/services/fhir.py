@@ -11,7 +11,7 @@ from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
-from adapter.services.paging import decode_cursor, encode_cursor
+from adapter.services.paging import decode_position, encode_cursor
 from adapter.services.searching import SearchPage
 from adapter.store.resources import StoredResource
 from adapter.store.unit_of_work import UnitOfWork
@@ -184,7 +184,7 @@ class FhirService:
                     raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
                 count = min(int(value), self.max_count)
             elif name == "_page":
-                _, before = decode_cursor(value)
+                before = decode_position(value)
         with self.uow.reading() as store:
             visible = guard.visible_labels
             if res_type and res_id:

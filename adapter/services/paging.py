@@ -8,19 +8,35 @@ import json
 from adapter.errors import InvalidRequestError
 
 
-def encode_cursor(snapshot: int, after: int) -> str:
-    raw = json.dumps([1, snapshot, after], separators=(",", ":")).encode()
+def encode_cursor(snapshot: int, after: int | tuple[int, ...]) -> str:
+    position = list(after) if isinstance(after, tuple) else [after]
+    raw = json.dumps([2, snapshot, position], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> tuple[int, int]:
+def decode_cursor(token: str) -> tuple[int, tuple[int, ...]]:
+    """(snapshot, keyset position); the position has one value per sort column."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, snapshot, after = json.loads(raw)
-        if version != 1 or not isinstance(snapshot, int) or not isinstance(after, int):
+        if (
+            version != 2
+            or not isinstance(snapshot, int)
+            or not isinstance(after, list)
+            or not 1 <= len(after) <= 2
+            or not all(isinstance(v, int) for v in after)
+        ):
             raise ValueError
-        return snapshot, after
+        return snapshot, tuple(after)
     except (ValueError, TypeError):
         raise InvalidRequestError(
             "the paging link is not valid; start the search again", expression="_page"
         ) from None
+
+
+def decode_position(token: str) -> int:
+    """The single keyset value of a cursor whose order has one column (history, audit trail)."""
+    _, after = decode_cursor(token)
+    if len(after) != 1:
+        raise InvalidRequestError("the paging link belongs to another listing", expression="_page")
+    return after[0]

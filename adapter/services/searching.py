@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapter.errors import Issue
+from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio import bundles
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
@@ -14,6 +14,7 @@ from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions
 from adapter.services.paging import decode_cursor, encode_cursor
 from adapter.store.resources import ResourceStore, StoredResource
+from adapter.store.search_sql import sort_position
 
 
 @dataclass
@@ -47,6 +48,8 @@ def prepare(
 def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = None) -> SearchPage:
     """One page of results; the first page of a longer result fixes the snapshot the next pages use."""
     snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
+    if after is not None and len(after) != (1 if query.sort is None else 2):
+        raise InvalidRequestError("the paging link belongs to another sort order", expression="_page")
     if query.summary_count or query.count == 0:
         return SearchPage(query, [], store.count(query, snapshot=snapshot), None, query.warnings)
     rows = store.search(query, snapshot=snapshot, after=after, limit=query.count + 1)
@@ -54,7 +57,7 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     rows = rows[: query.count]
     if more and snapshot is None:
         # Later pages see only what existed now, so new arrivals cannot push a resource twice.
-        snapshot = store.max_pk() if query.sort is None else store.max_seq()
+        snapshot = store.max_pk() if query.sort is None else store.max_last_updated(query.res_type)
     if after is None and not more:
         total = len(rows)
     else:
@@ -62,7 +65,7 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     next_cursor = None
     if more and snapshot is not None:
         last = rows[-1]
-        next_cursor = encode_cursor(snapshot, last.pk if query.sort is None else last.seq)
+        next_cursor = encode_cursor(snapshot, sort_position(query.sort, last.pk, last.last_updated_us))
     matched = {row.pk for row in rows}
     included = [
         r

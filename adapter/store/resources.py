@@ -28,18 +28,14 @@ from adapter.store.schema import (
 # Sent with a list of rows: SQLAlchemy turns these into multi-row INSERTs ("insertmanyvalues") and
 # returns the generated keys in the order of the rows.
 _INSERT_HEADS = resources.insert().returning(resources.c.pk, sort_by_parameter_order=True)
-_INSERT_VERSIONS = resource_versions.insert().returning(resource_versions.c.seq, sort_by_parameter_order=True)
+_INSERT_VERSIONS = resource_versions.insert()
 _INSERT_INDEX = search_index.insert()
 _INSERT_LABELS = resource_access.insert()
-_SET_LAST_SEQ = (
-    update(resources).where(resources.c.pk == bindparam("head_pk")).values(last_seq=bindparam("new_seq"))
-)
 _UPDATE_HEAD = (
     update(resources)
     .where(resources.c.pk == bindparam("head_pk"))
     .values(
         version_id=bindparam("new_version"),
-        last_seq=bindparam("new_seq"),
         last_updated_us=bindparam("new_updated"),
         deleted=bindparam("new_deleted"),
         content=bindparam("new_content"),
@@ -78,12 +74,11 @@ _HEAD_COLUMNS = (
     resources.c.last_updated_us,
     resources.c.deleted,
     resources.c.content,
-    resources.c.last_seq,
 )
 
 
 def _head(row) -> StoredResource:  # type: ignore[no-untyped-def]
-    return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+    return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 
 class _Pending:
@@ -170,7 +165,6 @@ class ResourceStore:
                 "res_type": res_type,
                 "res_id": res_id,
                 "version_id": 1,
-                "last_seq": 0,
                 "last_updated_us": last_updated_us,
                 "deleted": False,
                 "content": content,
@@ -270,15 +264,8 @@ class ResourceStore:
         versions = pending.versions
         for row in versions:
             row["resource_pk"] = pk_of(row["resource_pk"])
-        seqs = [row[0] for row in connection.execute(_INSERT_VERSIONS, versions).all()]
-        last_seq = {row["resource_pk"]: seq for row, seq in zip(versions, seqs, strict=True)}
-        if pending.heads:
-            connection.execute(
-                _SET_LAST_SEQ, [{"head_pk": pk, "new_seq": last_seq[pk]} for pk in real.values()]
-            )
+        connection.execute(_INSERT_VERSIONS, versions)
         if pending.head_updates:
-            for row in pending.head_updates:
-                row["new_seq"] = last_seq[row["head_pk"]]
             connection.execute(_UPDATE_HEAD, pending.head_updates)
             connection.execute(_DELETE_INDEX, pending.index_deletes)
         if pending.index_rows:
@@ -440,12 +427,13 @@ class ResourceStore:
         self.flush()
         return int(self.connection.execute(select(func.max(resources.c.pk))).scalar() or 0)
 
-    def max_seq(self) -> int:
+    def max_last_updated(self, res_type: str) -> int:
         self.flush()
-        return int(self.connection.execute(select(func.max(resource_versions.c.seq))).scalar() or 0)
+        stmt = select(func.max(resources.c.last_updated_us)).where(resources.c.res_type == res_type)
+        return int(self.connection.execute(stmt).scalar() or 0)
 
     def search(
-        self, query: SearchQuery, *, snapshot: int | None, after: int | None, limit: int
+        self, query: SearchQuery, *, snapshot: int | None, after: tuple[int, ...] | None, limit: int
     ) -> list[StoredResource]:
         """Current, not deleted resources matching `query`, in its order, after the keyset cursor."""
         self.flush()

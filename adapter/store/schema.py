@@ -32,13 +32,12 @@ resources = Table(
     Column("res_type", String(64), nullable=False),
     Column("res_id", String(64), nullable=False),
     Column("version_id", Integer, nullable=False),
-    Column("last_seq", BigInteger, nullable=False),
     Column("last_updated_us", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("content", Text, nullable=True),
     Index("ux_resources_type_id", "res_type", "res_id", unique=True),
-    Index("ix_resources_type_seq", "res_type", "last_seq"),
-    Index("ix_resources_type_updated", "res_type", "last_updated_us"),
+    # _lastUpdated searches and _sort=_lastUpdated (ties broken by pk) read this index in order.
+    Index("ix_resources_type_updated", "res_type", "last_updated_us", "pk"),
 )
 
 # Every version ever written, deletes included; `seq` is the global write order used by history and paging.

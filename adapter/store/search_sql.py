@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, not_, or_, select
+from sqlalchemy import Select, and_, bindparam, func, not_, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.query import SearchQuery
@@ -107,6 +107,26 @@ def date_match(lo, hi, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type:
             return and_(lo < p_hi, hi > p_lo)
 
 
+def instant_match(column, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """date_match for a stored instant, the range [t, t + 1 us), written as plain comparisons of the
+    column so that the database can range-scan its index (`t + 1 > x` would make it read every row)."""
+    within = and_(column >= p_lo, column < p_hi)
+    match prefix:
+        case "eq" | "ap":
+            return within
+        case "ne":
+            return not_(within)
+        case "gt" | "sa":
+            return column >= p_hi
+        case "lt" | "eb":
+            return column < p_lo
+        case "ge":
+            return column >= p_lo
+        case "le":
+            return column < p_hi
+    raise ValueError(f"unknown prefix {prefix}")
+
+
 def _filters(key: tuple) -> list[ColumnElement[bool]]:
     r, si = resources.c, search_index.c
     filters: list[ColumnElement[bool]] = [r.res_type == bindparam("rt"), r.deleted.is_(False)]
@@ -120,12 +140,11 @@ def _filters(key: tuple) -> list[ColumnElement[bool]]:
             filters.append(r.res_id.in_(bindparam(name, expanding=True)))
             continue
         if kind == "_lastUpdated":
-            column = r.last_updated_us
             filters.append(
                 or_(
                     *(
-                        date_match(
-                            column, column + 1, prefix, bindparam(f"{name}_{j}lo"), bindparam(f"{name}_{j}hi")
+                        instant_match(
+                            r.last_updated_us, prefix, bindparam(f"{name}_{j}lo"), bindparam(f"{name}_{j}hi")
                         )
                         for j, prefix in enumerate(item[1])
                     )
@@ -166,33 +185,48 @@ def _filters(key: tuple) -> list[ColumnElement[bool]]:
     return filters
 
 
-def _sort_key(sort: str | None):  # type: ignore[no-untyped-def]
-    # Creation order does not move when a resource is updated, so paging by it never skips or
-    # repeats; _lastUpdated order follows the global write sequence.
-    return resources.c.pk if sort is None else resources.c.last_seq
+def _sort_columns(sort: str | None) -> tuple:
+    # Creation order (pk) does not move when a resource is updated, so paging by it never skips or
+    # repeats. _lastUpdated order is the time of the last write, ties broken by pk: the index
+    # (res_type, last_updated_us, pk) serves both a _lastUpdated range and this order.
+    r = resources.c
+    return (r.pk,) if sort is None else (r.last_updated_us, r.pk)
+
+
+def _snapshot_column(sort: str | None):  # type: ignore[no-untyped-def]
+    return resources.c.pk if sort is None else resources.c.last_updated_us
 
 
 def search_statement(
-    query: SearchQuery, columns: tuple, *, snapshot: int | None, after: int | None, limit: int
+    query: SearchQuery, columns: tuple, *, snapshot: int | None, after: tuple[int, ...] | None, limit: int
 ) -> tuple[Select, dict[str, Any]]:
+    """The page query: filters, the snapshot bound, the keyset position `after` (the sort columns'
+    values of the last row of the previous page), the order, and one row more than the page."""
     shape, params = plan(query)
     key = ("search", shape, query.sort, snapshot is not None, after is not None)
     stmt = _cache.get(key)
     if stmt is None:
-        sort = _sort_key(query.sort)
+        order = _sort_columns(query.sort)
+        descending = query.sort == "-_lastUpdated"
         stmt = select(*columns).where(*_filters(shape))
         if snapshot is not None:
-            stmt = stmt.where(sort <= bindparam("snapshot"))
+            stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         if after is not None:
-            stmt = stmt.where(
-                sort < bindparam("after") if query.sort == "-_lastUpdated" else sort > bindparam("after")
-            )
-        stmt = stmt.order_by(sort.desc() if query.sort == "-_lastUpdated" else sort.asc()).limit(
-            bindparam("limit")
-        )
+            position = tuple_(*(bindparam(f"after{i}") for i in range(len(order))))
+            stmt = stmt.where(tuple_(*order) < position if descending else tuple_(*order) > position)
+        stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order)).limit(bindparam("limit"))
         _remember(key, stmt)
-    params.update(snapshot=snapshot, after=after, limit=limit)
-    return stmt, {k: v for k, v in params.items() if v is not None or not k.startswith(("snapshot", "after"))}
+    params["limit"] = limit
+    if snapshot is not None:
+        params["snapshot"] = snapshot
+    if after is not None:
+        params.update((f"after{i}", value) for i, value in enumerate(after))
+    return stmt, params
+
+
+def sort_position(sort: str | None, row_pk: int, row_last_updated_us: int) -> tuple[int, ...]:
+    """The keyset position of a result row under `sort`, for the next page's `after`."""
+    return (row_pk,) if sort is None else (row_last_updated_us, row_pk)
 
 
 def count_statement(query: SearchQuery, *, snapshot: int | None) -> tuple[Select, dict[str, Any]]:
@@ -202,7 +236,7 @@ def count_statement(query: SearchQuery, *, snapshot: int | None) -> tuple[Select
     if stmt is None:
         stmt = select(func.count()).select_from(resources).where(*_filters(shape))
         if snapshot is not None:
-            stmt = stmt.where(_sort_key(query.sort) <= bindparam("snapshot"))
+            stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         _remember(key, stmt)
     if snapshot is not None:
         params["snapshot"] = snapshot
