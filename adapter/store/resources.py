@@ -109,6 +109,7 @@ class ResourceStore:
         # stored access labels, so that twenty entries pointing at one Patient look it up once.
         self._known: dict[tuple[str, str], int | None] = {}
         self._db_labels: dict[int, set[str]] = {}
+        self._drivers: dict[int, tuple[SearchQuery, int | str | None]] = {}
 
     # -- reads -----------------------------------------------------------------------------------
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
@@ -437,10 +438,26 @@ class ResourceStore:
     ) -> list[StoredResource]:
         """Current, not deleted resources matching `query`, in its order, after the keyset cursor."""
         self.flush()
+        driver = self._driver(query)
         stmt, params = search_sql.search_statement(
-            query, _HEAD_COLUMNS, snapshot=snapshot, after=after, limit=limit
+            query, _HEAD_COLUMNS, snapshot=snapshot, after=after, limit=limit, driver=driver
         )
         return [_head(row) for row in self.connection.execute(stmt, params)]
+
+    def _driver(self, query: SearchQuery) -> int | str | None:
+        """Which filter a search reads first (see search_sql.PROBE_LIMIT), decided once per query."""
+        known = self._drivers.get(id(query))
+        if known is not None and known[0] is query:
+            return known[1]
+        probe = search_sql.probe_statement(query)
+        by_id = any(c.type == "_id" for c in query.conditions)
+        driver: int | str | None = None if by_id else search_sql.ORDERED
+        if probe is not None:
+            stmt, params, candidates = probe
+            counts = tuple(self.connection.execute(stmt, params).one())
+            driver = search_sql.choose_driver(candidates, counts)
+        self._drivers[id(query)] = (query, driver)
+        return driver
 
     def included(self, query: SearchQuery, pks: list[int]) -> list[StoredResource]:
         """Resources the `_include` parameters of `query` point to from the given results."""
@@ -466,7 +483,7 @@ class ResourceStore:
 
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
         self.flush()
-        stmt, params = search_sql.count_statement(query, snapshot=snapshot)
+        stmt, params = search_sql.count_statement(query, snapshot=snapshot, driver=self._driver(query))
         return int(self.connection.execute(stmt, params).scalar_one())
 
 

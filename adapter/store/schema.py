@@ -72,7 +72,8 @@ search_index = Table(
     Column("hi_us", BigInteger, nullable=True),
     Index("ix_search_value", "res_type", "param", "value", "system"),
     Index("ix_search_date", "res_type", "param", "lo_us", "hi_us"),
-    Index("ix_search_resource", "resource_pk"),
+    # Per-resource probes of a search that another filter drives, and deleting a resource's rows.
+    Index("ix_search_resource", "resource_pk", "param", "value", "system"),
 )
 
 conditional_locks = Table(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, not_, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, exists, func, not_, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.query import SearchQuery
@@ -74,15 +74,6 @@ def plan(query: SearchQuery) -> tuple[tuple, dict[str, Any]]:
     return tuple(key), params
 
 
-def _visible(pk_column, shape: str) -> ColumnElement[bool] | None:  # type: ignore[no-untyped-def]
-    if shape == "none":
-        return None
-    if shape == "empty":
-        return pk_column.is_(None)  # nothing is visible
-    ra = resource_access.c
-    return pk_column.in_(select(ra.resource_pk).where(ra.label.in_(bindparam("vis", expanding=True))))
-
-
 def date_match(lo, hi, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
     """FHIR prefix semantics on half-open ranges: the stored range [lo, hi) against the searched one."""
     contained = and_(lo >= p_lo, hi <= p_hi)
@@ -127,12 +118,133 @@ def instant_match(column, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # ty
     raise ValueError(f"unknown prefix {prefix}")
 
 
-def _filters(key: tuple) -> list[ColumnElement[bool]]:
+# Which set of rows a search reads first. SQLite has no statistics on value frequencies, so left alone
+# it walks the _lastUpdated index through every resource of the type, testing each against the
+# filters; that is right when most resources match and ruinous when a handful do (the open orders of
+# one manufacturer among 100,000 Tasks). Before the search, one statement counts, up to PROBE_LIMIT,
+# the rows each selective filter matches; the smallest set drives and the other filters become
+# per-row probes. With no small set, the ordered walk stays.
+PROBE_LIMIT = 100
+ORDERED = "ordered"  # walk the sort order, probing every filter
+BY_UPDATED = "updated"  # read the _lastUpdated range, probing the other filters
+
+
+def _index_match(item: tuple, name: str) -> ColumnElement[bool]:
+    """The search_index rows of one condition (without the resource type and parameter name)."""
+    si = search_index.c
+    kind, _, parts = item
+    matches = []
+    for j, part in enumerate(parts):
+        v = f"{name}_{j}"
+        if kind == "token":
+            any_system, no_system, no_code = part
+            pieces = [] if no_code else [si.value == bindparam(f"{v}c")]
+            if no_system:
+                pieces.append(si.system.is_(None))
+            elif not any_system:
+                pieces.append(si.system == bindparam(f"{v}s"))
+            matches.append(and_(*pieces))
+        elif kind == "reference":
+            match = si.value == bindparam(f"{v}c")
+            matches.append(match if part else and_(match, si.system == bindparam(f"{v}t")))
+        elif kind in ("string", "uri"):
+            if part == "like":
+                matches.append(si.value.like(bindparam(f"{v}c"), escape="\\"))
+            else:
+                matches.append(si.value == bindparam(f"{v}c"))
+        elif kind == "date":
+            matches.append(date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi")))
+    return or_(*matches)
+
+
+def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> ColumnElement[bool]:
+    """The resource has index rows of parameter `name` (matching `match`)."""
     r, si = resources.c, search_index.c
-    filters: list[ColumnElement[bool]] = [r.res_type == bindparam("rt"), r.deleted.is_(False)]
-    visible = _visible(r.pk, key[0])
-    if visible is not None:
-        filters.append(visible)
+    if drives:
+        # Uncorrelated: the database reads the matching index rows once and looks the resources up.
+        where = [si.res_type == bindparam("rt"), si.param == bindparam(f"{name}p")]
+        return r.pk.in_(select(si.resource_pk).where(*where, *([match] if match is not None else [])))
+    # Correlated, without the resource type: only the (resource_pk, param, ...) index serves it, so
+    # each probe reads the few index rows of one resource.
+    where = [si.resource_pk == r.pk, si.param == bindparam(f"{name}p")]
+    return exists().where(*where, *([match] if match is not None else []))
+
+
+def _lower_bounded(prefixes: tuple) -> bool:
+    return len(prefixes) == 1 and prefixes[0] in ("gt", "ge", "sa", "eq", "ap")
+
+
+def drivers(shape: tuple) -> list[int | str]:
+    """The filters that may drive a search: positive token, reference, uri and string conditions, and
+    a _lastUpdated range with a lower bound."""
+    found: list[int | str] = []
+    for i, item in enumerate(shape[1:]):
+        if item[0] == "_lastUpdated" and _lower_bounded(item[1]):
+            found.append(BY_UPDATED)
+        elif item[0] in ("token", "reference", "uri", "string") and item[1] != "not":
+            found.append(i)
+    return found
+
+
+def probe_statement(query: SearchQuery) -> tuple[Select, dict[str, Any], list[int | str]] | None:
+    """One row: for each candidate driver, how many rows it matches, counted up to PROBE_LIMIT."""
+    shape, params = plan(query)
+    candidates = drivers(shape)
+    if not candidates or any(item[0] == "_id" for item in shape[1:]):
+        return None  # nothing selective to count, or _id (a few rows) drives anyway
+    key = ("probe", shape)
+    stmt = _cache.get(key)
+    if stmt is None:
+        r, si = resources.c, search_index.c
+        counts = []
+        for candidate in candidates:
+            if candidate == BY_UPDATED:
+                i = next(i for i, item in enumerate(shape[1:]) if item[0] == "_lastUpdated")
+                inner = select(r.pk).where(
+                    r.res_type == bindparam("rt"),
+                    r.last_updated_us >= bindparam(f"c{i}_0lo")
+                    if shape[1 + i][1][0] in ("ge", "eq", "ap")
+                    else r.last_updated_us >= bindparam(f"c{i}_0hi"),
+                )
+            else:
+                name = f"c{candidate}"
+                inner = select(si.resource_pk).where(
+                    si.res_type == bindparam("rt"),
+                    si.param == bindparam(f"{name}p"),
+                    _index_match(shape[1 + candidate], name),
+                )
+            limited = inner.limit(PROBE_LIMIT).subquery()
+            counts.append(select(func.count()).select_from(limited).scalar_subquery())
+        stmt = select(*counts)
+        _remember(key, stmt)
+    return stmt, params, candidates
+
+
+def choose_driver(candidates: list[int | str], counts: tuple[int, ...]) -> int | str:
+    best = min(range(len(candidates)), key=lambda k: counts[k])
+    return candidates[best] if counts[best] < PROBE_LIMIT else ORDERED
+
+
+def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[bool]]:
+    """The WHERE terms of a search. `driver` None keeps every filter an uncorrelated IN (counts, and
+    databases that plan by statistics); otherwise the filter that drives is an IN and the others probes."""
+    r = resources.c
+    by_index = isinstance(driver, int)
+    # `res_type || ''` keeps SQLite from reading the type's whole _lastUpdated index instead of the
+    # driving rows; the filter is the same.
+    filters: list[ColumnElement[bool]] = [
+        (r.res_type.concat("") if by_index else r.res_type) == bindparam("rt"),
+        r.deleted.is_(False),
+    ]
+    if key[0] == "empty":
+        filters.append(r.pk.is_(None))  # nothing is visible
+    elif key[0] == "labels":
+        ra = resource_access.c
+        labels = ra.label.in_(bindparam("vis", expanding=True))
+        if driver is None:
+            filters.append(r.pk.in_(select(ra.resource_pk).where(labels)))
+        else:
+            filters.append(exists().where(ra.resource_pk == r.pk, labels))
     for i, item in enumerate(key[1:]):
         name = f"c{i}"
         kind = item[0]
@@ -151,37 +263,13 @@ def _filters(key: tuple) -> list[ColumnElement[bool]]:
                 )
             )
             continue
-        # Uncorrelated IN (SELECT resource_pk ...) rather than a correlated EXISTS: both SQLite and
-        # PostgreSQL then read the matching index rows once, instead of probing them for every resource.
-        base = [si.res_type == bindparam("rt"), si.param == bindparam(f"{name}p")]
+        drives = driver is None or driver == i
         if kind == "missing":
-            present = r.pk.in_(select(si.resource_pk).where(*base))
+            present = _present(name, None, drives)
             filters.append(not_(present) if item[1] else present)
             continue
-        _, modifier, parts = item
-        matches = []
-        for j, part in enumerate(parts):
-            v = f"{name}_{j}"
-            if kind == "token":
-                any_system, no_system, no_code = part
-                pieces = [] if no_code else [si.value == bindparam(f"{v}c")]
-                if no_system:
-                    pieces.append(si.system.is_(None))
-                elif not any_system:
-                    pieces.append(si.system == bindparam(f"{v}s"))
-                matches.append(and_(*pieces))
-            elif kind == "reference":
-                match = si.value == bindparam(f"{v}c")
-                matches.append(match if part else and_(match, si.system == bindparam(f"{v}t")))
-            elif kind in ("string", "uri"):
-                if part == "like":
-                    matches.append(si.value.like(bindparam(f"{v}c"), escape="\\"))
-                else:
-                    matches.append(si.value == bindparam(f"{v}c"))
-            elif kind == "date":
-                matches.append(date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi")))
-        found = r.pk.in_(select(si.resource_pk).where(*base, or_(*matches)))
-        filters.append(not_(found) if modifier == "not" else found)
+        found = _present(name, _index_match(item, name), drives)
+        filters.append(not_(found) if item[1] == "not" else found)
     return filters
 
 
@@ -198,22 +286,31 @@ def _snapshot_column(sort: str | None):  # type: ignore[no-untyped-def]
 
 
 def search_statement(
-    query: SearchQuery, columns: tuple, *, snapshot: int | None, after: tuple[int, ...] | None, limit: int
+    query: SearchQuery,
+    columns: tuple,
+    *,
+    snapshot: int | None,
+    after: tuple[int, ...] | None,
+    limit: int,
+    driver: int | str | None = None,
 ) -> tuple[Select, dict[str, Any]]:
     """The page query: filters, the snapshot bound, the keyset position `after` (the sort columns'
     values of the last row of the previous page), the order, and one row more than the page."""
     shape, params = plan(query)
-    key = ("search", shape, query.sort, snapshot is not None, after is not None)
+    key = ("search", shape, query.sort, snapshot is not None, after is not None, driver)
     stmt = _cache.get(key)
     if stmt is None:
         order = _sort_columns(query.sort)
         descending = query.sort == "-_lastUpdated"
-        stmt = select(*columns).where(*_filters(shape))
+        stmt = select(*columns).where(*_filters(shape, driver))
         if snapshot is not None:
             stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         if after is not None:
             position = tuple_(*(bindparam(f"after{i}") for i in range(len(order))))
             stmt = stmt.where(tuple_(*order) < position if descending else tuple_(*order) > position)
+        if isinstance(driver, int):
+            # The few driving rows are sorted; an index walk in sort order would read them all.
+            order = tuple(c + 0 for c in order)
         stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order)).limit(bindparam("limit"))
         _remember(key, stmt)
     params["limit"] = limit
@@ -229,12 +326,14 @@ def sort_position(sort: str | None, row_pk: int, row_last_updated_us: int) -> tu
     return (row_pk,) if sort is None else (row_last_updated_us, row_pk)
 
 
-def count_statement(query: SearchQuery, *, snapshot: int | None) -> tuple[Select, dict[str, Any]]:
+def count_statement(
+    query: SearchQuery, *, snapshot: int | None, driver: int | str | None = None
+) -> tuple[Select, dict[str, Any]]:
     shape, params = plan(query)
-    key = ("count", shape, query.sort, snapshot is not None)
+    key = ("count", shape, query.sort, snapshot is not None, driver)
     stmt = _cache.get(key)
     if stmt is None:
-        stmt = select(func.count()).select_from(resources).where(*_filters(shape))
+        stmt = select(func.count()).select_from(resources).where(*_filters(shape, driver))
         if snapshot is not None:
             stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         _remember(key, stmt)
