@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapter.errors import ForbiddenError
-from adapter.fhirio.jsonio import dump_json, parse_json
+from adapter.fhirio.jsonio import dump_json, parse_stored_json
 from adapter.search.extract import split_reference
 from adapter.security.clients import Client
 
@@ -187,7 +187,7 @@ class AccessGuard:
         """The stored JSON as this principal may see it (a manufacturer gets a pseudonymised view)."""
         if not self.pseudonymises:
             return content
-        resource = parse_json(content, max_depth=1000)
+        resource = parse_stored_json(content)
         return dump_json(self.minimise(res_type, resource))
 
     def minimise(self, res_type: str, resource: dict) -> dict:

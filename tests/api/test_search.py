@@ -817,3 +817,57 @@ def test_include_adds_the_referenced_resources_once(client):
 def test_include_of_an_unknown_parameter_is_400(client):
     assert client.get("/fhir/Task?_include=Task:nothing").status_code == 400
     assert client.get("/fhir/Task?_include=Patient:organization").status_code == 400
+
+
+@pytest.mark.parametrize("probe_limit", [1, 3, 10_000])
+def test_results_do_not_depend_on_which_filter_drives_the_search(client, monkeypatch, probe_limit):
+    """With a probe limit of 1 every search walks the sort order probing each filter; with 3 the
+    small sets drive and the large ones are probed; with 10,000 the smallest set always drives."""
+    from adapter.store import search_sql
+
+    monkeypatch.setattr(search_sql, "PROBE_LIMIT", probe_limit)
+    search_sql._cache.clear()  # statements embed the limit
+    plan = [
+        ("Organization/kite-eu", "requested"),
+        ("Organization/kite-eu", "manufacturing"),
+        ("Organization/kite-eu", "manufacturing"),
+        ("Organization/kite-eu", "manufacturing"),
+        ("Organization/kite-eu", "manufacturing"),
+        ("Organization/novartis", "requested"),
+        ("Organization/novartis", "manufacturing"),
+    ]
+    ids = [
+        _create(client, fixtures.task(owner=o, business=b, order=f"ORD-{n:03d}"))["id"]
+        for n, (o, b) in enumerate(plan)
+    ]
+    middle = _search(client, "Task", [("_id", ids[3])])["entry"][0]["resource"]["meta"]["lastUpdated"]
+
+    def found(params: list[tuple[str, str]]) -> list[str]:
+        return [e["resource"]["id"] for e in _matches(_search(client, "Task", params))]
+
+    kite_making = found(
+        [
+            ("owner", "Organization/kite-eu"),
+            ("business-status", f"{MILESTONE_SYSTEM}|manufacturing"),
+            ("_sort", "_lastUpdated"),
+        ]
+    )
+    assert kite_making == ids[1:5]
+    assert found(
+        [("owner", "Organization/kite-eu"), ("_lastUpdated", f"gt{middle}"), ("_sort", "-_lastUpdated")]
+    ) == [ids[4]]
+    assert found(
+        [("owner", "Organization/novartis"), ("business-status", f"{MILESTONE_SYSTEM}|requested")]
+    ) == [ids[5]]
+    assert found(
+        [("business-status:not", f"{MILESTONE_SYSTEM}|manufacturing"), ("_sort", "_lastUpdated")]
+    ) == [
+        ids[0],
+        ids[5],
+    ]
+    # Paging over a driven search: each Task once, in order.
+    pages, totals = _all_pages(
+        client, f"/fhir/Task?business-status={MILESTONE_SYSTEM}|manufacturing&_sort=_lastUpdated&_count=2"
+    )
+    assert pages == [ids[1], ids[2], ids[3], ids[4], ids[6]]
+    assert set(totals) == {5}
