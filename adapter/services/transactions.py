@@ -18,7 +18,7 @@ from adapter.errors import (
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant
-from adapter.security.tenancy import AccessGuard
+from adapter.security.tenancy import AccessGuard, references
 from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.store.resources import ResourceStore, StoredResource
@@ -251,6 +251,13 @@ class BundleProcessor:
                         entry.resource = _rewrite(entry.resource, mapping, resolve)
                     except AdapterError as exc:
                         raise _fail(entry.index, exc) from None
+            # One lookup for every resource the entries point to, not one per entry.
+            store.labels_by_reference(
+                ref
+                for entry in parsed
+                if isinstance(entry.resource, dict)
+                for ref in (entry.prepared.refs if entry.prepared else references(entry.resource))
+            )
             invalid: list[Issue] = []
             for entry in sorted(parsed, key=lambda e: (_ORDER[e.method], e.index)):
                 try:

@@ -335,10 +335,13 @@ class ResourceStore:
             else:
                 unknown.append(ref)
         if unknown:
-            rows = self.connection.execute(
-                _REFERENCED,
-                {"types": sorted({t for t, _ in unknown}), "ids": sorted({i for _, i in unknown})},
-            ).all()
+            rows = []
+            for start in range(0, len(unknown), 500):
+                chunk = unknown[start : start + 500]
+                rows += self.connection.execute(
+                    _REFERENCED,
+                    {"types": sorted({t for t, _ in chunk}), "ids": sorted({i for _, i in chunk})},
+                ).all()
             fetched: dict[tuple[str, str], tuple[int, set[str]]] = {}
             for res_type, res_id, pk, label in rows:
                 entry = fetched.setdefault((res_type, res_id), (pk, set()))
