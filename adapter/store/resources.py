@@ -459,6 +459,10 @@ class ResourceStore:
             stmt, params, candidates = probe
             counts = tuple(self.connection.execute(stmt, params).one())
             driver = search_sql.choose_driver(candidates, counts)
+        if driver == search_sql.ORDERED and self.connection.dialect.name != "sqlite":
+            # PostgreSQL sorts rather than walks the index under per-row probes (it expects them to
+            # reject most rows); given the uncorrelated form it at least plans from its statistics.
+            driver = None
         self._drivers[id(query)] = (query, driver)
         return driver
 
