@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -311,3 +312,72 @@ def reproduce_line(module: str) -> str:
     if source == REPO:
         return f"cd {REPO} && {command}"
     return f"cd {source} && PYTHONPATH={REPO} {command}"
+
+
+def http_parser(module: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every HTTP benchmark takes; each adds its own."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--seconds", type=float, default=15, help="duration of each measurement")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive connections")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the measurements")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per measurement kind")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--python-client", action="store_true", help="use the Python client even if wrk exists"
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="before each measurement, wait up to this long for the machine to be idle",
+    )
+    return parser
+
+
+def start_run(module: str, python_client: bool) -> str:
+    """Print what the figures depend on (load generator, CPUs, code, how to reproduce); the tool name."""
+    from bench import loadgen
+
+    exit_cleanly_on_sigterm()
+    tool = loadgen.tool_name(python_client)
+    print(f"load generator: {tool}")
+    print(f"CPUs: {machine()['cpus']}")
+    code = code_version()
+    print(
+        f"code: adapter from {code['source']}"
+        + (f", commit {code['commit']}" if code["commit"] else " (not a git checkout)")
+        + (
+            f" + uncommitted changes in {len(code['modified_outside_bench'])} files"
+            if code["modified_outside_bench"]
+            else ""
+        )
+    )
+    print(f"reproduce: {reproduce_line(module)}")
+    return tool
+
+
+def backends(args: argparse.Namespace) -> list[str]:
+    return [b.strip() for b in args.backends.split(",") if b.strip()]
+
+
+def save_run(
+    name: str, module: str, args: argparse.Namespace, tool: str, results: dict, **extra: object
+) -> None:
+    """Write the run (rounds included) under bench/results and say where."""
+    path = write_results(
+        name,
+        {
+            "benchmark": name,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": machine(),
+            "code": code_version(),
+            "load_generator": tool,
+            "reproduce": reproduce_line(module),
+            "options": vars(args),
+            **extra,
+            "results": results,
+        },
+    )
+    print(f"results: {path}")

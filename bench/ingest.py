@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -205,65 +204,27 @@ def print_table(results: dict, args: argparse.Namespace, tool: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=15, help="duration of each measurement")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive connections")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three measurements")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per measurement kind")
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser = harness.http_parser("bench.ingest", __doc__)
     parser.add_argument(
         "--prefer",
         default="minimal",
         choices=("minimal", "representation"),
         help="Prefer: return= sent with the ingest POSTs",
     )
-    parser.add_argument(
-        "--python-client", action="store_true", help="use the Python client even if wrk exists"
-    )
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=120,
-        help="before each measurement, wait up to this long for the machine to be idle",
-    )
     args = parser.parse_args(argv)
-    harness.exit_cleanly_on_sigterm()
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    tool = loadgen.tool_name(args.python_client)
-    print(f"load generator: {tool}")
-    print(f"CPUs: {harness.machine()['cpus']}")
-    code = harness.code_version()
-    print(
-        f"code: adapter from {code['source']}"
-        + (f", commit {code['commit']}" if code["commit"] else " (not a git checkout)")
-        + (
-            f" + uncommitted changes in {len(code['modified_outside_bench'])} files"
-            if code["modified_outside_bench"]
-            else ""
-        )
-    )
-    print(f"reproduce: {harness.reproduce_line('bench.ingest')}")
+    tool = harness.start_run("bench.ingest", args.python_client)
     template = bundle_template()
-    results = {b: run_backend(b, args, template) for b in backends}
+    results = {b: run_backend(b, args, template) for b in harness.backends(args)}
     print_table(results, args, tool)
-    path = harness.write_results(
+    harness.save_run(
         "ingest",
-        {
-            "benchmark": "ingest",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": harness.machine(),
-            "code": harness.code_version(),
-            "load_generator": tool,
-            "reproduce": harness.reproduce_line("bench.ingest"),
-            "options": vars(args),
-            "bundle_bytes": len(template.encode()),
-            "entries": ENTRY_COUNT,
-            "results": results,
-        },
+        "bench.ingest",
+        args,
+        tool,
+        results,
+        bundle_bytes=len(template.encode()),
+        entries=ENTRY_COUNT,
     )
-    print(f"results: {path}")
     return 0
 
 

@@ -428,29 +428,13 @@ def print_table(results: dict, args: argparse.Namespace, tool: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.polling", description=__doc__)
+    parser = harness.http_parser("bench.polling", __doc__)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--owners", type=int, default=20, help="manufacturer Organizations owning the Tasks")
     parser.add_argument(
         "--span-days", type=float, default=90, help="the Tasks' lastUpdated cover this many days"
     )
     parser.add_argument("--batch", type=int, default=1000, help="Tasks per transaction Bundle while loading")
-    parser.add_argument("--seconds", type=float, default=15, help="duration of each measurement")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive connections")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the measurements")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per measurement")
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument(
-        "--python-client", action="store_true", help="use the Python client even if wrk exists"
-    )
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=120,
-        help="before each measurement, wait up to this long for the machine to be idle",
-    )
     parser.add_argument(
         "--max-query-seconds",
         type=float,
@@ -461,38 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-database", action="store_true", help="keep the loaded database (SQLite folder, PG schema)"
     )
     args = parser.parse_args(argv)
-    harness.exit_cleanly_on_sigterm()
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    tool = loadgen.tool_name(args.python_client)
-    print(f"load generator: {tool}")
-    print(f"CPUs: {harness.machine()['cpus']}")
-    code = harness.code_version()
-    print(
-        f"code: adapter from {code['source']}"
-        + (f", commit {code['commit']}" if code["commit"] else " (not a git checkout)")
-        + (
-            f" + uncommitted changes in {len(code['modified_outside_bench'])} files"
-            if code["modified_outside_bench"]
-            else ""
-        )
-    )
-    print(f"reproduce: {harness.reproduce_line('bench.polling')}")
-    results = {b: run_backend(b, args) for b in backends}
+    tool = harness.start_run("bench.polling", args.python_client)
+    results = {b: run_backend(b, args) for b in harness.backends(args)}
     print_table(results, args, tool)
-    path = harness.write_results(
-        "polling",
-        {
-            "benchmark": "polling",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": harness.machine(),
-            "code": harness.code_version(),
-            "load_generator": tool,
-            "reproduce": harness.reproduce_line("bench.polling"),
-            "options": vars(args),
-            "results": results,
-        },
-    )
-    print(f"results: {path}")
+    harness.save_run("polling", "bench.polling", args, tool, results)
     return 0
 
 
