@@ -26,12 +26,14 @@ def from_us(value: int) -> datetime:
 
 
 def format_instant(value_us: int) -> str:
-    """An instant as FHIR writes it, with milliseconds precision kept when present."""
+    """An instant as FHIR writes it, always to the microsecond.
+
+    A search reads the precision of the value it is given: `_lastUpdated=gt2026-03-02T10:00:00.5Z`
+    means from 10:00:00.6 on. A client polling with the lastUpdated of the last resource it saw must
+    not skip what was written in the rest of that tenth of a second, so trailing zeros are kept.
+    """
     moment = from_us(value_us)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond:06d}Z"
 
 
 def date_range(text: str) -> tuple[int, int] | None:

@@ -44,8 +44,16 @@ def test_not_a_date(text: str) -> None:
 def test_instant_formatting_round_trips() -> None:
     value = _us(2026, 11, 22, 8, 5, 3) + 120_000
     text = format_instant(value)
-    assert text == "2026-11-22T08:05:03.12Z"
+    assert text == "2026-11-22T08:05:03.120000Z"
     assert date_range(text)[0] == value
+
+
+@pytest.mark.parametrize("fraction_us", [0, 500_000, 120_000, 1])
+def test_a_formatted_instant_covers_exactly_its_microsecond(fraction_us: int) -> None:
+    # A poll with _lastUpdated=gt<the lastUpdated last seen> must not skip resources written in the
+    # rest of a tenth of a second (or a whole second) because trailing zeros were dropped.
+    value = _us(2026, 11, 22, 8, 5, 3) + fraction_us
+    assert date_range(format_instant(value)) == (value, value + 1)
 
 
 def test_last_representable_dates_have_an_open_end() -> None:
