@@ -156,28 +156,33 @@ def _rewrite(
     `unknown` are fullUrls whose server id needs the database (ifNoneExist, conditional update).
     """
     if isinstance(node, list):
-        return [_rewrite(item, mapping, resolve, unknown) for item in node]
+        return [
+            _rewrite(item, mapping, resolve, unknown) if isinstance(item, dict | list) else item
+            for item in node
+        ]
     if not isinstance(node, dict):
         return node
     out = {}
     for key, value in node.items():
-        if isinstance(value, str) and key in _LINK_KEYS:
-            if value in mapping:
-                value = mapping[value]
-            elif value in unknown:
-                raise _NeedsDatabase(value)
-            elif key == "reference" and "?" in value[1:] and value[:1].isupper():
-                value = resolve(value)
+        if isinstance(value, str):
+            if key in _LINK_KEYS:
+                if value in mapping:
+                    value = mapping[value]
+                elif value in unknown:
+                    raise _NeedsDatabase(value)
+                elif key == "reference" and "?" in value[1:] and value[:1].isupper():
+                    value = resolve(value)
+            elif key == "div":
+                if any(url in value for url in unknown):
+                    raise _NeedsDatabase(key)
+                for old, new in mapping.items():
+                    if old in value:
+                        value = value.replace(old, new)
             out[key] = value
-        elif key == "div" and isinstance(value, str):
-            if any(url in value for url in unknown):
-                raise _NeedsDatabase(key)
-            for old, new in mapping.items():
-                if old in value:
-                    value = value.replace(old, new)
-            out[key] = value
-        else:
+        elif isinstance(value, dict | list):
             out[key] = _rewrite(value, mapping, resolve, unknown)
+        else:
+            out[key] = value
     return out
 
 

@@ -73,7 +73,7 @@ search_index = Table(
     Index("ix_search_value", "res_type", "param", "value", "system"),
     Index("ix_search_date", "res_type", "param", "lo_us", "hi_us"),
     # Per-resource probes of a search that another filter drives, and deleting a resource's rows.
-    Index("ix_search_resource", "resource_pk", "param", "value", "system"),
+    Index("ix_search_resource", "resource_pk", "param"),
 )
 
 conditional_locks = Table(

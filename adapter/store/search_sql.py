@@ -164,7 +164,7 @@ def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> Colu
         # Uncorrelated: the database reads the matching index rows once and looks the resources up.
         where = [si.res_type == bindparam("rt"), si.param == bindparam(f"{name}p")]
         return r.pk.in_(select(si.resource_pk).where(*where, *([match] if match is not None else [])))
-    # Correlated, without the resource type: only the (resource_pk, param, ...) index serves it, so
+    # Correlated, without the resource type: only the (resource_pk, param) index serves it, so
     # each probe reads the few index rows of one resource.
     where = [si.resource_pk == r.pk, si.param == bindparam(f"{name}p")]
     return exists().where(*where, *([match] if match is not None else []))

@@ -3,8 +3,8 @@ probed per resource.
 
 A poll such as `Task?owner=...&_lastUpdated=gt...&_sort=_lastUpdated` then reads one index range in the
 order it returns, where ordering by the write sequence made the database walk every Task of the type;
-the write-sequence column on the head row goes. The search index gets (resource_pk, param, value,
-system), so that a filter that does not drive the search is checked with a few index reads per row.
+the write-sequence column on the head row goes. The search index gets (resource_pk, param), so that a
+filter that does not drive the search is checked with a few reads per resource.
 
 Revision ID: 0003
 Revises: 0002
@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.drop_column("resources", "last_seq")
     op.create_index("ix_resources_type_updated", "resources", ["res_type", "last_updated_us", "pk"])
     op.drop_index("ix_search_resource", table_name="search_index")
-    op.create_index("ix_search_resource", "search_index", ["resource_pk", "param", "value", "system"])
+    op.create_index("ix_search_resource", "search_index", ["resource_pk", "param"])
 
 
 def downgrade() -> None:
