@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # c create, r read (read, vread, instance history), u update, d delete, s search (and type/system history).
 PERMISSIONS = "cruds"
@@ -23,6 +24,8 @@ class Scope:
         return self.resource_type in ("*", other.resource_type) and other.permissions <= self.permissions
 
 
+# Every request parses its token's scopes (twice: the grant, then the access guard); tokens are few.
+@lru_cache(maxsize=1024)
 def parse_scope(text: str) -> Scope | None:
     """A system scope, or None for anything else (user/patient scopes, scopes with search restrictions)."""
     match = _SCOPE_RE.match(text)

@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
 from adapter.search.query import SearchQuery
-from adapter.store import search_sql
+from adapter.store import search_sql, selectivity
 from adapter.store.schema import (
     LOCK_SLOTS,
     conditional_locks,
@@ -448,23 +448,52 @@ class ResourceStore:
         return [_head(row) for row in self.connection.execute(stmt, params)]
 
     def _driver(self, query: SearchQuery) -> int | str | None:
-        """Which filter a search reads first (see search_sql.PROBE_LIMIT), decided once per query."""
+        """Which filter a search reads first (see search_sql.PROBE_LIMIT), decided once per query.
+
+        Counts remembered from recent probes (selectivity.py) answer for the filters they cover; the
+        others are counted, unless a remembered one is already small enough to drive.
+        """
         known = self._drivers.get(id(query))
         if known is not None and known[0] is query:
             return known[1]
-        probe = search_sql.probe_statement(query)
         by_id = any(c.type == "_id" for c in query.conditions)
         driver: int | str | None = None if by_id else search_sql.ORDERED
+        probe = search_sql.probe_plan(query)
         if probe is not None:
-            stmt, params, candidates = probe
-            counts = tuple(self.connection.execute(stmt, params).one())
-            driver = search_sql.choose_driver(candidates, counts)
+            shape, params, candidates = probe
+            driver = self._choose(shape, params, candidates)
         if driver == search_sql.ORDERED and self.connection.dialect.name != "sqlite":
             # PostgreSQL sorts rather than walks the index under per-row probes (it expects them to
             # reject most rows); given the uncorrelated form it at least plans from its statistics.
             driver = None
         self._drivers[id(query)] = (query, driver)
         return driver
+
+    def _choose(self, shape: tuple, params: dict, candidates: list[int | str]) -> int | str:
+        hints = selectivity.for_engine(self.connection.engine)
+        limit = search_sql.PROBE_LIMIT
+        res_type = params["rt"]
+        counts: dict[int | str, int] = {}
+        keys: dict[int | str, tuple] = {}
+        for candidate in candidates:
+            if candidate == search_sql.BY_UPDATED:
+                count = hints.updated_since(res_type, search_sql.updated_lower_bound(shape, params), limit)
+            else:
+                keys[candidate] = search_sql.candidate_key(shape, params, candidate)
+                count = hints.count(keys[candidate])
+            if count is not None:
+                counts[candidate] = count
+        unknown = [c for c in candidates if c not in counts]
+        if unknown and not any(count < limit for count in counts.values()):
+            stmt = search_sql.probe_statement(shape, unknown)
+            for candidate, count in zip(unknown, self.connection.execute(stmt, params).one(), strict=True):
+                counts[candidate] = count
+                if candidate == search_sql.BY_UPDATED:
+                    hints.remember_updated(res_type, search_sql.updated_lower_bound(shape, params), count)
+                else:
+                    hints.remember(keys[candidate], count)
+        measured = [c for c in candidates if c in counts]
+        return search_sql.choose_driver(measured, tuple(counts[c] for c in measured))
 
     def included(self, query: SearchQuery, pks: list[int]) -> list[StoredResource]:
         """Resources the `_include` parameters of `query` point to from the given results."""

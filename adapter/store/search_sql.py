@@ -186,25 +186,47 @@ def drivers(shape: tuple) -> list[int | str]:
     return found
 
 
-def probe_statement(query: SearchQuery) -> tuple[Select, dict[str, Any], list[int | str]] | None:
-    """One row: for each candidate driver, how many rows it matches, counted up to PROBE_LIMIT."""
+def probe_plan(query: SearchQuery) -> tuple[tuple, dict[str, Any], list[int | str]] | None:
+    """The shape, values and candidate drivers of a search, or None when no probe is needed."""
     shape, params = plan(query)
     candidates = drivers(shape)
     if not candidates or any(item[0] == "_id" for item in shape[1:]):
         return None  # nothing selective to count, or _id (a few rows) drives anyway
-    key = ("probe", shape)
+    return shape, params, candidates
+
+
+def _updated_bound_name(shape: tuple) -> str:
+    """The bound parameter holding the lower bound of the _lastUpdated candidate."""
+    i = next(i for i, item in enumerate(shape[1:]) if item[0] == "_lastUpdated")
+    return f"c{i}_0lo" if shape[1 + i][1][0] in ("ge", "eq", "ap") else f"c{i}_0hi"
+
+
+def updated_lower_bound(shape: tuple, params: dict[str, Any]) -> int:
+    """The instant from which the _lastUpdated candidate counts rows (at or after it)."""
+    return params[_updated_bound_name(shape)]
+
+
+def candidate_key(shape: tuple, params: dict[str, Any], candidate: int) -> tuple:
+    """What identifies the rows an index candidate counts: its shape and its bound values."""
+    name = f"c{candidate}"
+    values = tuple(
+        sorted((k, repr(v)) for k, v in params.items() if k == f"{name}p" or k.startswith(name + "_"))
+    )
+    return (params["rt"], shape[1 + candidate], values)
+
+
+def probe_statement(shape: tuple, candidates: list[int | str]) -> Select:
+    """One row: for each candidate driver, how many rows it matches, counted up to PROBE_LIMIT."""
+    key = ("probe", shape, tuple(candidates))
     stmt = _cache.get(key)
     if stmt is None:
         r, si = resources.c, search_index.c
         counts = []
         for candidate in candidates:
             if candidate == BY_UPDATED:
-                i = next(i for i, item in enumerate(shape[1:]) if item[0] == "_lastUpdated")
                 inner = select(r.pk).where(
                     r.res_type == bindparam("rt"),
-                    r.last_updated_us >= bindparam(f"c{i}_0lo")
-                    if shape[1 + i][1][0] in ("ge", "eq", "ap")
-                    else r.last_updated_us >= bindparam(f"c{i}_0hi"),
+                    r.last_updated_us >= bindparam(_updated_bound_name(shape)),
                 )
             else:
                 name = f"c{candidate}"
@@ -217,7 +239,7 @@ def probe_statement(query: SearchQuery) -> tuple[Select, dict[str, Any], list[in
             counts.append(select(func.count()).select_from(limited).scalar_subquery())
         stmt = select(*counts)
         _remember(key, stmt)
-    return stmt, params, candidates
+    return stmt
 
 
 def choose_driver(candidates: list[int | str], counts: tuple[int, ...]) -> int | str:

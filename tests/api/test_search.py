@@ -871,3 +871,42 @@ def test_results_do_not_depend_on_which_filter_drives_the_search(client, monkeyp
     )
     assert pages == [ids[1], ids[2], ids[3], ids[4], ids[6]]
     assert set(totals) == {5}
+
+
+def test_a_repeated_poll_reuses_the_counts_of_the_last_probe(app, client):
+    """The probe that picks the driving filter runs once for a poll repeated within seconds, and again
+    once its counts have expired; the results are the same either way."""
+    from sqlalchemy import event
+
+    from adapter.store import selectivity
+
+    for n, owner in enumerate(["Organization/kite-eu"] * 3 + ["Organization/novartis"]):
+        _create(client, fixtures.task(owner=owner, order=f"ORD-P{n}"))
+    engine = app.extensions["cart_adapter"].engine
+    probes: list[str] = []
+
+    def count_probes(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT (SELECT count(*)"):
+            probes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count_probes)
+    try:
+        since = "2000-01-01T00:00:00Z"
+        poll = [("owner", "Organization/kite-eu"), ("_lastUpdated", f"gt{since}"), ("_sort", "_lastUpdated")]
+        first = [e["resource"]["id"] for e in _matches(_search(client, "Task", poll))]
+        assert len(first) == 3 and len(probes) == 1
+        again = [e["resource"]["id"] for e in _matches(_search(client, "Task", poll))]
+        assert again == first and len(probes) == 1
+        selectivity.for_engine(engine).clear()  # what expiry does after a few seconds
+        assert [e["resource"]["id"] for e in _matches(_search(client, "Task", poll))] == first
+        assert len(probes) == 2
+        # A later bound matches no more rows than the one counted: few enough to drive, no probe.
+        later = [("owner", "Organization/novartis"), ("_lastUpdated", "gt2001-01-01T00:00:00Z")]
+        assert len(_matches(_search(client, "Task", later))) == 1
+        assert len(probes) == 2
+        # Another owner with an earlier bound: neither count is known, both are counted.
+        earlier = [("owner", "Organization/novartis"), ("_lastUpdated", "gt1990-01-01T00:00:00Z")]
+        assert len(_matches(_search(client, "Task", earlier))) == 1
+        assert len(probes) == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", count_probes)
