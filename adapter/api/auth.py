@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.sansio.utils import get_current_url
 
 from adapter.errors import UnauthorizedError
 from adapter.security.audit import AuditRecord
@@ -23,7 +25,13 @@ def root_url() -> str:
     configured = current_app.extensions["cart_adapter"].settings.public_base_url
     if configured:
         return configured.rsplit("/fhir", 1)[0]
-    return request.url_root.rstrip("/")
+    return _url_root(request.scheme, request.host, request.root_path)
+
+
+@lru_cache(maxsize=256)
+def _url_root(scheme: str, host: str, root_path: str) -> str:
+    # Every request needs it (the token audience); werkzeug rebuilds it as an IRI each time.
+    return get_current_url(scheme, host, root_path).rstrip("/")
 
 
 def fhir_base() -> str:

@@ -187,6 +187,10 @@ class AccessGuard:
         """The stored JSON as this principal may see it (a manufacturer gets a pseudonymised view)."""
         if not self.pseudonymises:
             return content
+        if res_type != "Patient" and not any(key in content for key in _NAME_CARRIERS):
+            # Stored JSON writes keys literally (no escapes): without these keys there is nothing to
+            # strip, and a manufacturer's poll is spared parsing and re-writing every Task.
+            return content
         resource = parse_stored_json(content)
         return dump_json(self.minimise(res_type, resource))
 
@@ -200,6 +204,10 @@ class AccessGuard:
                 out["identifier"] = coi
             return out
         return _strip_names(resource)
+
+
+# The keys _strip_names acts on, as they appear in stored JSON.
+_NAME_CARRIERS = ('"div"', '"display"', '"contained"')
 
 
 def _strip_names(node: Any) -> Any:

@@ -218,3 +218,48 @@ def test_include_never_brings_in_what_the_client_cannot_see(world: World) -> Non
     patients = [e["resource"] for e in own["entry"] if e["search"]["mode"] == "include"]
     assert [p["id"] for p in patients] == [world.ids["px1"]]
     assert "name" not in patients[0]
+
+
+# -- the pseudonymised view, unit level ----------------------------------------------------------------
+
+
+def _manufacturer_guard():  # type: ignore[no-untyped-def]
+    from adapter.security.clients import Client
+    from adapter.security.scopes import ScopeSet
+    from adapter.security.tenancy import AccessGuard, Principal
+
+    client = Client("mfr", "manufacturer", ScopeSet.parse("system/Task.rs"), organization="Organization/m")
+    return AccessGuard(Principal(client, "system/Task.rs"))
+
+
+def test_a_stored_resource_with_nothing_to_strip_is_served_as_stored() -> None:
+    stored = '{"resourceType":"Task","id":"t1","owner":{"reference":"Organization/m"},"note":[{"text":"x"}]}'
+    assert _manufacturer_guard().present("Task", stored) is stored
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (
+            '{"resourceType":"Task","id":"t1","for":{"reference":"Patient/p","display":"Sophie Martin"}}',
+            {"resourceType": "Task", "id": "t1", "for": {"reference": "Patient/p"}},
+        ),
+        (
+            '{"resourceType":"Task","id":"t1","text":{"status":"generated","div":"<div>Sophie</div>"}}',
+            {"resourceType": "Task", "id": "t1"},
+        ),
+        (
+            '{"resourceType":"Task","id":"t1","contained":[{"resourceType":"Patient","id":"p"}]}',
+            {"resourceType": "Task", "id": "t1", "contained": []},
+        ),
+        # A display without a reference is a coding's display, not a name: it stays.
+        (
+            '{"resourceType":"Task","id":"t1","code":{"coding":[{"code":"x","display":"Apheresis"}]}}',
+            {"resourceType": "Task", "id": "t1", "code": {"coding": [{"code": "x", "display": "Apheresis"}]}},
+        ),
+    ],
+)
+def test_names_are_stripped_from_what_a_manufacturer_sees(stored: str, expected: dict) -> None:
+    import json
+
+    assert json.loads(_manufacturer_guard().present("Task", stored)) == expected
