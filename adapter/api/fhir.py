@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
 
+from adapter.api.auth import fhir_base
 from adapter.api.formats import parse_body, render, response_format
 from adapter.errors import Issue, MethodNotAllowedError
 from adapter.fhirio.outcome import operation_outcome
@@ -34,8 +35,7 @@ def _bundles() -> BundleProcessor:
 
 
 def _base() -> str:
-    configured = current_app.extensions["cart_adapter"].settings.public_base_url
-    return configured or request.url_root.rstrip("/") + "/fhir"
+    return fhir_base()
 
 
 def _prefer() -> dict[str, str]:

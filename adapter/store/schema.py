@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -71,7 +72,16 @@ search_index = Table(
     Column("lo_us", BigInteger, nullable=True),
     Column("hi_us", BigInteger, nullable=True),
     Index("ix_search_value", "res_type", "param", "value", "system"),
-    Index("ix_search_date", "res_type", "param", "lo_us", "hi_us"),
+    # Date rows only (migration 0004): the other rows have no range and would only slow every write.
+    Index(
+        "ix_search_date",
+        "res_type",
+        "param",
+        "lo_us",
+        "hi_us",
+        sqlite_where=text("lo_us IS NOT NULL"),
+        postgresql_where=text("lo_us IS NOT NULL"),
+    ),
     # Per-resource probes of a search that another filter drives, and deleting a resource's rows.
     Index("ix_search_resource", "resource_pk", "param"),
 )

@@ -153,7 +153,9 @@ def _index_match(item: tuple, name: str) -> ColumnElement[bool]:
             else:
                 matches.append(si.value == bindparam(f"{v}c"))
         elif kind == "date":
-            matches.append(date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi")))
+            # `lo_us IS NOT NULL` lets the database use the partial date index (date rows only).
+            range_match = date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi"))
+            matches.append(and_(si.lo_us.isnot(None), range_match))
     return or_(*matches)
 
 

@@ -36,3 +36,18 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-d
         assert mode == "wal"
     finally:
         engine.dispose()
+
+
+def test_the_date_index_holds_date_rows_only(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_search_date'"
+            else:
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_search_date'"
+            definition = connection.exec_driver_sql(sql).scalar_one()
+        assert "lo_us IS NOT NULL" in definition
+    finally:
+        engine.dispose()
