@@ -7,6 +7,7 @@ import traceback
 import uuid
 
 from flask import Flask, Response, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter.api.formats import JSON, render, response_format
@@ -57,6 +58,17 @@ def register_error_handlers(app: Flask) -> None:
         response = outcome_response(status, [Issue("error", _HTTP_CODES.get(status, "exception"), message)])
         if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # The database went away (a restart drops the pooled connections; SQLAlchemy renews them) or
+        # stayed locked past the busy timeout: nothing was written, and the client may try again.
+        logger.warning("database unavailable: %s", type(error.orig).__name__)
+        response = outcome_response(
+            503, [Issue("error", "transient", "the database is unavailable; retry the request")]
+        )
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

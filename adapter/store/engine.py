@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 try:
@@ -15,7 +16,11 @@ except ImportError:  # Windows: writers fall back on SQLite's own busy wait
     fcntl = None  # type: ignore[assignment]
 
 
-def make_engine(url: str) -> Engine:
+# A pooled PostgreSQL connection idle for longer than this is pinged before use (see _ping_if_idle).
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def make_engine(url: str, *, ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> Engine:
     """Create the engine for `url` (sqlite:///... or postgresql+psycopg://...)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -23,11 +28,38 @@ def make_engine(url: str) -> Engine:
     if parsed.drivername == "postgresql":
         # psycopg 3 is the supported driver; plain postgresql:// would pick psycopg2.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
     # A list of rows becomes multi-row INSERT statements, as SQLAlchemy already does for INSERT ...
     # RETURNING, instead of psycopg's executemany (one statement per row, even when pipelined).
     engine.dialect.use_insertmanyvalues_wo_returning = True
+    _ping_if_idle(engine, ping_after_idle_seconds)
     return engine
+
+
+def _ping_if_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout only when it has been idle for a while.
+
+    SQLAlchemy's pool_pre_ping pings at every checkout: a round trip on every request, a tenth of a
+    poll. A connection used a moment ago is alive unless the server went away in that moment, and then
+    the request fails like any request in flight at that time, and SQLAlchemy renews the pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return  # a new connection, or one used a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError("pooled connection lost while idle")
 
 
 def _sqlite_engine(url: str) -> Engine:

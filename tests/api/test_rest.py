@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from adapter.fhirio.jsonio import parse_json
+from adapter.store.engine import make_engine
 from tests import fixtures
 from tests.api.helpers import send
 
@@ -296,3 +299,34 @@ def test_unknown_route_and_method_give_operation_outcome(client):
     response = client.put("/fhir/Patient", data=b"{}", headers={"Content-Type": "application/fhir+json"})
     assert response.status_code == 405
     assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.postgres
+def test_a_database_restart_is_503_then_the_next_request_works(fresh_postgres_url, tmp_path):  # type: ignore[no-untyped-def]
+    """A pooled connection the server dropped a moment ago fails the request that meets it with 503
+    and Retry-After, not a 500; SQLAlchemy renews the pool and the next request succeeds."""
+    from adapter import create_app
+    from adapter.config import Settings
+    from tests.conftest import bearer_for
+
+    app = create_app(Settings(instance_path=tmp_path, database_url=fresh_postgres_url))
+    engine = app.extensions["cart_adapter"].engine
+    admin = make_engine(fresh_postgres_url)
+    try:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "test-admin")
+        patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
+        # Every connection in the pool goes, as when the server restarts.
+        with engine.connect() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        failed = client.get(f"/fhir/Patient/{patient['id']}")
+        assert failed.status_code == 503
+        assert failed.headers["Retry-After"] == "1"
+        assert failed.get_json()["issue"][0]["code"] == "transient"
+        assert client.get(f"/fhir/Patient/{patient['id']}").status_code == 200
+    finally:
+        app.extensions["cart_adapter"].auth.audit.close()
+        engine.dispose()
+        admin.dispose()
