@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -68,12 +70,25 @@ class AuditRecord:
         return ACTIONS.get(self.interaction, "E")
 
 
+def time_ordered_uuid() -> uuid.UUID:
+    """A version 7 UUID (RFC 9562): milliseconds since the epoch, then 74 random bits.
+
+    Audit events are appended by the million; ids that grow with time land at the end of the unique
+    index instead of on a random page each (a fifth of the cost of writing a record). Python 3.11's
+    uuid module has no uuid7.
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(secrets.token_bytes(10), "big")  # 80 bits, 74 used
+    value = (millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62
+    return uuid.UUID(int=value | rand & (1 << 62) - 1)
+
+
 def audit_event(record: AuditRecord, event_id: str | None = None) -> dict:
     """The AuditEvent resource for a record."""
     is_login = record.interaction == "login"
     event: dict = {
         "resourceType": "AuditEvent",
-        "id": event_id or str(uuid.uuid4()),
+        "id": event_id or str(time_ordered_uuid()),
         "type": _LOGIN if is_login else _REST,
         "action": record.action,
         "recorded": format_instant(record.recorded_us),

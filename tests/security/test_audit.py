@@ -76,3 +76,25 @@ def test_audit_event_can_be_read_by_id(world: World) -> None:
     read = world.admin("GET", f"/fhir/AuditEvent/{event['id']}")
     assert read.status_code == 200 and read.get_json() == event
     assert world.hospital_x("GET", f"/fhir/AuditEvent/{event['id']}").status_code == 403
+
+
+def test_audit_event_ids_are_version_7_uuids_that_grow_with_time() -> None:
+    import time
+    import uuid
+
+    from adapter.security.audit import AuditRecord, audit_event, time_ordered_uuid
+
+    before_ms = time.time_ns() // 1_000_000
+    first = time_ordered_uuid()
+    ids = [time_ordered_uuid() for _ in range(1000)]
+    time.sleep(0.002)
+    later = time_ordered_uuid()
+    after_ms = time.time_ns() // 1_000_000
+    for value in [first, later, *ids]:
+        assert value.version == 7
+        assert value.variant == uuid.RFC_4122
+        assert before_ms <= value.int >> 80 <= after_ms
+    assert len(set(ids)) == 1000
+    assert first.int >> 80 < later.int >> 80 and str(first) < str(later)
+    event = audit_event(AuditRecord("read", 200, time.time_ns() // 1000))
+    assert uuid.UUID(event["id"]).version == 7
