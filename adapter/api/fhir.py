@@ -7,7 +7,8 @@ from werkzeug.http import http_date, parse_date
 
 from adapter.api.auth import fhir_base
 from adapter.api.formats import parse_body, render, response_format
-from adapter.errors import Issue, MethodNotAllowedError
+from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
+from adapter.fhirio.jsonio import parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant, from_us
 from adapter.security.tenancy import AccessGuard
@@ -15,6 +16,7 @@ from adapter.services.audit_trail import AuditTrail
 from adapter.services.capability import capability_statement
 from adapter.services.fhir import FhirService
 from adapter.services.interactions import WriteOutcome
+from adapter.services.patching import JSON_PATCH
 from adapter.services.transactions import BundleProcessor, response_bundle
 from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
@@ -185,7 +187,7 @@ def type_level(res_type: str) -> Response:
         _audit("delete", res_type)
         service.conditional_delete(res_type, request.query_string.decode(), guard=_guard())
         return Response(status=204)
-    raise MethodNotAllowedError("PATCH is not supported by this server")
+    raise MethodNotAllowedError("conditional patch is not supported; PATCH a resource at [type]/[id]")
 
 
 @bp.post("/<res_type>/_search")
@@ -234,7 +236,20 @@ def instance(res_type: str, res_id: str) -> Response:
         return Response(status=204)
     if request.method == "POST":
         raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
-    raise MethodNotAllowedError("PATCH is not supported by this server")
+    _audit("patch", entity)
+    outcome = service.patch(
+        res_type, res_id, _json_patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+    )
+    return _write_response(outcome)
+
+
+def _json_patch_body() -> object:
+    if (request.mimetype or "").lower() != JSON_PATCH:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {request.content_type!r} is not supported for PATCH; send {JSON_PATCH}"
+        )
+    settings = current_app.extensions["cart_adapter"].settings
+    return parse_json(request.get_data(cache=False), max_depth=settings.max_json_depth)
 
 
 @bp.get("/<res_type>/<res_id>/_history")

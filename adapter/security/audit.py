@@ -29,6 +29,7 @@ ACTIONS = {
     "read": "R",
     "vread": "R",
     "update": "U",
+    "patch": "U",
     "delete": "D",
     "search-type": "E",
     "history-instance": "R",

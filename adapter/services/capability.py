@@ -25,6 +25,7 @@ def capability_statement(base_url: str, now: str) -> dict:
             "read",
             "vread",
             "update",
+            "patch",
             "delete",
             "history-instance",
             "history-type",
@@ -63,6 +64,7 @@ def capability_statement(base_url: str, now: str) -> dict:
         "implementation": {"description": "cart-adapter FHIR R4 server", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
+        "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
                 "mode": "server",

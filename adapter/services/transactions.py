@@ -429,7 +429,7 @@ class BundleProcessor:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
             return EntryResult("204 No Content")
         if entry.method == "PATCH":
-            raise InvalidRequestError("PATCH is not supported by this server")
+            raise InvalidRequestError("PATCH entries in Bundles are not supported; PATCH [type]/[id]")
         return self._get(store, entry, base, guard)
 
     def _get(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:

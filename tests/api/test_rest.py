@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from adapter.fhirio.jsonio import parse_json
+from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.store.engine import make_engine
 from tests import fixtures
 from tests.api.helpers import send
@@ -28,7 +28,8 @@ def test_metadata_lists_only_supported_interactions_and_formats(client):
     task = next(r for r in rest["resource"] if r["type"] == "Task")
     params = {p["name"] for p in task["searchParam"]}
     assert {"_id", "_lastUpdated", "identifier", "owner", "focus", "based-on", "business-status"} <= params
-    assert "patch" not in {i["code"] for i in task["interaction"]}
+    assert "patch" in {i["code"] for i in task["interaction"]}
+    assert statement["patchFormat"] == ["application/json-patch+json"]
     assert {"transaction", "batch"} <= {i["code"] for i in rest["interaction"]}
 
 
@@ -231,13 +232,103 @@ def test_unsupported_content_type_is_415(client):
     assert response.status_code == 415
 
 
-def test_patch_is_405(client):
-    created = _create(client, fixtures.patient()).get_json()
-    response = client.patch(
-        f"/fhir/Patient/{created['id']}", data=b"[]", headers={"Content-Type": "application/json-patch+json"}
+JSON_PATCH = "application/json-patch+json"
+
+
+def _patch(client, url: str, operations: object, **headers: str):  # type: ignore[no-untyped-def]
+    body = operations if isinstance(operations, bytes) else dump_json(operations).encode()
+    return client.patch(
+        url, data=body, headers={"Content-Type": JSON_PATCH, "Accept": "application/fhir+json", **headers}
     )
-    assert response.status_code == 405
-    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_json_patch_updates_a_task_as_a_new_version(client):
+    task = _create(client, fixtures.task()).get_json()
+    url = f"/fhir/Task/{task['id']}"
+    response = _patch(
+        client,
+        url,
+        [
+            {"op": "test", "path": "/status", "value": "requested"},
+            {"op": "replace", "path": "/status", "value": "in-progress"},
+            {"op": "add", "path": "/note", "value": [{"text": "apheresis booked"}]},
+            {"op": "remove", "path": "/businessStatus"},
+        ],
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    patched = response.get_json()
+    assert patched["status"] == "in-progress"
+    assert patched["note"] == [{"text": "apheresis booked"}]
+    assert "businessStatus" not in patched
+    assert patched["meta"]["versionId"] == "2"
+    assert response.headers["ETag"] == 'W/"2"'
+    assert client.get(url).get_json() == patched
+    history = client.get(f"{url}/_history").get_json()
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+    assert history["entry"][1]["resource"]["status"] == "requested"
+
+
+def test_json_patch_keeps_decimals_as_sent(client):
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "CD3+ count"},
+        "valueQuantity": {"value": 1.50, "unit": "10*9/L"},
+    }
+    created = _create(client, observation).get_json()
+    response = _patch(
+        client,
+        f"/fhir/Observation/{created['id']}",
+        b'[{"op": "replace", "path": "/valueQuantity/value", "value": 0.250}]',
+    )
+    assert response.status_code == 200
+    assert b'"value":0.250' in client.get(f"/fhir/Observation/{created['id']}").data
+
+
+def test_failed_json_patch_changes_nothing(client):
+    task = _create(client, fixtures.task()).get_json()
+    url = f"/fhir/Task/{task['id']}"
+    cases = [
+        # A failing test: 422, and no other operation applies.
+        (
+            [
+                {"op": "replace", "path": "/status", "value": "cancelled"},
+                {"op": "test", "path": "/intent", "value": "plan"},
+            ],
+            422,
+        ),
+        ([{"op": "remove", "path": "/note/0"}], 422),  # no such path
+        ([{"op": "replace", "path": "/id", "value": "other"}], 422),  # the id may not change
+        ([{"op": "replace", "path": "/status", "value": "not-a-status"}], 422),  # invalid result
+        ([{"op": "explode", "path": "/status"}], 400),
+        ([{"op": "replace", "path": "status", "value": "x"}], 400),
+        ({"op": "replace"}, 400),
+        ([], 400),
+        (b"[{not json", 400),
+    ]
+    for operations, status in cases:
+        response = _patch(client, url, operations)
+        assert response.status_code == status, (operations, response.get_data(as_text=True))
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+    invalid = _patch(client, url, [{"op": "replace", "path": "/status", "value": "not-a-status"}]).get_json()
+    assert any("status" in " ".join(i.get("expression", [])) for i in invalid["issue"])
+    current = client.get(url)
+    assert current.get_json()["meta"]["versionId"] == "1"
+    assert current.get_json()["status"] == "requested"
+
+
+def test_json_patch_checks_if_match_content_type_and_existence(client):
+    task = _create(client, fixtures.task()).get_json()
+    url = f"/fhir/Task/{task['id']}"
+    replace = [{"op": "replace", "path": "/status", "value": "accepted"}]
+    assert _patch(client, url, replace, **{"If-Match": 'W/"7"'}).status_code == 412
+    assert _patch(client, url, replace, **{"If-Match": 'W/"1"'}).status_code == 200
+    wrong_type = client.patch(url, data=dump_json(replace), headers={"Content-Type": "application/fhir+json"})
+    assert wrong_type.status_code == 415
+    assert _patch(client, "/fhir/Task/does-not-exist", replace).status_code == 404
+    assert client.delete(url).status_code == 204
+    assert _patch(client, url, replace).status_code == 410
+    assert _patch(client, "/fhir/Task?identifier=x", replace).status_code == 405
 
 
 def test_body_over_limit_is_413(app, client):

@@ -263,3 +263,19 @@ def test_names_are_stripped_from_what_a_manufacturer_sees(stored: str, expected:
     import json
 
     assert json.loads(_manufacturer_guard().present("Task", stored)) == expected
+
+
+def test_json_patch_follows_the_update_rules_and_is_refused_to_pseudonymised_views(world: World) -> None:
+    patch = b'[{"op": "replace", "path": "/status", "value": "in-progress"}]'
+    task_url = f"/fhir/Task/{world.ids['tx1']}"
+    # A manufacturer sees names stripped: a patch would apply to elements it cannot see, and a failing
+    # `test` operation would tell it what they hold.
+    refused = world.maker_a("PATCH", task_url, patch, Content_Type="application/json-patch+json")
+    assert refused.status_code == 403
+    assert "PUT" in refused.get_json()["issue"][0]["diagnostics"]
+    # The hospital that wrote the order patches it; the other hospital does not see it.
+    other = world.hospital_y("PATCH", task_url, patch, Content_Type="application/json-patch+json")
+    assert other.status_code == 404
+    done = world.hospital_x("PATCH", task_url, patch, Content_Type="application/json-patch+json")
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert world.admin("GET", task_url).get_json()["status"] == "in-progress"

@@ -412,7 +412,9 @@ PRODUCT = {
     "resourceType": "BiologicallyDerivedProduct",
     "id": "cart-1",
     "text": _text("Autologous CAR-T cells"),
-    "identifier": [{"system": "https://cart-adapter.example.org/fhir/NamingSystem/coi", "value": "COI-FR-69-000042"}],
+    "identifier": [
+        {"system": "https://cart-adapter.example.org/fhir/NamingSystem/coi", "value": "COI-FR-69-000042"}
+    ],
     "productCategory": "cells",
     "productCode": {"text": "Autologous anti-CD19 CAR-T cells"},
     "status": "available",
