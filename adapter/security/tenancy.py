@@ -149,13 +149,32 @@ class AccessGuard:
             if res_type == "Task":
                 if (current.get("owner") or {}).get("reference") != tenant:
                     raise ForbiddenError("a manufacturer may update only the Tasks it owns")
-                changed = [name for name in _TASK_FIXED if current.get(name) != new.get(name)]
+                # Compared as the manufacturer sees them: its view has no reference displays.
+                changed = [
+                    name
+                    for name in _TASK_FIXED
+                    if _strip_names(current.get(name)) != _strip_names(new.get(name))
+                ]
                 if changed:
                     raise ForbiddenError(
                         f"a manufacturer may not change Task.{changed[0]}", expression=f"Task.{changed[0]}"
                     )
             elif res_type not in MANUFACTURER_CREATES:
                 raise ForbiddenError(f"a manufacturer may not update {res_type}")
+
+    def restore_hidden(self, res_type: str, current: dict | None, new: dict) -> dict:
+        """A manufacturer's Task update with the fixed elements of the stored version put back.
+
+        Its view of them had the reference displays stripped, and check_update made sure it changed
+        nothing else in them: what it sends back must not erase what the hospital wrote.
+        """
+        if not self.pseudonymises or res_type != "Task" or current is None:
+            return new
+        restored = dict(new)
+        for name in _TASK_FIXED:
+            if name in current and restored.get(name) != current[name]:
+                restored[name] = current[name]
+        return restored if restored != new else new
 
     def check_delete(self, res_type: str, current_labels: set[str]) -> None:
         if self.principal is None or self.principal.role == "admin":

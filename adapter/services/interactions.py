@@ -334,6 +334,9 @@ def update(
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)
+    restored = guard.restore_hidden(res_type, previous, resource)
+    if restored is not resource:
+        resource, prepared = restored, None  # the body prepared from the client's text is stale
     if expected is not None and expected != current.version_id:
         raise PreconditionFailedError(
             f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"

@@ -279,3 +279,24 @@ def test_json_patch_follows_the_update_rules_and_is_refused_to_pseudonymised_vie
     done = world.hospital_x("PATCH", task_url, patch, Content_Type="application/json-patch+json")
     assert done.status_code == 200, done.get_data(as_text=True)
     assert world.admin("GET", task_url).get_json()["status"] == "in-progress"
+
+
+def test_a_manufacturer_puts_back_its_view_without_erasing_what_it_cannot_see(world: World) -> None:
+    """The manufacturer's view of a Task has no reference displays; updating the milestone from that
+    view is allowed, and the stored Task keeps the hospital's displays."""
+    task = world.admin("GET", f"/fhir/Task/{world.ids['tx1']}").get_json()
+    task["for"]["display"] = "Sophie Martin"
+    assert world.hospital_x("PUT", f"/fhir/Task/{task['id']}", task).status_code == 200
+    view = world.maker_a("GET", f"/fhir/Task/{task['id']}").get_json()
+    assert "display" not in view["for"]
+    view["businessStatus"] = {"text": "manufacturing"}
+    response = world.maker_a("PUT", f"/fhir/Task/{task['id']}", view)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "display" not in response.get_json()["for"]
+    stored = world.admin("GET", f"/fhir/Task/{task['id']}").get_json()
+    assert stored["for"] == {"reference": task["for"]["reference"], "display": "Sophie Martin"}
+    assert stored["businessStatus"] == {"text": "manufacturing"}
+    # Changing what the order is about stays refused, display or not.
+    view = world.maker_a("GET", f"/fhir/Task/{task['id']}").get_json()
+    view["for"] = {"reference": f"Patient/{world.ids['px2']}"}
+    assert world.maker_a("PUT", f"/fhir/Task/{task['id']}", view).status_code == 403
