@@ -36,10 +36,6 @@ def _bundles() -> BundleProcessor:
     return current_app.extensions["cart_adapter"].bundles
 
 
-def _base() -> str:
-    return fhir_base()
-
-
 def _prefer() -> dict[str, str]:
     out = {}
     for part in request.headers.get("Prefer", "").split(";"):
@@ -76,7 +72,7 @@ def _version_headers(stored: StoredResource, base: str) -> dict[str, str]:
 
 
 def _write_response(outcome: WriteOutcome) -> Response:
-    headers = _version_headers(outcome.stored, _base())
+    headers = _version_headers(outcome.stored, fhir_base())
     fmt = response_format(request)
     wanted = _prefer().get("return", "representation")
     if wanted == "minimal":
@@ -92,7 +88,7 @@ def _write_response(outcome: WriteOutcome) -> Response:
 
 
 def _read_response(stored: StoredResource) -> Response:
-    headers = _version_headers(stored, _base())
+    headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match and (
@@ -112,7 +108,7 @@ def _strict() -> bool:
 @bp.get("/metadata")
 def metadata() -> Response:
     now = format_instant(_service().clock())
-    return render(capability_statement(_base(), now), response_format(request))
+    return render(capability_statement(fhir_base(), now), response_format(request))
 
 
 @bp.post("")
@@ -123,7 +119,7 @@ def bundle() -> Response:
     body = _body()
     if isinstance(body, dict) and body.get("type") == "batch":
         _audit("batch")
-    kind, results = _bundles().process(body, _base(), guard=_guard())
+    kind, results = _bundles().process(body, fhir_base(), guard=_guard())
     include = _prefer().get("return", "representation") != "minimal"
     text = response_bundle(kind, results, now=format_instant(_service().clock()), include_resources=include)
     return render(text, fmt)
@@ -149,7 +145,7 @@ def _validate(res_type: str | None) -> Response:
 @bp.get("/_history")
 def system_history() -> Response:
     _audit("history-system")
-    bundle_text = _service().history_bundle(_base(), None, None, _args(), guard=_guard())
+    bundle_text = _service().history_bundle(fhir_base(), None, None, _args(), guard=_guard())
     return render(bundle_text, response_format(request))
 
 
@@ -199,15 +195,15 @@ def _search(res_type: str, args: list[tuple[str, str]]) -> Response:
     _audit("search-type", res_type)
     service = _service()
     if res_type == "AuditEvent":
-        return render(_audit_trail().search(args, _base(), guard=_guard()), response_format(request))
+        return render(_audit_trail().search(args, fhir_base(), guard=_guard()), response_format(request))
     page = service.search(res_type, args, strict=_strict(), guard=_guard())
-    return render(service.search_bundle(page, _base(), guard=_guard()), response_format(request))
+    return render(service.search_bundle(page, fhir_base(), guard=_guard()), response_format(request))
 
 
 @bp.get("/<res_type>/_history")
 def type_history(res_type: str) -> Response:
     _audit("history-type", res_type)
-    bundle_text = _service().history_bundle(_base(), res_type, None, _args(), guard=_guard())
+    bundle_text = _service().history_bundle(fhir_base(), res_type, None, _args(), guard=_guard())
     return render(bundle_text, response_format(request))
 
 
@@ -255,7 +251,7 @@ def _json_patch_body() -> object:
 @bp.get("/<res_type>/<res_id>/_history")
 def instance_history(res_type: str, res_id: str) -> Response:
     _audit("history-instance", f"{res_type}/{res_id}")
-    bundle_text = _service().history_bundle(_base(), res_type, res_id, _args(), guard=_guard())
+    bundle_text = _service().history_bundle(fhir_base(), res_type, res_id, _args(), guard=_guard())
     return render(bundle_text, response_format(request))
 
 

@@ -170,11 +170,8 @@ class AccessGuard:
         """
         if not self.pseudonymises or res_type != "Task" or current is None:
             return new
-        restored = dict(new)
-        for name in _TASK_FIXED:
-            if name in current and restored.get(name) != current[name]:
-                restored[name] = current[name]
-        return restored if restored != new else new
+        differing = [name for name in _TASK_FIXED if name in current and new.get(name) != current[name]]
+        return {**new, **{name: current[name] for name in differing}} if differing else new
 
     def check_delete(self, res_type: str, current_labels: set[str]) -> None:
         if self.principal is None or self.principal.role == "admin":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import jsonpatch
@@ -25,7 +26,8 @@ def apply_json_patch(resource: dict, document: Any, res_type: str, res_id: str) 
     """
     if not isinstance(document, list) or not document:
         raise InvalidRequestError("a JSON Patch document is a non-empty JSON array of operations")
-    current: Any = resource
+    # One copy, patched in place: a failed operation leaves it half-patched, and it is dropped.
+    current: Any = copy.deepcopy(resource)
     for number, operation in enumerate(document, start=1):
         where = f"operation {number}"
         if isinstance(operation, dict):
@@ -37,7 +39,7 @@ def apply_json_patch(resource: dict, document: Any, res_type: str, res_id: str) 
                         f"invalid JSON Patch document, {where}: {key} must start with /"
                     )
         try:
-            current = jsonpatch.JsonPatch([operation]).apply(current)
+            current = jsonpatch.JsonPatch([operation]).apply(current, in_place=True)
         except jsonpatch.InvalidJsonPatch as exc:
             raise InvalidRequestError(f"invalid JSON Patch document, {where}: {exc}") from None
         except jsonpatch.JsonPatchTestFailed:

@@ -475,9 +475,11 @@ class ResourceStore:
         res_type = params["rt"]
         counts: dict[int | str, int] = {}
         keys: dict[int | str, tuple] = {}
+        lower = 0
         for candidate in candidates:
             if candidate == search_sql.BY_UPDATED:
-                count = hints.updated_since(res_type, search_sql.updated_lower_bound(shape, params), limit)
+                lower = search_sql.updated_lower_bound(shape, params)
+                count = hints.updated_since(res_type, lower, limit)
             else:
                 keys[candidate] = search_sql.candidate_key(shape, params, candidate)
                 count = hints.count(keys[candidate])
@@ -489,7 +491,7 @@ class ResourceStore:
             for candidate, count in zip(unknown, self.connection.execute(stmt, params).one(), strict=True):
                 counts[candidate] = count
                 if candidate == search_sql.BY_UPDATED:
-                    hints.remember_updated(res_type, search_sql.updated_lower_bound(shape, params), count)
+                    hints.remember_updated(res_type, lower, count)
                 else:
                     hints.remember(keys[candidate], count)
         measured = [c for c in candidates if c in counts]
