@@ -442,10 +442,10 @@ class ResourceStore:
         """Current, not deleted resources matching `query`, in its order, after the keyset cursor."""
         self.flush()
         driver = self._driver(query)
-        stmt, params = search_sql.search_statement(
+        cached, params = search_sql.search_statement(
             query, _HEAD_COLUMNS, snapshot=snapshot, after=after, limit=limit, driver=driver
         )
-        return [_head(row) for row in self.connection.execute(stmt, params)]
+        return [_head(row) for row in cached.rows(self.connection, params)]
 
     def _driver(self, query: SearchQuery) -> int | str | None:
         """Which filter a search reads first (see search_sql.PROBE_LIMIT), decided once per query.
@@ -521,8 +521,8 @@ class ResourceStore:
 
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
         self.flush()
-        stmt, params = search_sql.count_statement(query, snapshot=snapshot, driver=self._driver(query))
-        return int(self.connection.execute(stmt, params).scalar_one())
+        cached, params = search_sql.count_statement(query, snapshot=snapshot, driver=self._driver(query))
+        return int(cached.rows(self.connection, params)[0][0])
 
 
 def _visible(pk_column, labels: frozenset[str]) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]

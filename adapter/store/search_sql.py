@@ -14,10 +14,11 @@ from sqlalchemy import Select, and_, bindparam, exists, func, not_, or_, select,
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.query import SearchQuery
+from adapter.store.direct import CachedSelect
 from adapter.store.schema import resource_access, resources, search_index
 
 _CACHE_LIMIT = 512
-_cache: dict[Hashable, Select] = {}
+_cache: dict[Hashable, CachedSelect] = {}
 
 
 def _escape_like(text: str) -> str:
@@ -28,9 +29,10 @@ def plan(query: SearchQuery) -> tuple[tuple, dict[str, Any]]:
     """The shape of a query's filters and the values to bind into them."""
     params: dict[str, Any] = {"rt": query.res_type}
     labels = query.visible_labels
-    key: list[Hashable] = ["none" if labels is None else "empty" if not labels else "labels"]
-    if labels:
-        params["vis"] = sorted(labels)
+    # One bound value per label rather than an expanding list, so that the statement compiles once.
+    key: list[Hashable] = ["none" if labels is None else "empty" if not labels else ("labels", len(labels))]
+    for n, label in enumerate(sorted(labels or ())):
+        params[f"vis{n}"] = label
     for i, condition in enumerate(query.conditions):
         name = f"c{i}"
         if condition.type == "_id":
@@ -220,8 +222,8 @@ def candidate_key(shape: tuple, params: dict[str, Any], candidate: int) -> tuple
 def probe_statement(shape: tuple, candidates: list[int | str]) -> Select:
     """One row: for each candidate driver, how many rows it matches, counted up to PROBE_LIMIT."""
     key = ("probe", shape, tuple(candidates))
-    stmt = _cache.get(key)
-    if stmt is None:
+    cached = _cache.get(key)
+    if cached is None:
         r, si = resources.c, search_index.c
         counts = []
         for candidate in candidates:
@@ -239,9 +241,8 @@ def probe_statement(shape: tuple, candidates: list[int | str]) -> Select:
                 )
             limited = inner.limit(PROBE_LIMIT).subquery()
             counts.append(select(func.count()).select_from(limited).scalar_subquery())
-        stmt = select(*counts)
-        _remember(key, stmt)
-    return stmt
+        cached = _remember(key, select(*counts))
+    return cached.stmt
 
 
 def choose_driver(candidates: list[int | str], counts: tuple[int, ...]) -> int | str:
@@ -262,9 +263,9 @@ def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[
     ]
     if key[0] == "empty":
         filters.append(r.pk.is_(None))  # nothing is visible
-    elif key[0] == "labels":
+    elif key[0] != "none":
         ra = resource_access.c
-        labels = ra.label.in_(bindparam("vis", expanding=True))
+        labels = ra.label.in_([bindparam(f"vis{n}") for n in range(key[0][1])])
         if driver is None:
             filters.append(r.pk.in_(select(ra.resource_pk).where(labels)))
         else:
@@ -317,13 +318,13 @@ def search_statement(
     after: tuple[int, ...] | None,
     limit: int,
     driver: int | str | None = None,
-) -> tuple[Select, dict[str, Any]]:
+) -> tuple[CachedSelect, dict[str, Any]]:
     """The page query: filters, the snapshot bound, the keyset position `after` (the sort columns'
     values of the last row of the previous page), the order, and one row more than the page."""
     shape, params = plan(query)
     key = ("search", shape, query.sort, snapshot is not None, after is not None, driver)
-    stmt = _cache.get(key)
-    if stmt is None:
+    cached = _cache.get(key)
+    if cached is None:
         order = _sort_columns(query.sort)
         descending = query.sort == "-_lastUpdated"
         stmt = select(*columns).where(*_filters(shape, driver))
@@ -336,13 +337,13 @@ def search_statement(
             # The few driving rows are sorted; an index walk in sort order would read them all.
             order = tuple(c + 0 for c in order)
         stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order)).limit(bindparam("limit"))
-        _remember(key, stmt)
+        cached = _remember(key, stmt)
     params["limit"] = limit
     if snapshot is not None:
         params["snapshot"] = snapshot
     if after is not None:
         params.update((f"after{i}", value) for i, value in enumerate(after))
-    return stmt, params
+    return cached, params
 
 
 def sort_position(sort: str | None, row_pk: int, row_last_updated_us: int) -> tuple[int, ...]:
@@ -352,21 +353,22 @@ def sort_position(sort: str | None, row_pk: int, row_last_updated_us: int) -> tu
 
 def count_statement(
     query: SearchQuery, *, snapshot: int | None, driver: int | str | None = None
-) -> tuple[Select, dict[str, Any]]:
+) -> tuple[CachedSelect, dict[str, Any]]:
     shape, params = plan(query)
     key = ("count", shape, query.sort, snapshot is not None, driver)
-    stmt = _cache.get(key)
-    if stmt is None:
+    cached = _cache.get(key)
+    if cached is None:
         stmt = select(func.count()).select_from(resources).where(*_filters(shape, driver))
         if snapshot is not None:
             stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
-        _remember(key, stmt)
+        cached = _remember(key, stmt)
     if snapshot is not None:
         params["snapshot"] = snapshot
-    return stmt, params
+    return cached, params
 
 
-def _remember(key: Hashable, stmt: Select) -> None:
+def _remember(key: Hashable, stmt: Select) -> CachedSelect:
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
-    _cache[key] = stmt
+    cached = _cache[key] = CachedSelect(stmt)
+    return cached

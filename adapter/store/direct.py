@@ -1,0 +1,71 @@
+"""Cached SELECTs run on the driver's cursor, compiled by SQLAlchemy once per dialect.
+
+A Task poll spends more time in SQLAlchemy's per-execution work (cache key, parameter processing,
+result wrapping) than in the database. The search statements are already built once per shape
+(search_sql); here each is also compiled once per dialect, and a request only binds values. Only
+statements that need no per-value processing qualify: no expanding IN lists, no bind processors, and
+callers that read results by position. Anything else goes through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Select
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    positional: bool
+    # Values the statement itself carries (literals SQLAlchemy binds, such as the '' of a concat).
+    fixed: dict[str, Any]
+
+    def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        fixed = self.fixed
+        if self.positional:
+            return tuple(params[name] if name in params else fixed[name] for name in self.names)
+        return {name: params[name] if name in params else fixed[name] for name in self.names}
+
+
+def _compile(stmt: Select, dialect: Dialect) -> _Compiled | None:
+    compiled = stmt.compile(dialect=dialect)
+    if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
+        return None
+    fixed = {}
+    for name, bind in compiled.binds.items():
+        if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+            return None
+        if not bind.required:
+            fixed[name] = bind.effective_value
+    names = compiled.positiontup if compiled.positional else compiled.binds
+    return _Compiled(compiled.string, tuple(names or ()), compiled.positional, fixed)
+
+
+@dataclass
+class CachedSelect:
+    """A statement built once, with its compiled form per dialect (None: not runnable directly)."""
+
+    stmt: Select
+    compiled: dict[str, _Compiled | None] = field(default_factory=dict)
+
+    def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Result rows as tuples, read by position (no result processors are applied)."""
+        dialect = connection.dialect
+        try:
+            direct = self.compiled[dialect.name]
+        except KeyError:
+            direct = self.compiled[dialect.name] = _compile(self.stmt, dialect)
+        if direct is None:
+            return [tuple(row) for row in connection.execute(self.stmt, params)]
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(direct.sql, direct.arguments(params))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
