@@ -10,6 +10,7 @@ from adapter.api.formats import parse_body, render, response_format
 from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
 from adapter.fhirio.jsonio import parse_json
 from adapter.fhirio.outcome import operation_outcome
+from adapter.fhirio.subsetting import read_subset
 from adapter.search.dates import format_instant, from_us
 from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
@@ -88,6 +89,8 @@ def _write_response(outcome: WriteOutcome) -> Response:
 
 
 def _read_response(stored: StoredResource) -> Response:
+    """The resource as stored (or as the caller may see it), or the part `_summary`/`_elements` ask for."""
+    subset = read_subset(stored.res_type, _args(), strict=_strict()) if request.args else None
     headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
     if_none_match = request.headers.get("If-None-Match")
@@ -98,7 +101,8 @@ def _read_response(stored: StoredResource) -> Response:
     since = parse_date(request.headers.get("If-Modified-Since"))
     if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:
         return Response(status=304, headers=headers)
-    return render(stored.content, response_format(request), 200, headers)
+    content = stored.content if subset is None else subset.apply_text(stored.res_type, stored.content or "{}")
+    return render(content, response_format(request), 200, headers)
 
 
 def _strict() -> bool:

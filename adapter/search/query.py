@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from adapter.errors import InvalidRequestError, Issue
+from adapter.fhirio.subsetting import Subset, parse_subset
 from adapter.search.dates import date_range
 from adapter.search.extract import normalise_text, split_reference
 from adapter.search.params import SearchParam, params_for
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result parameters that are understood, and the ones that are only formatting and so are safe to ignore.
-_CONTROL = {"_count", "_sort", "_summary", "_page", "_total"}
+_CONTROL = {"_count", "_sort", "_summary", "_elements", "_page", "_total"}
 _IGNORED = {"_format", "_pretty"}
 _MODIFIERS = {
     "token": {"", "not"},
@@ -56,6 +57,8 @@ class SearchQuery:
     includes: list[tuple[str, str | None]] = field(default_factory=list)
     # Access labels a resource needs one of to be found; None = no restriction (set by the caller's guard).
     visible_labels: frozenset[str] | None = None
+    # What _summary (true, text, data) and _elements keep of each resource; None = all of it.
+    subset: Subset | None = None
 
     def query_string(self) -> str:
         return urlencode(self.canonical)
@@ -101,6 +104,8 @@ def parse_search(
     """
     query = SearchQuery(res_type, count=default_count)
     known = params_for(res_type)
+    summary: str | None = None
+    elements: list[str] = []
     for name, raw in args:
         base, _, modifier = name.partition(":")
         if base in _IGNORED:
@@ -123,11 +128,12 @@ def parse_search(
             else:
                 query.sort = raw
         elif base == "_summary":
-            if raw == "count":
-                query.summary_count = True
-            else:
-                _unknown(query, strict, f"_summary={raw} is not supported (only count)")
-                query.canonical.pop()
+            if summary is not None:
+                raise InvalidRequestError("_summary may be given once", expression="_summary")
+            summary = raw
+            query.summary_count = raw == "count"
+        elif base == "_elements":
+            elements.append(raw)
         elif base == "_total":
             continue
         elif base == "_include":
@@ -146,6 +152,10 @@ def parse_search(
         else:
             _unknown(query, strict, f"unknown search parameter {name!r} for {res_type} was ignored")
             query.canonical.pop()
+    if not query.summary_count:
+        query.subset = parse_subset(res_type, summary, elements, strict=strict, warnings=query.warnings)
+        if summary == "text" and query.includes:
+            raise InvalidRequestError("_include cannot be combined with _summary=text", expression="_summary")
     return query
 
 

@@ -19,8 +19,10 @@ from adapter.errors import (
     Issue,
     NotFoundError,
     PreconditionFailedError,
+    UnprocessableResourceError,
 )
 from adapter.fhirio.jsonio import dump_json
+from adapter.fhirio.subsetting import is_subsetted
 from adapter.search.dates import format_instant
 from adapter.search.extract import index_rows
 from adapter.search.query import parse_search
@@ -135,6 +137,13 @@ def _check_body(resource: dict, res_type: str, validated: tuple[Issue, ...] | No
         raise InvalidRequestError(
             f"resourceType {resource.get('resourceType')!r} does not match the URL ({res_type})",
             expression="resourceType",
+        )
+    if is_subsetted(resource):
+        # What _summary or _elements returned lacks elements: stored, it would erase them.
+        raise UnprocessableResourceError(
+            "the resource is tagged SUBSETTED (a _summary or _elements view): it lacks elements and would "
+            "erase them if stored; send the complete resource",
+            expression="meta.tag",
         )
     return list(validated) if validated is not None else check_for_write(resource)
 

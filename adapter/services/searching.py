@@ -83,17 +83,19 @@ def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGua
     if page.next_cursor:
         links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={page.next_cursor}"))
     outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None
+    subset = page.query.subset
+
+    def entry(r: StoredResource, match: bool) -> tuple[str, str]:
+        text = guard.present(r.res_type, r.content or "{}")
+        if subset is not None:
+            text = subset.apply_text(r.res_type, text, match=match)
+        return f"{base}/{r.res_type}/{r.res_id}", text
+
     return bundles.searchset(
-        (
-            (f"{base}/{r.res_type}/{r.res_id}", guard.present(r.res_type, r.content or "{}"))
-            for r in page.resources
-        ),
+        (entry(r, True) for r in page.resources),
         total=page.total,
         links=links,
         now=format_instant(now_us),
         outcome=outcome,
-        included=(
-            (f"{base}/{r.res_type}/{r.res_id}", guard.present(r.res_type, r.content or "{}"))
-            for r in page.included
-        ),
+        included=(entry(r, False) for r in page.included),
     )

@@ -62,6 +62,22 @@ def test_manufacturer_sees_a_pseudonymised_patient(world: World) -> None:
     assert set(other) == {"resourceType", "id", "meta", "identifier"}
 
 
+def test_a_subset_of_the_pseudonymised_view_never_brings_hidden_elements_back(world: World) -> None:
+    """_summary and _elements choose among what the manufacturer may see, never beyond it."""
+    url = f"/fhir/Patient/{world.ids['px1']}"
+    for query in ("_elements=name,address,text", "_summary=text", "_summary=true", "_summary=data"):
+        for response in (
+            world.maker_a("GET", f"{url}?{query}"),
+            world.maker_a("GET", f"/fhir/Patient?{query}"),
+        ):
+            assert response.status_code == 200, query
+            text = response.get_data(as_text=True)
+            assert "Martin" not in text and "Sophie" not in text and "Lyon" not in text, query
+            assert "2680169123456" not in text, query
+    named = world.maker_a("GET", f"{url}?_elements=name").get_json()
+    assert set(named) == {"resourceType", "id", "meta"} and named["meta"]["tag"][-1]["code"] == "SUBSETTED"
+
+
 def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) -> None:
     for query in (
         "family=martin",
