@@ -55,6 +55,8 @@ class SearchQuery:
     canonical: list[tuple[str, str]] = field(default_factory=list)
     # _include: (reference parameter code, target type or None)
     includes: list[tuple[str, str | None]] = field(default_factory=list)
+    # _revinclude: (source type, its reference parameter code) whose references point at the matches
+    revincludes: list[tuple[str, str]] = field(default_factory=list)
     # Access labels a resource needs one of to be found; None = no restriction (set by the caller's guard).
     visible_labels: frozenset[str] | None = None
     # What _summary (true, text, data) and _elements keep of each resource; None = all of it.
@@ -142,6 +144,14 @@ def parse_search(
                 query.canonical.pop()
                 continue
             query.includes.append(_parse_include(res_type, raw, known))
+        elif base == "_revinclude":
+            if modifier:
+                _unknown(query, strict, f"_revinclude:{modifier} is not supported")
+                query.canonical.pop()
+                continue
+            found = _parse_revinclude(res_type, raw)
+            if found is not None:
+                query.revincludes.append(found)
         elif base == "_id":
             query.conditions.append(Condition("_id", "_id", "", tuple(v for v in raw.split(",") if v)))
         elif base == "_lastUpdated":
@@ -154,9 +164,35 @@ def parse_search(
             query.canonical.pop()
     if not query.summary_count:
         query.subset = parse_subset(res_type, summary, elements, strict=strict, warnings=query.warnings)
-        if summary == "text" and query.includes:
-            raise InvalidRequestError("_include cannot be combined with _summary=text", expression="_summary")
+        if summary == "text" and (query.includes or query.revincludes):
+            raise InvalidRequestError(
+                "_include and _revinclude cannot be combined with _summary=text", expression="_summary"
+            )
     return query
+
+
+def _parse_revinclude(res_type: str, raw: str) -> tuple[str, str] | None:
+    """`Source:param[:Target]`; None when Target names another type (nothing of this search can match)."""
+    from adapter.definitions import resource_types
+
+    parts = raw.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in resource_types():
+        raise InvalidRequestError(
+            f"_revinclude={raw!r}: expected <resource type>:<reference parameter>[:<target type>]",
+            expression="_revinclude",
+        )
+    param = params_for(parts[0]).get(parts[1])
+    if param is None or param.type != "reference":
+        raise InvalidRequestError(
+            f"_revinclude: {parts[1]!r} is not a reference parameter of {parts[0]}", expression="_revinclude"
+        )
+    if param.targets and res_type not in param.targets:
+        raise InvalidRequestError(
+            f"_revinclude: {parts[0]}:{parts[1]} never points at a {res_type}", expression="_revinclude"
+        )
+    if len(parts) == 3 and parts[2] != res_type:
+        return None
+    return parts[0], parts[1]
 
 
 def _parse_include(res_type: str, raw: str, known: dict[str, SearchParam]) -> tuple[str, str | None]:

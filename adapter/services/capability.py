@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from adapter.definitions import resource_types
-from adapter.search.params import params_for
+from adapter.search.params import params_for, registry
 from adapter.validation.gate import supported_profiles
 
 SOFTWARE_VERSION = "0.1.0"
@@ -15,6 +17,18 @@ def _search_params(res_type: str) -> list[dict]:
         {"name": "_lastUpdated", "type": "date"},
     ]
     out.extend({"name": code, "type": p.type} for code, p in sorted(params_for(res_type).items()))
+    return out
+
+
+@cache
+def _rev_includes() -> dict[str, list[str]]:
+    """For each type, the `Source:param` reference parameters that name it as a target."""
+    out: dict[str, list[str]] = {}
+    for source, params in sorted(registry().items()):
+        for code, param in sorted(params.items()):
+            if param.type == "reference":
+                for target in param.targets:
+                    out.setdefault(target, []).append(f"{source}:{code}")
     return out
 
 
@@ -50,6 +64,7 @@ def capability_statement(base_url: str, now: str) -> dict:
                 for code, p in sorted(params_for(res_type).items())
                 if p.type == "reference"
             ],
+            **({"searchRevInclude": rev} if (rev := _rev_includes().get(res_type)) else {}),
             "searchParam": _search_params(res_type),
         }
         for res_type in sorted(resource_types())

@@ -16,6 +16,9 @@ from adapter.services.paging import decode_cursor, encode_cursor
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.search_sql import sort_position
 
+# At most this many resources come in by _revinclude on one page.
+REVINCLUDE_LIMIT = 1000
+
 
 @dataclass
 class SearchPage:
@@ -66,13 +69,25 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     if more and snapshot is not None:
         last = rows[-1]
         next_cursor = encode_cursor(snapshot, sort_position(query.sort, last.pk, last.last_updated_us))
-    matched = {row.pk for row in rows}
-    included = [
-        r
-        for r in store.included(query, [row.pk for row in rows])
-        if r.pk not in matched and (guard is None or guard.permits(r.res_type, "r"))
-    ]
-    return SearchPage(query, rows, total, next_cursor, query.warnings, included)
+    seen = {row.pk for row in rows}
+    included = []
+    warnings = list(query.warnings)
+    revincluded = store.revincluded(query, rows, limit=REVINCLUDE_LIMIT + 1)
+    if len(revincluded) > REVINCLUDE_LIMIT:
+        revincluded = revincluded[:REVINCLUDE_LIMIT]
+        warnings.append(
+            Issue(
+                "warning",
+                "too-costly",
+                f"_revinclude brought more than {REVINCLUDE_LIMIT} resources on this page; only the first "
+                f"{REVINCLUDE_LIMIT} are included (ask for smaller pages with _count)",
+            )
+        )
+    for r in [*store.included(query, [row.pk for row in rows]), *revincluded]:
+        if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
+            seen.add(r.pk)
+            included.append(r)
+    return SearchPage(query, rows, total, next_cursor, warnings, included)
 
 
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:

@@ -519,6 +519,32 @@ class ResourceStore:
             stmt = stmt.where(_visible(r.pk, query.visible_labels))
         return [_head(row) for row in self.connection.execute(stmt)]
 
+    def revincluded(
+        self, query: SearchQuery, matches: list[StoredResource], *, limit: int
+    ) -> list[StoredResource]:
+        """Up to `limit` resources whose `_revinclude` reference parameters point at the given results."""
+        self.flush()
+        if not matches or not query.revincludes:
+            return []
+        si, r = search_index.c, resources.c
+        wanted = or_(*(and_(si.res_type == source, si.param == code) for source, code in query.revincludes))
+        stmt = (
+            select(*_HEAD_COLUMNS)
+            .select_from(search_index.join(resources, r.pk == si.resource_pk))
+            .where(
+                wanted,
+                si.system == query.res_type,
+                si.value.in_(sorted({m.res_id for m in matches})),
+                r.deleted.is_(False),
+            )
+            .distinct()
+            .order_by(r.pk)
+            .limit(limit)
+        )
+        if query.visible_labels is not None:
+            stmt = stmt.where(_visible(r.pk, query.visible_labels))
+        return [_head(row) for row in self.connection.execute(stmt)]
+
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
         self.flush()
         cached, params = search_sql.count_statement(query, snapshot=snapshot, driver=self._driver(query))

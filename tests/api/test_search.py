@@ -814,6 +814,79 @@ def test_include_adds_the_referenced_resources_once(client):
     assert [e["search"]["mode"] for e in only_requests["entry"]] == ["match", "match"]
 
 
+def test_revinclude_adds_the_resources_that_point_at_the_matches(client):
+    from tests.api.helpers import send
+
+    patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
+    requests = []
+    for _ in range(2):
+        body = {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{patient['id']}"},
+        }
+        requests.append(send(client, "POST", "/fhir/ServiceRequest", body).get_json())
+    tasks = {}
+    for n, request in enumerate(requests * 2):
+        task = fixtures.task(order=f"ORD-R{n}")
+        task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+        task["basedOn"] = [{"reference": f"ServiceRequest/{request['id']}"}]
+        tasks[send(client, "POST", "/fhir/Task", task).get_json()["id"]] = request["id"]
+    deleted = next(iter(tasks))
+    assert client.delete(f"/fhir/Task/{deleted}").status_code == 204
+    del tasks[deleted]
+    url = f"/fhir/ServiceRequest?_id={requests[0]['id']}&_revinclude=Task:focus&_revinclude=Task:based-on"
+    bundle = client.get(url).get_json()
+    modes = [(e["search"]["mode"], e["resource"]["id"]) for e in bundle["entry"]]
+    assert [m for m in modes if m[0] == "match"] == [("match", requests[0]["id"])]
+    # Each Task once although two of its parameters point at the request; the deleted one not at all.
+    expected = {t for t, r in tasks.items() if r == requests[0]["id"]}
+    assert sorted(i for mode, i in modes if mode == "include") == sorted(expected)
+    assert bundle["total"] == 1
+    # Through the patient: ServiceRequest:subject; a target type that is not the searched one adds nothing.
+    by_patient = client.get("/fhir/Patient?_revinclude=ServiceRequest:subject").get_json()
+    assert {e["resource"]["id"] for e in by_patient["entry"] if e["search"]["mode"] == "include"} == {
+        r["id"] for r in requests
+    }
+    other_target = client.get("/fhir/Patient?_revinclude=ServiceRequest:subject:Group").get_json()
+    assert [e["search"]["mode"] for e in other_target["entry"]] == ["match"]
+    capability = client.get("/fhir/metadata").get_json()
+    service_request = next(r for r in capability["rest"][0]["resource"] if r["type"] == "ServiceRequest")
+    assert "Task:focus" in service_request["searchRevInclude"]
+
+
+def test_revinclude_beyond_its_limit_is_cut_with_a_warning(client, monkeypatch):
+    from adapter.services import searching
+    from tests.api.helpers import send
+
+    monkeypatch.setattr(searching, "REVINCLUDE_LIMIT", 2)
+    patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
+    request = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient['id']}"},
+    }
+    request = send(client, "POST", "/fhir/ServiceRequest", request).get_json()
+    for n in range(3):
+        task = fixtures.task(order=f"ORD-L{n}")
+        task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+        send(client, "POST", "/fhir/Task", task)
+    bundle = client.get("/fhir/ServiceRequest?_revinclude=Task:focus").get_json()
+    modes = [e["search"]["mode"] for e in bundle["entry"]]
+    assert modes.count("include") == 2 and modes.count("match") == 1
+    outcome = next(e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome")
+    assert outcome["issue"][0]["code"] == "too-costly"
+
+
+def test_revinclude_of_an_unknown_or_impossible_parameter_is_400(client):
+    for value in ("Task:nothing", "Nothing:focus", "Task", "Task:status", "Observation:patient"):
+        response = client.get(f"/fhir/ServiceRequest?_revinclude={value}")
+        assert response.status_code == 400, value
+        assert response.get_json()["issue"][0]["expression"] == ["_revinclude"]
+
+
 def test_include_of_an_unknown_parameter_is_400(client):
     assert client.get("/fhir/Task?_include=Task:nothing").status_code == 400
     assert client.get("/fhir/Task?_include=Patient:organization").status_code == 400

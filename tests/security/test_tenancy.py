@@ -236,6 +236,33 @@ def test_include_never_brings_in_what_the_client_cannot_see(world: World) -> Non
     assert "name" not in patients[0]
 
 
+def test_revinclude_never_brings_in_what_the_client_cannot_see(world: World) -> None:
+    # Another manufacturer's order about the same patient: manufacturer A sees the patient, not that order.
+    other = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "for": {"reference": f"Patient/{world.ids['px1']}"},
+        "owner": {"reference": "Organization/mfr-b"},
+    }
+    created = world.admin("POST", "/fhir/Task", other)
+    assert created.status_code == 201, created.data
+    bundle = world.maker_a("GET", "/fhir/Patient?_revinclude=Task:patient").get_json()
+    included = [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert included == [world.ids["tx1"]]
+    everything = world.admin(
+        "GET", f"/fhir/Patient?_id={world.ids['px1']}&_revinclude=Task:patient"
+    ).get_json()
+    assert {e["resource"]["id"] for e in everything["entry"] if e["search"]["mode"] == "include"} == {
+        world.ids["tx1"],
+        created.get_json()["id"],
+    }
+    mine = world.hospital_y("GET", "/fhir/ServiceRequest?_revinclude=Task:focus").get_json()
+    assert [e["resource"]["id"] for e in mine["entry"] if e["search"]["mode"] == "include"] == [
+        world.ids["ty1"]
+    ]
+
+
 # -- the pseudonymised view, unit level ----------------------------------------------------------------
 
 
