@@ -157,8 +157,15 @@ def parse_search(
         elif base == "_lastUpdated":
             values = tuple(_parse_date(base, v) for v in raw.split(","))
             query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
-        elif base in known:
+        elif base in known and "." not in modifier:
             query.conditions.append(_parse_condition(known[base], modifier, raw))
+        elif "." in name and name.partition(".")[0].partition(":")[0] in known:
+            chained = _parse_chain(res_type, name, raw, known)
+            if chained is None:
+                _unknown(query, strict, f"chained parameter {name!r} goes more than one level deep; ignored")
+                query.canonical.pop()
+            else:
+                query.conditions.append(chained)
         else:
             _unknown(query, strict, f"unknown search parameter {name!r} for {res_type} was ignored")
             query.canonical.pop()
@@ -208,6 +215,45 @@ def _parse_include(res_type: str, raw: str, known: dict[str, SearchParam]) -> tu
             f"_include: {parts[1]!r} is not a reference parameter of {res_type}", expression="_include"
         )
     return parts[1], (parts[2] if len(parts) == 3 else None)
+
+
+def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchParam]) -> Condition | None:
+    """`subject:Patient.identifier=...` or `patient.identifier=...`: resources whose reference points at
+    a resource matching the inner parameter. One level only (None for deeper chains)."""
+    head, _, inner_name = name.partition(".")
+    if "." in inner_name:
+        return None
+    code, _, target = head.partition(":")
+    param = known[code]
+    if param.type != "reference":
+        raise InvalidRequestError(
+            f"{code} is not a reference parameter: it cannot be chained", expression=name
+        )
+    inner_code, _, inner_modifier = inner_name.partition(":")
+    if target:
+        if target not in param.targets:
+            raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
+        candidates = [target]
+    else:
+        candidates = [t for t in param.targets if inner_code in params_for(t)]
+        if len(candidates) > 1:
+            names = sorted(candidates)
+            listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise InvalidRequestError(
+                f"{name}: {code} may point at {listed}; name the type, as in {code}:{names[0]}.{inner_name}",
+                expression=name,
+            )
+    inner = params_for(candidates[0]).get(inner_code) if candidates else None
+    if inner is None:
+        raise InvalidRequestError(
+            f"{name}: {inner_code!r} is not a search parameter of {target or 'what ' + code + ' points at'}",
+            expression=name,
+        )
+    if inner_modifier in ("missing", "not"):
+        raise InvalidRequestError(f"{name}: :{inner_modifier} is not supported in a chain", expression=name)
+    return Condition(
+        code, "chain", candidates[0], (candidates[0], _parse_condition(inner, inner_modifier, raw)), param
+    )
 
 
 def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:

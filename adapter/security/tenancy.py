@@ -95,13 +95,24 @@ class AccessGuard:
         return True
 
     def check_search(self, res_type: str, conditions: Iterable[Any]) -> None:
-        """A pseudonymised reader may not search on what it cannot see: a match would reveal it."""
-        if not (self.pseudonymises and res_type == "Patient"):
+        """A pseudonymised reader may not search on what it cannot see: a match would reveal it.
+
+        A chained condition (`Task?patient.name=...`) searches the target type, so it is held to the
+        rules of a search on that type.
+        """
+        if not self.pseudonymises:
+            return
+        conditions = list(conditions)
+        for condition in conditions:
+            if condition.type == "chain":
+                target, inner = condition.values
+                self.check_search(target, [inner])
+        if res_type != "Patient":
             return
         allowed = {"_id", "_lastUpdated", "identifier"} | set(self.principal.client.patient_fields)  # type: ignore[union-attr]
         allowed = {_PATIENT_PARAMS.get(name, name) for name in allowed}
         for condition in conditions:
-            if condition.code not in allowed:
+            if condition.type == "chain" or condition.code not in allowed:
                 raise ForbiddenError(f"Patient search on {condition.code} is not available to manufacturers")
             if condition.code == "identifier" and any(
                 system not in self.coi_systems for system, _ in condition.values

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, exists, func, not_, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
-from adapter.search.query import SearchQuery
+from adapter.search.query import Condition, SearchQuery
 from adapter.store.direct import CachedSelect
 from adapter.store.schema import resource_access, resources, search_index
 
@@ -34,46 +34,52 @@ def plan(query: SearchQuery) -> tuple[tuple, dict[str, Any]]:
     for n, label in enumerate(sorted(labels or ())):
         params[f"vis{n}"] = label
     for i, condition in enumerate(query.conditions):
-        name = f"c{i}"
-        if condition.type == "_id":
-            key.append(("_id",))
-            params[name] = list(condition.values)
-            continue
-        if condition.type == "_lastUpdated":
-            key.append(("_lastUpdated", tuple(v.prefix for v in condition.values)))
-            for j, value in enumerate(condition.values):
-                params[f"{name}_{j}lo"], params[f"{name}_{j}hi"] = value.lo, value.hi
-            continue
-        params[f"{name}p"] = condition.code
-        if condition.type == "missing":
-            key.append(("missing", condition.values[0]))
-            continue
-        parts: list[Hashable] = []
-        for j, value in enumerate(condition.values):
-            v = f"{name}_{j}"
-            if condition.type == "token":
-                system, code = value
-                parts.append((system is None, system == "", code is None))
-                params[f"{v}s"], params[f"{v}c"] = system, code
-            elif condition.type == "reference":
-                target, ident = value
-                parts.append(target is None)
-                params[f"{v}t"], params[f"{v}c"] = target, ident
-            elif condition.type == "string":
-                pattern = _escape_like(str(value)) + "%"
-                params[f"{v}c"] = "%" + pattern if condition.modifier == "contains" else pattern
-                parts.append("like")
-            elif condition.type == "uri":
-                below = condition.modifier == "below"
-                params[f"{v}c"] = _escape_like(str(value)) + "%" if below else value
-                parts.append("like" if below else "eq")
-            elif condition.type == "date":
-                parts.append(value.prefix)
-                params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
-            else:
-                raise ValueError(f"unsupported condition type {condition.type}")
-        key.append((condition.type, condition.modifier, tuple(parts)))
+        key.append(_plan_condition(condition, f"c{i}", params))
     return tuple(key), params
+
+
+def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> Hashable:
+    """The shape of one condition; its values go into `params` under names starting with `name`."""
+    if condition.type == "_id":
+        params[name] = list(condition.values)
+        return ("_id",)
+    if condition.type == "_lastUpdated":
+        for j, value in enumerate(condition.values):
+            params[f"{name}_{j}lo"], params[f"{name}_{j}hi"] = value.lo, value.hi
+        return ("_lastUpdated", tuple(v.prefix for v in condition.values))
+    params[f"{name}p"] = condition.code
+    if condition.type == "missing":
+        return ("missing", condition.values[0])
+    if condition.type == "chain":
+        # The reference's target type, then the condition on the target (one level of chaining).
+        target, inner = condition.values
+        params[f"{name}_t"] = target
+        return ("chain", condition.modifier, (_plan_condition(inner, f"{name}_i", params),))
+    parts: list[Hashable] = []
+    for j, value in enumerate(condition.values):
+        v = f"{name}_{j}"
+        if condition.type == "token":
+            system, code = value
+            parts.append((system is None, system == "", code is None))
+            params[f"{v}s"], params[f"{v}c"] = system, code
+        elif condition.type == "reference":
+            target, ident = value
+            parts.append(target is None)
+            params[f"{v}t"], params[f"{v}c"] = target, ident
+        elif condition.type == "string":
+            pattern = _escape_like(str(value)) + "%"
+            params[f"{v}c"] = "%" + pattern if condition.modifier == "contains" else pattern
+            parts.append("like")
+        elif condition.type == "uri":
+            below = condition.modifier == "below"
+            params[f"{v}c"] = _escape_like(str(value)) + "%" if below else value
+            parts.append("like" if below else "eq")
+        elif condition.type == "date":
+            parts.append(value.prefix)
+            params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
+        else:
+            raise ValueError(f"unsupported condition type {condition.type}")
+    return (condition.type, condition.modifier, tuple(parts))
 
 
 def date_match(lo, hi, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
@@ -131,10 +137,16 @@ ORDERED = "ordered"  # walk the sort order, probing every filter
 BY_UPDATED = "updated"  # read the _lastUpdated range, probing the other filters
 
 
-def _index_match(item: tuple, name: str) -> ColumnElement[bool]:
-    """The search_index rows of one condition (without the resource type and parameter name)."""
-    si = search_index.c
+def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """The search_index rows of one condition (without the resource type and parameter name).
+
+    `labels` is the visibility part of the shape: a chained condition only looks at target resources
+    the caller may see, or a match would tell something about one it may not.
+    """
+    si = (search_index if table is None else table).c
     kind, _, parts = item
+    if kind == "chain":
+        return and_(si.system == bindparam(f"{name}_t"), si.value.in_(_chain_targets(parts[0], name, labels)))
     matches = []
     for j, part in enumerate(parts):
         v = f"{name}_{j}"
@@ -161,6 +173,36 @@ def _index_match(item: tuple, name: str) -> ColumnElement[bool]:
     return or_(*matches)
 
 
+def _chain_targets(inner: tuple, name: str, labels: Hashable) -> Select:
+    """Ids of the target resources that satisfy the inner condition of a chain."""
+    target = resources.alias(f"{name}_r")
+    rows = search_index.alias(f"{name}_si")
+    inner_name = f"{name}_i"
+    where = [
+        target.c.res_type == bindparam(f"{name}_t"),
+        target.c.deleted.is_(False),
+        target.c.pk.in_(
+            select(rows.c.resource_pk).where(
+                rows.c.res_type == bindparam(f"{name}_t"),
+                rows.c.param == bindparam(f"{inner_name}p"),
+                _index_match(inner, inner_name, labels, rows),
+            )
+        ),
+    ]
+    if labels == "empty":
+        where.append(target.c.pk.is_(None))
+    elif labels != "none":
+        ra = resource_access.alias(f"{name}_ra")
+        where.append(
+            target.c.pk.in_(
+                select(ra.c.resource_pk).where(
+                    ra.c.label.in_([bindparam(f"vis{n}") for n in range(labels[1])])
+                )
+            )
+        )
+    return select(target.c.res_id).where(*where)
+
+
 def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> ColumnElement[bool]:
     """The resource has index rows of parameter `name` (matching `match`)."""
     r, si = resources.c, search_index.c
@@ -185,7 +227,7 @@ def drivers(shape: tuple) -> list[int | str]:
     for i, item in enumerate(shape[1:]):
         if item[0] == "_lastUpdated" and _lower_bounded(item[1]):
             found.append(BY_UPDATED)
-        elif item[0] in ("token", "reference", "uri", "string") and item[1] != "not":
+        elif item[0] in ("token", "reference", "uri", "string", "chain") and item[1] != "not":
             found.append(i)
     return found
 
@@ -237,7 +279,7 @@ def probe_statement(shape: tuple, candidates: list[int | str]) -> Select:
                 inner = select(si.resource_pk).where(
                     si.res_type == bindparam("rt"),
                     si.param == bindparam(f"{name}p"),
-                    _index_match(shape[1 + candidate], name),
+                    _index_match(shape[1 + candidate], name, shape[0]),
                 )
             limited = inner.limit(PROBE_LIMIT).subquery()
             counts.append(select(func.count()).select_from(limited).scalar_subquery())
@@ -293,7 +335,7 @@ def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[
             present = _present(name, None, drives)
             filters.append(not_(present) if item[1] else present)
             continue
-        found = _present(name, _index_match(item, name), drives)
+        found = _present(name, _index_match(item, name, key[0]), drives)
         filters.append(not_(found) if item[1] == "not" else found)
     return filters
 

@@ -263,6 +263,55 @@ def test_revinclude_never_brings_in_what_the_client_cannot_see(world: World) -> 
     ]
 
 
+def test_a_chained_search_never_reveals_what_the_client_cannot_see(app, world: World) -> None:  # type: ignore[no-untyped-def]
+    coi = f"{COI}|COI-FR-69-000101"
+    # Manufacturer A finds its order by its patient's chain-of-identity number...
+    assert _ids(world.maker_a("GET", f"/fhir/Task?patient.identifier={coi}")) == {world.ids["tx1"]}
+    # ...but may not search through the patient on what it cannot see.
+    for query in (
+        "patient.identifier=urn:oid:1.2.250.1.213.1.4.8|2680169123456",
+        "patient.family=martin",
+        "subject:Patient.gender=female",
+    ):
+        assert world.maker_a("GET", f"/fhir/Task?{query}").status_code == 403, query
+    # Two levels deep is not supported at all: ignored with a warning, so it filters on nothing.
+    deep = world.maker_a("GET", "/fhir/Task?focus:ServiceRequest.patient.family=martin")
+    assert _ids(deep) == {world.ids["tx1"]}
+    assert "more than one level" in deep.get_data(as_text=True)
+    # A client that sees a resource but not what it points to must not learn anything about the target
+    # through a chain. Sharing rules make the target of an order visible to its organisations, so the
+    # state is set up directly: manufacturer B's order about A's patient, B's label then taken off the
+    # patient (as a revoked share would).
+    from sqlalchemy import delete, select
+
+    from adapter.store.schema import resource_access, resources
+
+    other = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "for": {"reference": f"Patient/{world.ids['px1']}"},
+        "owner": {"reference": "Organization/mfr-b"},
+    }
+    created = world.admin("POST", "/fhir/Task", other).get_json()["id"]
+    assert _ids(world.maker_b("GET", f"/fhir/Task?patient.identifier={coi}")) == {created}
+    engine = app.extensions["cart_adapter"].engine
+    with engine.begin() as connection:
+        pk = connection.execute(select(resources.c.pk).where(resources.c.res_id == world.ids["px1"])).scalar()
+        connection.execute(
+            delete(resource_access).where(
+                resource_access.c.resource_pk == pk, resource_access.c.label.like("%mfr-b%")
+            )
+        )
+    assert world.maker_b("GET", f"/fhir/Patient/{world.ids['px1']}").status_code == 404
+    assert created in _ids(world.maker_b("GET", "/fhir/Task"))
+    assert _ids(world.maker_b("GET", f"/fhir/Task?patient.identifier={coi}")) == set()
+    assert _ids(world.admin("GET", f"/fhir/Task?patient.identifier={coi}")) == {world.ids["tx1"], created}
+    # A hospital: only its own patients, so nothing of hospital Y's.
+    assert _ids(world.hospital_x("GET", "/fhir/Task?patient.family=petit")) == set()
+    assert _ids(world.hospital_y("GET", "/fhir/Task?patient.family=petit")) == {world.ids["ty1"]}
+
+
 # -- the pseudonymised view, unit level ----------------------------------------------------------------
 
 
