@@ -54,7 +54,7 @@ def capability_statement(base_url: str, now: str) -> dict:
             "readHistory": True,
             "updateCreate": True,
             "conditionalCreate": True,
-            "conditionalRead": "not-supported",
+            "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "interaction": interactions,

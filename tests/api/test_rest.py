@@ -126,6 +126,20 @@ def test_if_none_match_on_read_gives_304(client):
     assert client.get(url, headers={"If-None-Match": 'W/"7"'}).status_code == 200
 
 
+def test_if_modified_since_on_read_gives_304_until_the_resource_changes(client):
+    created = _create(client, fixtures.patient()).get_json()
+    url = f"/fhir/Patient/{created['id']}"
+    last_modified = client.get(url).headers["Last-Modified"]
+    unchanged = client.get(url, headers={"If-Modified-Since": last_modified})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == 'W/"1"'
+    before = "Mon, 02 Mar 2026 09:30:00 GMT"
+    assert client.get(url, headers={"If-Modified-Since": before}).status_code == 200
+    assert client.get(url, headers={"If-Modified-Since": "not a date"}).status_code == 200
+    statement = client.get("/fhir/metadata").get_json()
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert patient["conditionalRead"] == "full-support"  # both If-Modified-Since and If-None-Match
+
+
 def test_delete_then_read_is_410_and_history_shows_delete(client):
     created = _create(client, fixtures.patient()).get_json()
     url = f"/fhir/Patient/{created['id']}"
