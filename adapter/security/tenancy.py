@@ -7,7 +7,7 @@ to. A client sees a resource when they share a label; anything else looks as if 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,15 +174,34 @@ class AccessGuard:
                 raise ForbiddenError(f"a manufacturer may not update {res_type}")
 
     def restore_hidden(self, res_type: str, current: dict | None, new: dict) -> dict:
-        """A manufacturer's Task update with the fixed elements of the stored version put back.
+        """A manufacturer's Task update with what its view hid put back from the stored version.
 
-        Its view of them had the reference displays stripped, and check_update made sure it changed
-        nothing else in them: what it sends back must not erase what the hospital wrote.
+        Its view had the reference displays of the fixed elements stripped (check_update made sure it
+        changed nothing else in them), the narrative removed and contained Patients pseudonymised: what it
+        sends back must not erase what the hospital wrote. A narrative the manufacturer sends replaces
+        the stored one; it could not have seen that one.
         """
         if not self.pseudonymises or res_type != "Task" or current is None:
             return new
-        differing = [name for name in _TASK_FIXED if name in current and new.get(name) != current[name]]
-        return {**new, **{name: current[name] for name in differing}} if differing else new
+        restored = {
+            name: current[name] for name in _TASK_FIXED if name in current and new.get(name) != current[name]
+        }
+        text = current.get("text")
+        if "text" not in new and isinstance(text, dict) and "div" in text:
+            restored["text"] = text
+        # Contained Patients are seen pseudonymised and cannot be changed by a manufacturer: the stored
+        # ones stand, whatever came back under their ids.
+        stored = {
+            c.get("id"): c
+            for c in current.get("contained") or ()
+            if isinstance(c, dict) and c.get("resourceType") == "Patient"
+        }
+        if stored:
+            sent = [
+                c for c in new.get("contained") or () if not (isinstance(c, dict) and c.get("id") in stored)
+            ]
+            restored["contained"] = [*sent, *stored.values()]
+        return {**new, **restored} if restored else new
 
     def check_delete(self, res_type: str, current_labels: set[str]) -> None:
         if self.principal is None or self.principal.role == "admin":
@@ -230,17 +249,19 @@ class AccessGuard:
             if coi:
                 out["identifier"] = coi
             return out
-        return _strip_names(resource)
+        return _strip_names(resource, lambda patient: self.minimise("Patient", patient))
 
 
 # The keys _strip_names acts on, as they appear in stored JSON.
 _NAME_CARRIERS = ('"div"', '"display"', '"contained"')
 
 
-def _strip_names(node: Any) -> Any:
-    """Drop narrative and the display text of references, where names of patients travel."""
+def _strip_names(node: Any, patient: Callable[[dict], dict] | None = None) -> Any:
+    """Drop narrative and the display text of references, where names of patients travel; contained
+    Patients become `patient(contained)` (the pseudonymised view, so local references still resolve),
+    or are dropped when no such function is given (comparisons)."""
     if isinstance(node, list):
-        return [_strip_names(item) for item in node]
+        return [_strip_names(item, patient) for item in node]
     if not isinstance(node, dict):
         return node
     out = {}
@@ -249,8 +270,16 @@ def _strip_names(node: Any) -> Any:
             continue
         if key == "display" and "reference" in node:
             continue
-        if key == "contained":
-            out[key] = [c for c in value if isinstance(c, dict) and c.get("resourceType") != "Patient"]
+        if key == "contained" and isinstance(value, list):
+            kept = []
+            for c in value:
+                if isinstance(c, dict) and c.get("resourceType") == "Patient":
+                    if patient is not None:
+                        kept.append(patient(c))
+                else:
+                    kept.append(_strip_names(c, patient))
+            if kept:
+                out[key] = kept
             continue
-        out[key] = _strip_names(value)
+        out[key] = _strip_names(value, patient)
     return out

@@ -340,9 +340,27 @@ def test_a_stored_resource_with_nothing_to_strip_is_served_as_stored() -> None:
             '{"resourceType":"Task","id":"t1","text":{"status":"generated","div":"<div>Sophie</div>"}}',
             {"resourceType": "Task", "id": "t1"},
         ),
+        # A contained Patient is pseudonymised like any Patient (its id stays, so "#p" still resolves);
+        # other contained resources lose their reference displays.
         (
-            '{"resourceType":"Task","id":"t1","contained":[{"resourceType":"Patient","id":"p"}]}',
-            {"resourceType": "Task", "id": "t1", "contained": []},
+            '{"resourceType":"Task","id":"t1","contained":[{"resourceType":"Patient","id":"p",'
+            '"name":[{"family":"Martin"}],"identifier":[{"system":"urn:oid:1.2.250.1.213.1.4.8","value":"1"}]},'
+            '{"resourceType":"ServiceRequest","id":"s","status":"active","intent":"order",'
+            '"subject":{"reference":"#p","display":"Sophie Martin"}}]}',
+            {
+                "resourceType": "Task",
+                "id": "t1",
+                "contained": [
+                    {"resourceType": "Patient", "id": "p"},
+                    {
+                        "resourceType": "ServiceRequest",
+                        "id": "s",
+                        "status": "active",
+                        "intent": "order",
+                        "subject": {"reference": "#p"},
+                    },
+                ],
+            },
         ),
         # A display without a reference is a coding's display, not a name: it stays.
         (
@@ -378,16 +396,34 @@ def test_a_manufacturer_puts_back_its_view_without_erasing_what_it_cannot_see(wo
     view is allowed, and the stored Task keeps the hospital's displays."""
     task = world.admin("GET", f"/fhir/Task/{world.ids['tx1']}").get_json()
     task["for"]["display"] = "Sophie Martin"
+    narrative = {
+        "status": "generated",
+        "div": '<div xmlns="http://www.w3.org/1999/xhtml">Commande CAR-T de Sophie Martin</div>',
+    }
+    task["text"] = narrative
+    # A contained Patient (as some EHRs send a snapshot of the patient with the order).
+    contained = {"resourceType": "Patient", "id": "snapshot", "name": [{"family": "Martin"}]}
+    task["contained"] = [contained]
+    task["input"] = [{"type": {"text": "patient snapshot"}, "valueReference": {"reference": "#snapshot"}}]
     assert world.hospital_x("PUT", f"/fhir/Task/{task['id']}", task).status_code == 200
     view = world.maker_a("GET", f"/fhir/Task/{task['id']}").get_json()
-    assert "display" not in view["for"]
+    assert "display" not in view["for"] and "text" not in view
+    assert view["contained"] == [{"resourceType": "Patient", "id": "snapshot"}]
     view["businessStatus"] = {"text": "manufacturing"}
     response = world.maker_a("PUT", f"/fhir/Task/{task['id']}", view)
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert "display" not in response.get_json()["for"]
+    answered = response.get_data(as_text=True)
+    assert "Sophie" not in answered and "Martin" not in answered
     stored = world.admin("GET", f"/fhir/Task/{task['id']}").get_json()
     assert stored["for"] == {"reference": task["for"]["reference"], "display": "Sophie Martin"}
     assert stored["businessStatus"] == {"text": "manufacturing"}
+    assert stored["text"] == narrative and stored["contained"] == [contained]
+    assert stored["meta"]["versionId"] == "3"
+    # The contained Patient cannot be rewritten through the manufacturer's view either.
+    view = world.maker_a("GET", f"/fhir/Task/{task['id']}").get_json()
+    view["contained"] = [{"resourceType": "Patient", "id": "snapshot", "name": [{"family": "Autre"}]}]
+    assert world.maker_a("PUT", f"/fhir/Task/{task['id']}", view).status_code == 200
+    assert world.admin("GET", f"/fhir/Task/{task['id']}").get_json()["contained"] == [contained]
     # Changing what the order is about stays refused, display or not.
     view = world.maker_a("GET", f"/fhir/Task/{task['id']}").get_json()
     view["for"] = {"reference": f"Patient/{world.ids['px2']}"}
