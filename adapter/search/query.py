@@ -49,6 +49,8 @@ class SearchQuery:
     count: int = 50
     sort: str | None = None  # "_lastUpdated" | "-_lastUpdated" | None (creation order)
     summary_count: bool = False
+    # _total=none: the client will not use Bundle.total, so a page need not count the matches.
+    total_wanted: bool = True
     cursor: str | None = None
     warnings: list[Issue] = field(default_factory=list)
     # The query re-emitted without paging state, for self and next links.
@@ -137,7 +139,11 @@ def parse_search(
         elif base == "_elements":
             elements.append(raw)
         elif base == "_total":
-            continue
+            if raw not in ("none", "estimate", "accurate"):
+                raise InvalidRequestError(
+                    f"_total must be none, estimate or accurate, got {raw!r}", expression="_total"
+                )
+            query.total_wanted = raw != "none"
         elif base == "_include":
             if modifier:
                 _unknown(query, strict, f"_include:{modifier} is not supported")

@@ -24,7 +24,7 @@ REVINCLUDE_LIMIT = 1000
 class SearchPage:
     query: SearchQuery
     resources: list[StoredResource]
-    total: int
+    total: int | None
     next_cursor: str | None
     warnings: list[Issue] = field(default_factory=list)
     included: list[StoredResource] = field(default_factory=list)
@@ -61,10 +61,13 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     if more and snapshot is None:
         # Later pages see only what existed now, so new arrivals cannot push a resource twice.
         snapshot = store.max_pk() if query.sort is None else store.max_last_updated(query.res_type)
+    total: int | None
     if after is None and not more:
         total = len(rows)
-    else:
+    elif query.total_wanted:
         total = store.count(query, snapshot=snapshot)
+    else:
+        total = None
     next_cursor = None
     if more and snapshot is not None:
         last = rows[-1]

@@ -5,6 +5,9 @@ result wrapping) than in the database. The search statements are already built o
 (search_sql); here each is also compiled once per dialect, and a request only binds values. Only
 statements that need no per-value processing qualify: no expanding IN lists, no bind processors, and
 callers that read results by position. Anything else goes through SQLAlchemy as usual.
+
+What runs here does not pass through SQLAlchemy's cursor events (before_cursor_execute): statement
+tracing hooked on those sees the probes and writes, not the page and count queries.
 """
 
 from __future__ import annotations

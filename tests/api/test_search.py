@@ -892,6 +892,30 @@ def test_include_of_an_unknown_parameter_is_400(client):
     assert client.get("/fhir/Task?_include=Patient:organization").status_code == 400
 
 
+def test_total_none_spares_the_count_and_paging_is_unchanged(client, monkeypatch):
+    from adapter.store.resources import ResourceStore
+
+    for n in range(5):
+        _create(client, fixtures.task(order=f"ORD-T{n}"))
+    counts: list[int] = []
+    original = ResourceStore.count
+
+    def counting(self, query, *, snapshot):  # type: ignore[no-untyped-def]
+        counts.append(1)
+        return original(self, query, snapshot=snapshot)
+
+    monkeypatch.setattr(ResourceStore, "count", counting)
+    ids, totals = _all_pages(client, "/fhir/Task?_count=2&_total=none")
+    assert len(ids) == len(set(ids)) == 5
+    # No page counts; without counting, a page of a longer result has no total.
+    assert totals == [None, None, None] and counts == []
+    ids_accurate, totals_accurate = _all_pages(client, "/fhir/Task?_count=2&_total=accurate")
+    assert ids_accurate == ids and totals_accurate == [5, 5, 5] and len(counts) == 3
+    # A single page knows its total without counting.
+    assert _search(client, "Task", [("_total", "none")])["total"] == 5
+    assert client.get("/fhir/Task?_total=maybe").status_code == 400
+
+
 # -- chained parameters ------------------------------------------------------------------------------
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
