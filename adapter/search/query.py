@@ -47,7 +47,8 @@ class SearchQuery:
     res_type: str
     conditions: list[Condition] = field(default_factory=list)
     count: int = 50
-    sort: str | None = None  # "_lastUpdated" | "-_lastUpdated" | None (creation order)
+    # "_lastUpdated", a date parameter ("authored-on"), either with "-" for descending; None: creation order
+    sort: str | None = None
     summary_count: bool = False
     # _total=none: the client will not use Bundle.total, so a page need not count the matches.
     total_wanted: bool = True
@@ -126,11 +127,19 @@ def parse_search(
                 )
             query.count = min(int(raw), max_count)
         elif base == "_sort":
-            if raw not in ("_lastUpdated", "-_lastUpdated"):
-                _unknown(query, strict, f"_sort={raw} is not supported (only _lastUpdated and -_lastUpdated)")
-                query.canonical.pop()
-            else:
+            sort_param = known.get(raw.lstrip("-"))
+            if raw in ("_lastUpdated", "-_lastUpdated") or (
+                sort_param is not None and sort_param.type == "date"
+            ):
                 query.sort = raw
+            else:
+                _unknown(
+                    query,
+                    strict,
+                    f"_sort={raw} is not supported (one key: _lastUpdated or a date parameter of {res_type}, "
+                    "with - for descending)",
+                )
+                query.canonical.pop()
         elif base == "_summary":
             if summary is not None:
                 raise InvalidRequestError("_summary may be given once", expression="_summary")

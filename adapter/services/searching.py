@@ -14,7 +14,7 @@ from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions
 from adapter.services.paging import decode_cursor, encode_cursor
 from adapter.store.resources import ResourceStore, StoredResource
-from adapter.store.search_sql import sort_position
+from adapter.store.search_sql import UPDATED_SORTS, sort_position
 
 # At most this many resources come in by _revinclude on one page.
 REVINCLUDE_LIMIT = 1000
@@ -60,7 +60,10 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     rows = rows[: query.count]
     if more and snapshot is None:
         # Later pages see only what existed now, so new arrivals cannot push a resource twice.
-        snapshot = store.max_pk() if query.sort is None else store.max_last_updated(query.res_type)
+        if query.sort in UPDATED_SORTS:
+            snapshot = store.max_last_updated(query.res_type)
+        else:
+            snapshot = store.max_pk()
     total: int | None
     if after is None and not more:
         total = len(rows)
@@ -71,7 +74,9 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     next_cursor = None
     if more and snapshot is not None:
         last = rows[-1]
-        next_cursor = encode_cursor(snapshot, sort_position(query.sort, last.pk, last.last_updated_us))
+        next_cursor = encode_cursor(
+            snapshot, sort_position(query.sort, last.pk, last.last_updated_us, last.sort_value)
+        )
     seen = {row.pk for row in rows}
     included = []
     warnings = list(query.warnings)

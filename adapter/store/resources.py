@@ -64,6 +64,8 @@ class StoredResource:
     content: str | None
     seq: int = 0
     method: str = ""
+    # The value the search sorted it by, when a search sorts by a search parameter.
+    sort_value: int | None = None
 
 
 _HEAD_COLUMNS = (
@@ -78,6 +80,8 @@ _HEAD_COLUMNS = (
 
 
 def _head(row) -> StoredResource:  # type: ignore[no-untyped-def]
+    if len(row) > 7:  # a search sorted by a parameter also selects the sort value
+        return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], sort_value=row[7])
     return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 
@@ -462,6 +466,8 @@ class ResourceStore:
         if probe is not None:
             shape, params, candidates = probe
             driver = self._choose(shape, params, candidates)
+        if driver == search_sql.ORDERED and search_sql.by_parameter(query.sort):
+            driver = None  # no index holds that order: walking one would not help
         if driver == search_sql.ORDERED and self.connection.dialect.name != "sqlite":
             # PostgreSQL sorts rather than walks the index under per-row probes (it expects them to
             # reject most rows); given the uncorrelated form it at least plans from its statistics.

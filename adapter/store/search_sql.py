@@ -340,16 +340,46 @@ def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[
     return filters
 
 
+UPDATED_SORTS = ("_lastUpdated", "-_lastUpdated")
+# Where resources without a value of the sort parameter go: after all the others, either way.
+_NO_VALUE_ASC, _NO_VALUE_DESC = 2**62, -(2**62)
+
+
+def by_parameter(sort: str | None) -> bool:
+    """Whether `sort` orders by a date search parameter (not creation order, not _lastUpdated)."""
+    return sort is not None and sort not in UPDATED_SORTS
+
+
+def _sort_value(sort: str):  # type: ignore[no-untyped-def]
+    """The value a resource sorts by under a date parameter: the earliest start of its ranges going up,
+    the latest end going down (the spec's "earliest in the sort order" of a repeating element)."""
+    si, r = search_index.c, resources.c
+    descending = sort.startswith("-")
+    value = func.max(si.hi_us) if descending else func.min(si.lo_us)
+    per_resource = (
+        select(value)
+        .where(si.resource_pk == r.pk, si.param == bindparam("sortp"), si.lo_us.isnot(None))
+        .scalar_subquery()
+    )
+    return func.coalesce(per_resource, _NO_VALUE_DESC if descending else _NO_VALUE_ASC)
+
+
 def _sort_columns(sort: str | None) -> tuple:
     # Creation order (pk) does not move when a resource is updated, so paging by it never skips or
     # repeats. _lastUpdated order is the time of the last write, ties broken by pk: the index
-    # (res_type, last_updated_us, pk) serves both a _lastUpdated range and this order.
+    # (res_type, last_updated_us, pk) serves both a _lastUpdated range and this order. A date
+    # parameter's value is computed per matching resource, ties broken by pk.
     r = resources.c
-    return (r.pk,) if sort is None else (r.last_updated_us, r.pk)
+    if sort is None:
+        return (r.pk,)
+    if by_parameter(sort):
+        return (_sort_value(sort), r.pk)
+    return (r.last_updated_us, r.pk)
 
 
 def _snapshot_column(sort: str | None):  # type: ignore[no-untyped-def]
-    return resources.c.pk if sort is None else resources.c.last_updated_us
+    # Sorting by a parameter, the pages see the resources that existed when the search started.
+    return resources.c.last_updated_us if sort in UPDATED_SORTS else resources.c.pk
 
 
 def search_statement(
@@ -368,19 +398,23 @@ def search_statement(
     cached = _cache.get(key)
     if cached is None:
         order = _sort_columns(query.sort)
-        descending = query.sort == "-_lastUpdated"
+        descending = query.sort is not None and query.sort.startswith("-")
+        if by_parameter(query.sort):
+            columns = (*columns, order[0].label("sort_value"))
         stmt = select(*columns).where(*_filters(shape, driver))
         if snapshot is not None:
             stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         if after is not None:
             position = tuple_(*(bindparam(f"after{i}") for i in range(len(order))))
             stmt = stmt.where(tuple_(*order) < position if descending else tuple_(*order) > position)
-        if isinstance(driver, int):
+        if isinstance(driver, int) and not by_parameter(query.sort):
             # The few driving rows are sorted; an index walk in sort order would read them all.
             order = tuple(c + 0 for c in order)
         stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order)).limit(bindparam("limit"))
         cached = _remember(key, stmt)
     params["limit"] = limit
+    if by_parameter(query.sort):
+        params["sortp"] = query.sort.lstrip("-")  # type: ignore[union-attr]
     if snapshot is not None:
         params["snapshot"] = snapshot
     if after is not None:
@@ -388,9 +422,16 @@ def search_statement(
     return cached, params
 
 
-def sort_position(sort: str | None, row_pk: int, row_last_updated_us: int) -> tuple[int, ...]:
+def sort_position(
+    sort: str | None, row_pk: int, row_last_updated_us: int, row_sort_value: int | None = None
+) -> tuple[int, ...]:
     """The keyset position of a result row under `sort`, for the next page's `after`."""
-    return (row_pk,) if sort is None else (row_last_updated_us, row_pk)
+    if sort is None:
+        return (row_pk,)
+    if by_parameter(sort):
+        assert row_sort_value is not None
+        return (row_sort_value, row_pk)
+    return (row_last_updated_us, row_pk)
 
 
 def count_statement(

@@ -916,6 +916,57 @@ def test_total_none_spares_the_count_and_paging_is_unchanged(client, monkeypatch
     assert client.get("/fhir/Task?_total=maybe").status_code == 400
 
 
+@pytest.mark.parametrize("probe_limit", [1, 10_000])
+def test_sort_by_a_date_parameter_pages_in_order_with_missing_values_last(client, monkeypatch, probe_limit):
+    from adapter.store import search_sql
+
+    monkeypatch.setattr(search_sql, "PROBE_LIMIT", probe_limit)
+    search_sql._cache.clear()
+    effective = {
+        "d12": {"effectiveDateTime": "2026-03-12T08:00:00+01:00"},
+        "d05": {"effectiveDateTime": "2026-03-05"},  # a whole day: starts at midnight
+        "none": {},
+        "p03-20": {"effectivePeriod": {"start": "2026-03-03", "end": "2026-03-20"}},
+        "d10a": {"effectiveDateTime": "2026-03-10T10:00:00Z"},
+        "d10b": {"effectiveDateTime": "2026-03-10T10:00:00Z"},
+    }
+    ids = {}
+    for name, when in effective.items():
+        observation = fixtures.observation()
+        observation.pop("effectiveDateTime")
+        observation.update(when)
+        observation["code"]["text"] = name
+        ids[_create(client, observation)["id"]] = name
+
+    def names(url: str, between=None) -> list[str]:  # type: ignore[no-untyped-def]
+        found, _ = _all_pages(client, url, between)
+        return [ids.get(i, "new") for i in found]
+
+    # Going up by the start of each value; going down by the end: the period ends last of all.
+    assert names("/fhir/Observation?_sort=date&_count=2") == ["p03-20", "d05", "d10a", "d10b", "d12", "none"]
+    assert names("/fhir/Observation?_sort=-date&_count=2") == ["p03-20", "d12", "d10b", "d10a", "d05", "none"]
+    # With a filter, and a resource created while paging is not in this page sequence.
+    late = fixtures.observation()
+    late["effectiveDateTime"] = "2026-03-01"
+    added = []
+    between = lambda: added or added.append(_create(client, late)["id"])  # noqa: E731
+    assert names(f"/fhir/Observation?code={LOINC}|731-0&_sort=date&_count=2", between) == [
+        "p03-20",
+        "d05",
+        "d10a",
+        "d10b",
+        "d12",
+        "none",
+    ]
+    assert names("/fhir/Observation?_sort=date&date=ge2026-03-10") == ["p03-20", "d10a", "d10b", "d12"]
+    assert names("/fhir/Observation?_sort=-date&_count=1&_total=none")[:2] == ["p03-20", "d12"]
+    # One key, a date parameter or _lastUpdated: anything else is ignored with a warning, or 400.
+    lenient = _search(client, "Observation", [("_sort", "status")])
+    assert any(e["search"]["mode"] == "outcome" for e in lenient["entry"])
+    strict = client.get("/fhir/Observation?_sort=date,status", headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+
+
 # -- chained parameters ------------------------------------------------------------------------------
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
