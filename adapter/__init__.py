@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         from adapter.api import bench
 
         app.register_blueprint(bench.bp)
+        app.wsgi_app = bench.bare_wsgi(app.wsgi_app)  # type: ignore[method-assign]
     register_error_handlers(app)
 
     @app.after_request
