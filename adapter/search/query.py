@@ -36,7 +36,7 @@ class Condition:
     """One search parameter occurrence: its values are ORed; several conditions are ANDed."""
 
     code: str
-    type: str  # token | reference | date | string | uri | _id | _lastUpdated | missing
+    type: str  # token | reference | date | string | uri | _id | _lastUpdated | missing | chain | has
     modifier: str
     values: tuple
     param: SearchParam | None = None
@@ -167,6 +167,13 @@ def parse_search(
             found = _parse_revinclude(res_type, raw)
             if found is not None:
                 query.revincludes.append(found)
+        elif base == "_has":
+            has = _parse_has(res_type, name, raw)
+            if has is None:
+                _unknown(query, strict, f"{name!r}: nested _has is not supported; ignored")
+                query.canonical.pop()
+            else:
+                query.conditions.append(has)
         elif base == "_id":
             query.conditions.append(Condition("_id", "_id", "", tuple(v for v in raw.split(",") if v)))
         elif base == "_lastUpdated":
@@ -230,6 +237,38 @@ def _parse_include(res_type: str, raw: str, known: dict[str, SearchParam]) -> tu
             f"_include: {parts[1]!r} is not a reference parameter of {res_type}", expression="_include"
         )
     return parts[1], (parts[2] if len(parts) == 3 else None)
+
+
+def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
+    """`_has:Task:focus:business-status=...`: resources that a matching Task refers to through `focus`.
+    None for a nested `_has`."""
+    from adapter.definitions import resource_types
+
+    parts = name.split(":")
+    if len(parts) > 4 and parts[3] == "_has":
+        return None
+    if len(parts) != 4:
+        raise InvalidRequestError(
+            f"{name}: expected _has:<resource type>:<reference parameter>:<parameter>", expression=name
+        )
+    source, reference, inner_code = parts[1:]
+    if source not in resource_types():
+        raise InvalidRequestError(f"{name}: {source!r} is not a resource type", expression=name)
+    param = params_for(source).get(reference)
+    if param is None or param.type != "reference":
+        raise InvalidRequestError(
+            f"{name}: {reference!r} is not a reference parameter of {source}", expression=name
+        )
+    if param.targets and res_type not in param.targets:
+        raise InvalidRequestError(
+            f"{name}: {source}.{reference} never points at a {res_type}", expression=name
+        )
+    inner = params_for(source).get(inner_code)
+    if inner is None:
+        raise InvalidRequestError(
+            f"{name}: {inner_code!r} is not a search parameter of {source}", expression=name
+        )
+    return Condition("_has", "has", source, (source, reference, _parse_condition(inner, "", raw)), None)
 
 
 def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchParam]) -> Condition | None:

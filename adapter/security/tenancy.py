@@ -97,8 +97,8 @@ class AccessGuard:
     def check_search(self, res_type: str, conditions: Iterable[Any]) -> None:
         """A pseudonymised reader may not search on what it cannot see: a match would reveal it.
 
-        A chained condition (`Task?patient.name=...`) searches the target type, so it is held to the
-        rules of a search on that type.
+        A chained condition (`Task?patient.name=...`) searches the target type and `_has` the source
+        type, so each is held to the rules of a search on that type.
         """
         if not self.pseudonymises:
             return
@@ -107,12 +107,15 @@ class AccessGuard:
             if condition.type == "chain":
                 target, inner = condition.values
                 self.check_search(target, [inner])
+            elif condition.type == "has":
+                source, _, inner = condition.values
+                self.check_search(source, [inner])
         if res_type != "Patient":
             return
         allowed = {"_id", "_lastUpdated", "identifier"} | set(self.principal.client.patient_fields)  # type: ignore[union-attr]
         allowed = {_PATIENT_PARAMS.get(name, name) for name in allowed}
         for condition in conditions:
-            if condition.type == "chain" or condition.code not in allowed:
+            if condition.type in ("chain", "has") or condition.code not in allowed:
                 raise ForbiddenError(f"Patient search on {condition.code} is not available to manufacturers")
             if condition.code == "identifier" and any(
                 system not in self.coi_systems for system, _ in condition.values

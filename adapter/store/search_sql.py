@@ -50,6 +50,11 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
     params[f"{name}p"] = condition.code
     if condition.type == "missing":
         return ("missing", condition.values[0])
+    if condition.type == "has":
+        # Resources of another type that refer to this one through a reference parameter, and match.
+        source, reference, inner = condition.values
+        params[f"{name}_s"], params[f"{name}_r"] = source, reference
+        return ("has", source, (_plan_condition(inner, f"{name}_i", params),))
     if condition.type == "chain":
         # The reference's target type, then the condition on the target (one level of chaining).
         target, inner = condition.values
@@ -189,18 +194,46 @@ def _chain_targets(inner: tuple, name: str, labels: Hashable) -> Select:
             )
         ),
     ]
-    if labels == "empty":
-        where.append(target.c.pk.is_(None))
-    elif labels != "none":
-        ra = resource_access.alias(f"{name}_ra")
-        where.append(
-            target.c.pk.in_(
-                select(ra.c.resource_pk).where(
-                    ra.c.label.in_([bindparam(f"vis{n}") for n in range(labels[1])])
-                )
-            )
-        )
+    where.extend(_visible_to_caller(target, labels, name))
     return select(target.c.res_id).where(*where)
+
+
+def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement[bool]]:  # type: ignore[no-untyped-def]
+    """The terms that keep, of an aliased resources table, what the caller may see."""
+    if labels == "none":
+        return []
+    if labels == "empty":
+        return [table.c.pk.is_(None)]
+    ra = resource_access.alias(f"{name}_ra")
+    visible = ra.c.label.in_([bindparam(f"vis{n}") for n in range(labels[1])])  # type: ignore[index]
+    return [table.c.pk.in_(select(ra.c.resource_pk).where(visible))]
+
+
+def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
+    """For `_has`: the ids the matching, visible resources of the source type refer to."""
+    _, _, (inner,) = item
+    source = resources.alias(f"{name}_src")
+    refs = search_index.alias(f"{name}_ref")
+    rows = search_index.alias(f"{name}_si")
+    inner_name = f"{name}_i"
+    matching = select(source.c.pk).where(
+        source.c.res_type == bindparam(f"{name}_s"),
+        source.c.deleted.is_(False),
+        source.c.pk.in_(
+            select(rows.c.resource_pk).where(
+                rows.c.res_type == bindparam(f"{name}_s"),
+                rows.c.param == bindparam(f"{inner_name}p"),
+                _index_match(inner, inner_name, labels, rows),
+            )
+        ),
+        *_visible_to_caller(source, labels, name),
+    )
+    return select(refs.c.value).where(
+        refs.c.res_type == bindparam(f"{name}_s"),
+        refs.c.param == bindparam(f"{name}_r"),
+        refs.c.system == bindparam("rt"),
+        refs.c.resource_pk.in_(matching),
+    )
 
 
 def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> ColumnElement[bool]:
@@ -329,6 +362,9 @@ def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[
                     )
                 )
             )
+            continue
+        if kind == "has":
+            filters.append(r.res_id.in_(_referring_ids(item, name, key[0])))
             continue
         drives = driver is None or driver == i
         if kind == "missing":

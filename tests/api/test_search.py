@@ -1036,6 +1036,52 @@ def test_chained_parameters_that_cannot_be_answered(client):
     assert strict.status_code == 400
 
 
+def test_has_finds_resources_by_what_refers_to_them(client):
+    """Reverse chaining: the patients with an order in manufacturing, the requests whose Task is done."""
+    helene = _create(client, fixtures.patient())
+    luc = _create(client, fixtures.patient(ins="1720769654321", family="Bernard", given="Luc"))
+    anne = _create(client, fixtures.patient(ins="1550169000111", family="Morel", given="Anne"))
+    for patient, business in (
+        (helene, "manufacturing"),
+        (luc, "requested"),
+        (helene, "requested"),
+        (anne, "x"),
+    ):
+        task = fixtures.task(business=business, order=f"ORD-H-{patient['id'][:8]}-{business}")
+        task["for"] = {"reference": f"Patient/{patient['id']}"}
+        created = _create(client, task)
+        if patient is anne:
+            assert client.delete(f"/fhir/Task/{created['id']}").status_code == 204
+    making = f"{MILESTONE_SYSTEM}|manufacturing"
+    requested = f"{MILESTONE_SYSTEM}|requested"
+    assert _found(client, "Patient", [("_has:Task:patient:business-status", making)]) == {helene["id"]}
+    assert _found(client, "Patient", [("_has:Task:patient:business-status", requested)]) == {
+        helene["id"],
+        luc["id"],
+    }
+    # Two _has are ANDed; each matches on its own Task.
+    both = [("_has:Task:patient:business-status", making), ("_has:Task:patient:business-status", requested)]
+    assert _found(client, "Patient", both) == {helene["id"]}
+    # With another filter on the patient itself; and a deleted Task refers to nothing any more.
+    assert _found(
+        client, "Patient", [("_has:Task:patient:business-status", requested), ("family", "bernard")]
+    ) == {luc["id"]}
+    assert (
+        _found(client, "Patient", [("_has:Task:patient:business-status", f"{MILESTONE_SYSTEM}|x")]) == set()
+    )
+    for name in (
+        "_has:Task:patient",
+        "_has:Nothing:patient:status",
+        "_has:Task:status:status",
+        "_has:Task:patient:shoe",
+    ):
+        response = client.get(f"/fhir/Patient?{name}=1")
+        assert response.status_code == 400, name
+        assert response.get_json()["issue"][0]["expression"] == [name]
+    nested = _search(client, "Patient", [("_has:Task:patient:_has:Observation:based-on:status", "final")])
+    assert any(e["search"]["mode"] == "outcome" for e in nested["entry"])
+
+
 @pytest.mark.parametrize("probe_limit", [1, 3, 10_000])
 def test_results_do_not_depend_on_which_filter_drives_the_search(client, monkeypatch, probe_limit):
     """With a probe limit of 1 every search walks the sort order probing each filter; with 3 the

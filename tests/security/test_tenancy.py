@@ -312,6 +312,29 @@ def test_a_chained_search_never_reveals_what_the_client_cannot_see(app, world: W
     assert _ids(world.hospital_y("GET", "/fhir/Task?patient.family=petit")) == {world.ids["ty1"]}
 
 
+def test_has_never_reveals_what_refers_to_a_resource_out_of_sight(world: World) -> None:
+    # An order of manufacturer B about hospital X's patient, written by an administrator: hospital X
+    # sees its patient, not that order; _has must not tell X that such an order exists.
+    other = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "for": {"reference": f"Patient/{world.ids['px1']}"},
+        "owner": {"reference": "Organization/mfr-b"},
+    }
+    created = world.admin("POST", "/fhir/Task", other).get_json()["id"]
+    assert world.hospital_x("GET", f"/fhir/Task/{created}").status_code == 404
+    query = "/fhir/Patient?_has:Task:patient:owner=Organization/mfr-b"
+    assert _ids(world.hospital_x("GET", query)) == set()
+    # The administrator sees both of B's orders: this one and hospital Y's.
+    assert _ids(world.admin("GET", query)) == {world.ids["px1"], world.ids["py1"]}
+    assert _ids(world.hospital_x("GET", "/fhir/Patient?_has:Task:patient:owner=Organization/mfr-a")) == {
+        world.ids["px1"]
+    }
+    # Manufacturers search patients by chain-of-identity identifier only, so not by what refers to them.
+    assert world.maker_a("GET", "/fhir/Patient?_has:Task:patient:status=requested").status_code == 403
+
+
 # -- the pseudonymised view, unit level ----------------------------------------------------------------
 
 
