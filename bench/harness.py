@@ -283,7 +283,8 @@ def code_version() -> dict[str, object]:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
+        # Only trailing whitespace: porcelain lines start with a status column that may be a space.
+        return done.stdout.rstrip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "--short", "HEAD")
     if not commit:

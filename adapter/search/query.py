@@ -127,7 +127,7 @@ def parse_search(
                 )
             query.count = min(int(raw), max_count)
         elif base == "_sort":
-            sort_param = known.get(raw.lstrip("-"))
+            sort_param = known.get(raw[1:] if raw.startswith("-") else raw)
             if raw in ("_lastUpdated", "-_lastUpdated") or (
                 sort_param is not None and sort_param.type == "date"
             ):

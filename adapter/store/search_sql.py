@@ -450,7 +450,7 @@ def search_statement(
         cached = _remember(key, stmt)
     params["limit"] = limit
     if by_parameter(query.sort):
-        params["sortp"] = query.sort.lstrip("-")  # type: ignore[union-attr]
+        params["sortp"] = query.sort.removeprefix("-")  # type: ignore[union-attr]
     if snapshot is not None:
         params["snapshot"] = snapshot
     if after is not None:
