@@ -181,21 +181,42 @@ def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) 
 def _chain_targets(inner: tuple, name: str, labels: Hashable) -> Select:
     """Ids of the target resources that satisfy the inner condition of a chain."""
     target = resources.alias(f"{name}_r")
+    return select(target.c.res_id).where(*_satisfying(target, f"{name}_t", inner, name, labels))
+
+
+def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
+    """For `_has`: the ids the matching, visible resources of the source type refer to."""
+    _, _, (inner,) = item
+    source = resources.alias(f"{name}_src")
+    refs = search_index.alias(f"{name}_ref")
+    matching = select(source.c.pk).where(*_satisfying(source, f"{name}_s", inner, name, labels))
+    return select(refs.c.value).where(
+        refs.c.res_type == bindparam(f"{name}_s"),
+        refs.c.param == bindparam(f"{name}_r"),
+        refs.c.system == bindparam("rt"),
+        refs.c.resource_pk.in_(matching),
+    )
+
+
+def _satisfying(
+    table, type_param: str, inner: tuple, name: str, labels: Hashable
+) -> list[ColumnElement[bool]]:  # type: ignore[no-untyped-def]
+    """The terms that keep, of an aliased resources table, the current resources of the type bound to
+    `type_param` that meet the inner condition of a chain or `_has` and that the caller may see."""
     rows = search_index.alias(f"{name}_si")
     inner_name = f"{name}_i"
-    where = [
-        target.c.res_type == bindparam(f"{name}_t"),
-        target.c.deleted.is_(False),
-        target.c.pk.in_(
+    return [
+        table.c.res_type == bindparam(type_param),
+        table.c.deleted.is_(False),
+        table.c.pk.in_(
             select(rows.c.resource_pk).where(
-                rows.c.res_type == bindparam(f"{name}_t"),
+                rows.c.res_type == bindparam(type_param),
                 rows.c.param == bindparam(f"{inner_name}p"),
                 _index_match(inner, inner_name, labels, rows),
             )
         ),
+        *_visible_to_caller(table, labels, name),
     ]
-    where.extend(_visible_to_caller(target, labels, name))
-    return select(target.c.res_id).where(*where)
 
 
 def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement[bool]]:  # type: ignore[no-untyped-def]
@@ -207,33 +228,6 @@ def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement
     ra = resource_access.alias(f"{name}_ra")
     visible = ra.c.label.in_([bindparam(f"vis{n}") for n in range(labels[1])])  # type: ignore[index]
     return [table.c.pk.in_(select(ra.c.resource_pk).where(visible))]
-
-
-def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
-    """For `_has`: the ids the matching, visible resources of the source type refer to."""
-    _, _, (inner,) = item
-    source = resources.alias(f"{name}_src")
-    refs = search_index.alias(f"{name}_ref")
-    rows = search_index.alias(f"{name}_si")
-    inner_name = f"{name}_i"
-    matching = select(source.c.pk).where(
-        source.c.res_type == bindparam(f"{name}_s"),
-        source.c.deleted.is_(False),
-        source.c.pk.in_(
-            select(rows.c.resource_pk).where(
-                rows.c.res_type == bindparam(f"{name}_s"),
-                rows.c.param == bindparam(f"{inner_name}p"),
-                _index_match(inner, inner_name, labels, rows),
-            )
-        ),
-        *_visible_to_caller(source, labels, name),
-    )
-    return select(refs.c.value).where(
-        refs.c.res_type == bindparam(f"{name}_s"),
-        refs.c.param == bindparam(f"{name}_r"),
-        refs.c.system == bindparam("rt"),
-        refs.c.resource_pk.in_(matching),
-    )
 
 
 def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> ColumnElement[bool]:

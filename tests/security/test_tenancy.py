@@ -236,17 +236,23 @@ def test_include_never_brings_in_what_the_client_cannot_see(world: World) -> Non
     assert "name" not in patients[0]
 
 
-def test_revinclude_never_brings_in_what_the_client_cannot_see(world: World) -> None:
-    # Another manufacturer's order about the same patient: manufacturer A sees the patient, not that order.
-    other = {
+def _order_of_b_about_px1(world: World):  # type: ignore[no-untyped-def]
+    """Manufacturer B's order about hospital X's patient px1, written by an administrator."""
+    order = {
         "resourceType": "Task",
         "status": "requested",
         "intent": "order",
         "for": {"reference": f"Patient/{world.ids['px1']}"},
         "owner": {"reference": "Organization/mfr-b"},
     }
-    created = world.admin("POST", "/fhir/Task", other)
+    created = world.admin("POST", "/fhir/Task", order)
     assert created.status_code == 201, created.data
+    return created
+
+
+def test_revinclude_never_brings_in_what_the_client_cannot_see(world: World) -> None:
+    # Another manufacturer's order about the same patient: manufacturer A sees the patient, not that order.
+    created = _order_of_b_about_px1(world)
     bundle = world.maker_a("GET", "/fhir/Patient?_revinclude=Task:patient").get_json()
     included = [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
     assert included == [world.ids["tx1"]]
@@ -286,14 +292,7 @@ def test_a_chained_search_never_reveals_what_the_client_cannot_see(app, world: W
 
     from adapter.store.schema import resource_access, resources
 
-    other = {
-        "resourceType": "Task",
-        "status": "requested",
-        "intent": "order",
-        "for": {"reference": f"Patient/{world.ids['px1']}"},
-        "owner": {"reference": "Organization/mfr-b"},
-    }
-    created = world.admin("POST", "/fhir/Task", other).get_json()["id"]
+    created = _order_of_b_about_px1(world).get_json()["id"]
     assert _ids(world.maker_b("GET", f"/fhir/Task?patient.identifier={coi}")) == {created}
     engine = app.extensions["cart_adapter"].engine
     with engine.begin() as connection:
@@ -315,14 +314,7 @@ def test_a_chained_search_never_reveals_what_the_client_cannot_see(app, world: W
 def test_has_never_reveals_what_refers_to_a_resource_out_of_sight(world: World) -> None:
     # An order of manufacturer B about hospital X's patient, written by an administrator: hospital X
     # sees its patient, not that order; _has must not tell X that such an order exists.
-    other = {
-        "resourceType": "Task",
-        "status": "requested",
-        "intent": "order",
-        "for": {"reference": f"Patient/{world.ids['px1']}"},
-        "owner": {"reference": "Organization/mfr-b"},
-    }
-    created = world.admin("POST", "/fhir/Task", other).get_json()["id"]
+    created = _order_of_b_about_px1(world).get_json()["id"]
     assert world.hospital_x("GET", f"/fhir/Task/{created}").status_code == 404
     query = "/fhir/Patient?_has:Task:patient:owner=Organization/mfr-b"
     assert _ids(world.hospital_x("GET", query)) == set()
