@@ -50,15 +50,16 @@ def _members(res_type: str) -> dict[str, dict[str, _Member]]:
         if "." not in path or ":" in element.get("id", path):
             continue
         parent = path.rpartition(".")[0]
-        element_table = info.element(path)
+        known = info.element(path)
+        inline = known.children_path  # a backbone element: its children are defined in this type
         member = _Member(
             path,
             bool(element.get("isSummary")),
             int(element.get("min") or 0) >= 1,
             bool(element.get("isModifier")),
-            element_table.children_path if info.children(element_table.children_path or "\0") else None,
+            inline if inline and info.children(inline) else None,
         )
-        for json_name in element_table.json_names:
+        for json_name in known.json_names:
             table.setdefault(parent, {})[json_name] = member
     return table
 
@@ -113,7 +114,7 @@ class Subset:
                 for k, v in out.items()
                 if k in _ALWAYS or k.removeprefix("_") in wanted or _kept(top, k, True)
             }
-        if out is resource or len(out) == len(resource):
+        if out == resource:
             return resource  # nothing was left out: the resource is complete, not a subset
         return _tagged(out)
 

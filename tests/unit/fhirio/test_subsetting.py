@@ -83,6 +83,10 @@ def test_summary_true_filters_inside_backbone_elements() -> None:
     assert out["component"] == [{"code": {"text": "fever"}, "valueQuantity": {"value": 39.2, "unit": "Cel"}}]
     assert observation["component"][0]["interpretation"] == [{"text": "high"}]
     assert "input" not in _subset("Task", "true").apply(TASK)
+    # Only a backbone element loses something: still a subset, and tagged as one.
+    del observation["note"]
+    trimmed = _subset("Observation", "true").apply(observation)
+    assert "interpretation" not in trimmed["component"][0] and is_subsetted(trimmed)
 
 
 def test_summary_text_keeps_text_id_meta_and_the_mandatory_elements() -> None:
