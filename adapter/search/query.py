@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from adapter.definitions import resource_types
 from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio.subsetting import Subset, parse_subset
 from adapter.search.dates import date_range
@@ -58,6 +59,9 @@ class SearchQuery:
     canonical: list[tuple[str, str]] = field(default_factory=list)
     # _include: (reference parameter code, target type or None)
     includes: list[tuple[str, str | None]] = field(default_factory=list)
+    # _include:iterate: (source type, reference parameter code, target type or None), applied to the
+    # matches and to what was included, again on what that brought in
+    iterated_includes: list[tuple[str, str, str | None]] = field(default_factory=list)
     # _revinclude: (source type, its reference parameter code) whose references point at the matches
     revincludes: list[tuple[str, str]] = field(default_factory=list)
     # Access labels a resource needs one of to be found; None = no restriction (set by the caller's guard).
@@ -154,11 +158,19 @@ def parse_search(
                 )
             query.total_wanted = raw != "none"
         elif base == "_include":
-            if modifier:
+            if modifier == "iterate":
+                source = raw.partition(":")[0]
+                if source not in resource_types():
+                    raise InvalidRequestError(
+                        f"_include:iterate={raw!r}: {source!r} is not a resource type", expression="_include"
+                    )
+                code, target = _parse_include(source, raw, params_for(source))
+                query.iterated_includes.append((source, code, target))
+            elif modifier:
                 _unknown(query, strict, f"_include:{modifier} is not supported")
                 query.canonical.pop()
-                continue
-            query.includes.append(_parse_include(res_type, raw, known))
+            else:
+                query.includes.append(_parse_include(res_type, raw, known))
         elif base == "_revinclude":
             if modifier:
                 _unknown(query, strict, f"_revinclude:{modifier} is not supported")
@@ -193,7 +205,7 @@ def parse_search(
             query.canonical.pop()
     if not query.summary_count:
         query.subset = parse_subset(res_type, summary, elements, strict=strict, warnings=query.warnings)
-        if summary == "text" and (query.includes or query.revincludes):
+        if summary == "text" and (query.includes or query.revincludes or query.iterated_includes):
             raise InvalidRequestError(
                 "_include and _revinclude cannot be combined with _summary=text", expression="_summary"
             )
@@ -202,8 +214,6 @@ def parse_search(
 
 def _parse_revinclude(res_type: str, raw: str) -> tuple[str, str] | None:
     """`Source:param[:Target]`; None when Target names another type (nothing of this search can match)."""
-    from adapter.definitions import resource_types
-
     parts = raw.split(":")
     if len(parts) not in (2, 3) or parts[0] not in resource_types():
         raise InvalidRequestError(
@@ -242,8 +252,6 @@ def _parse_include(res_type: str, raw: str, known: dict[str, SearchParam]) -> tu
 def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
     """`_has:Task:focus:business-status=...`: resources that a matching Task refers to through `focus`.
     None for a nested `_has`."""
-    from adapter.definitions import resource_types
-
     parts = name.split(":")
     if len(parts) > 4 and parts[3] == "_has":
         return None

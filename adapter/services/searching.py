@@ -18,6 +18,9 @@ from adapter.store.search_sql import UPDATED_SORTS, sort_position
 
 # At most this many resources come in by _revinclude on one page.
 REVINCLUDE_LIMIT = 1000
+# _include:iterate follows references this many steps from the page at most (pathways are shallow:
+# Task -> ServiceRequest -> Patient -> Organization).
+ITERATE_ROUNDS = 4
 
 
 @dataclass
@@ -91,11 +94,39 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
                 f"{REVINCLUDE_LIMIT} are included (ask for smaller pages with _count)",
             )
         )
-    for r in [*store.included(query, [row.pk for row in rows]), *revincluded]:
+    found = store.included(query.res_type, query.includes, [row.pk for row in rows], query.visible_labels)
+    for r in [*found, *revincluded]:
         if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
             seen.add(r.pk)
             included.append(r)
+    included.extend(_iterate(store, query, [*rows, *included], seen, guard))
     return SearchPage(query, rows, total, next_cursor, warnings, included)
+
+
+def _iterate(
+    store: ResourceStore,
+    query: SearchQuery,
+    start: list[StoredResource],
+    seen: set[int],
+    guard: AccessGuard | None,
+) -> list[StoredResource]:
+    """_include:iterate: follow the iterated includes from what the page holds, then from what they
+    brought in, until nothing new comes (at most ITERATE_ROUNDS times)."""
+    out: list[StoredResource] = []
+    frontier = start
+    for _ in range(ITERATE_ROUNDS):
+        if not query.iterated_includes or not frontier:
+            break
+        new: list[StoredResource] = []
+        for source, code, target in query.iterated_includes:
+            pks = [r.pk for r in frontier if r.res_type == source]
+            for r in store.included(source, [(code, target)], pks, query.visible_labels):
+                if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
+                    seen.add(r.pk)
+                    new.append(r)
+        out.extend(new)
+        frontier = new
+    return out
 
 
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:

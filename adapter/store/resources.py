@@ -503,26 +503,33 @@ class ResourceStore:
         measured = [c for c in candidates if c in counts]
         return search_sql.choose_driver(measured, tuple(counts[c] for c in measured))
 
-    def included(self, query: SearchQuery, pks: list[int]) -> list[StoredResource]:
-        """Resources the `_include` parameters of `query` point to from the given results."""
+    def included(
+        self,
+        res_type: str,
+        includes: list[tuple[str, str | None]],
+        pks: list[int],
+        visible_labels: frozenset[str] | None,
+    ) -> list[StoredResource]:
+        """Resources that the (reference parameter, target type) pairs point to from the given
+        resources of `res_type`, those with one of `visible_labels` only (None: all)."""
         self.flush()
-        if not pks or not query.includes:
+        if not pks or not includes:
             return []
         si, r = search_index.c, resources.c
         wanted = or_(
             *(
                 and_(si.param == code, si.system == target) if target else si.param == code
-                for code, target in query.includes
+                for code, target in includes
             )
         )
         stmt = (
             select(*_HEAD_COLUMNS)
             .select_from(search_index.join(resources, and_(r.res_type == si.system, r.res_id == si.value)))
-            .where(si.resource_pk.in_(pks), si.res_type == query.res_type, wanted, r.deleted.is_(False))
+            .where(si.resource_pk.in_(pks), si.res_type == res_type, wanted, r.deleted.is_(False))
             .distinct()
         )
-        if query.visible_labels is not None:
-            stmt = stmt.where(_visible(r.pk, query.visible_labels))
+        if visible_labels is not None:
+            stmt = stmt.where(_visible(r.pk, visible_labels))
         return [_head(row) for row in self.connection.execute(stmt)]
 
     def revincluded(

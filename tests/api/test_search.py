@@ -887,6 +887,49 @@ def test_revinclude_of_an_unknown_or_impossible_parameter_is_400(client):
         assert response.get_json()["issue"][0]["expression"] == ["_revinclude"]
 
 
+def test_include_iterate_follows_references_from_what_was_included(client):
+    from tests.api.helpers import send
+
+    organization = send(client, "POST", "/fhir/Organization", fixtures.organization()).get_json()
+    patient = fixtures.patient()
+    patient["managingOrganization"] = {"reference": f"Organization/{organization['id']}"}
+    patient = send(client, "POST", "/fhir/Patient", patient).get_json()
+    body = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient['id']}"},
+    }
+    request = send(client, "POST", "/fhir/ServiceRequest", body).get_json()
+    task = fixtures.task(order="ORD-IT")
+    task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+    send(client, "POST", "/fhir/Task", task)
+
+    def included(url: str) -> list[str]:
+        bundle = client.get(url).get_json()
+        return sorted(
+            e["resource"]["resourceType"] for e in bundle["entry"] if e["search"]["mode"] == "include"
+        )
+
+    # The Task's request; then the request's patient; then the patient's organisation.
+    assert included("/fhir/Task?_include=Task:focus") == ["ServiceRequest"]
+    assert included("/fhir/Task?_include=Task:focus&_include:iterate=ServiceRequest:subject") == [
+        "Patient",
+        "ServiceRequest",
+    ]
+    assert included(
+        "/fhir/Task?_include=Task:focus&_include:iterate=ServiceRequest:subject"
+        "&_include:iterate=Patient:organization"
+    ) == ["Organization", "Patient", "ServiceRequest"]
+    # Iterated includes also start from the matches themselves, and each resource comes once.
+    assert included("/fhir/Task?_include:iterate=Task:focus&_include:iterate=ServiceRequest:subject") == [
+        "Patient",
+        "ServiceRequest",
+    ]
+    assert client.get("/fhir/Task?_include:iterate=Nothing:focus").status_code == 400
+    assert client.get("/fhir/Task?_include:iterate=ServiceRequest:nothing").status_code == 400
+
+
 def test_include_of_an_unknown_parameter_is_400(client):
     assert client.get("/fhir/Task?_include=Task:nothing").status_code == 400
     assert client.get("/fhir/Task?_include=Patient:organization").status_code == 400

@@ -234,6 +234,14 @@ def test_include_never_brings_in_what_the_client_cannot_see(world: World) -> Non
     patients = [e["resource"] for e in own["entry"] if e["search"]["mode"] == "include"]
     assert [p["id"] for p in patients] == [world.ids["px1"]]
     assert "name" not in patients[0]
+    # Iterating from its order's request reaches the same patient, pseudonymised, and nothing else.
+    url = "/fhir/Task?_include=Task:focus&_include:iterate=ServiceRequest:subject"
+    iterated = world.maker_a("GET", url).get_json()
+    reached = {
+        e["resource"]["id"]: e["resource"] for e in iterated["entry"] if e["search"]["mode"] == "include"
+    }
+    assert set(reached) == {world.ids["srx1"], world.ids["px1"]}
+    assert "name" not in reached[world.ids["px1"]] and "display" not in reached[world.ids["srx1"]]["subject"]
 
 
 def _order_of_b_about_px1(world: World):  # type: ignore[no-untyped-def]
