@@ -94,8 +94,9 @@ class AccessGuard:
             return False
         return True
 
-    def check_search(self, res_type: str, conditions: Iterable[Any]) -> None:
-        """A pseudonymised reader may not search on what it cannot see: a match would reveal it.
+    def check_search(self, res_type: str, conditions: Iterable[Any], sort: str | None = None) -> None:
+        """A pseudonymised reader may not search, or sort, on what it cannot see: a match would reveal
+        it, and so would an order.
 
         A chained condition (`Task?patient.name=...`) searches the target type and `_has` the source
         type, so each is held to the rules of a search on that type.
@@ -114,6 +115,10 @@ class AccessGuard:
             return
         allowed = {"_id", "_lastUpdated", "identifier"} | set(self.principal.client.patient_fields)  # type: ignore[union-attr]
         allowed = {_PATIENT_PARAMS.get(name, name) for name in allowed}
+        if sort is not None and sort.removeprefix("-") not in allowed:
+            raise ForbiddenError(
+                f"sorting patients by {sort.removeprefix('-')} is not available to manufacturers"
+            )
         for condition in conditions:
             if condition.type in ("chain", "has") or condition.code not in allowed:
                 raise ForbiddenError(f"Patient search on {condition.code} is not available to manufacturers")

@@ -47,7 +47,7 @@ def prepare(
     guard.require(res_type, "s")
     query = parse_search(res_type, args, strict=strict, default_count=default_count, max_count=max_count)
     query.visible_labels = guard.visible_labels
-    guard.check_search(res_type, query.conditions)
+    guard.check_search(res_type, query.conditions, query.sort)
     return query
 
 

@@ -78,6 +78,17 @@ def test_a_subset_of_the_pseudonymised_view_never_brings_hidden_elements_back(wo
     assert set(named) == {"resourceType", "id", "meta"} and named["meta"]["tag"][-1]["code"] == "SUBSETTED"
 
 
+def test_manufacturer_cannot_order_patients_by_hidden_elements(world: World) -> None:
+    # Manufacturer B does not see birth dates: an order by them would tell it who is older.
+    assert world.maker_b("GET", "/fhir/Patient?_sort=birthdate").status_code == 403
+    assert world.maker_b("GET", "/fhir/Patient?_sort=-birthdate").status_code == 403
+    assert world.maker_b("GET", "/fhir/Patient?_sort=-_lastUpdated").status_code == 200
+    # Manufacturer A sees them (its registration lists birthDate), so it may sort by them.
+    assert _ids(world.maker_a("GET", "/fhir/Patient?_sort=birthdate")) == {world.ids["px1"]}
+    # Orders carry no hidden dates: sorting Tasks stays open.
+    assert world.maker_b("GET", "/fhir/Task?_sort=-authored-on").status_code == 200
+
+
 def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) -> None:
     for query in (
         "family=martin",
