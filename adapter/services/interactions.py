@@ -172,12 +172,14 @@ def find_matches(
 ) -> list[StoredResource]:
     """Resources matching a conditional interaction's search; unknown parameters are errors here.
 
-    Only resources the caller may see count, so a conditional write cannot be used to probe others' data.
+    Only resources the caller may see count, and it may search only on what it may see (as in a search),
+    so a conditional write cannot be used to probe others' data or hidden elements.
     """
     args = parse_qsl(query_string, keep_blank_values=True)
     if not args:
         raise InvalidRequestError("a conditional interaction needs search parameters")
     query = parse_search(res_type, args, strict=True)
+    guard.check_search(res_type, query.conditions, query.sort)
     query.visible_labels = guard.visible_labels
     store.lock_key(_lock_name(res_type, args))
     return store.search(query, snapshot=None, after=None, limit=limit)

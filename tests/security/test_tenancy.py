@@ -130,7 +130,7 @@ def test_manufacturer_result_linked_to_its_order_is_shared_with_the_hospital(wor
         "valueQuantity": {"value": 4.8e8, "unit": "cells"},
     }
     created = world.maker_a("POST", "/fhir/Observation", observation)
-    assert created.status_code == 201
+    assert created.status_code == 201, created.get_data(as_text=True)
     obs_id = created.get_json()["id"]
     assert world.hospital_x("GET", f"/fhir/Observation/{obs_id}").status_code == 200
     assert world.hospital_y("GET", f"/fhir/Observation/{obs_id}").status_code == 404
@@ -139,6 +139,44 @@ def test_manufacturer_result_linked_to_its_order_is_shared_with_the_hospital(wor
     observation["basedOn"] = [{"reference": f"ServiceRequest/{world.ids['sry1']}"}]
     assert world.maker_a("POST", "/fhir/Observation", observation).status_code == 403
     assert world.maker_a("POST", "/fhir/Patient", {"resourceType": "Patient"}).status_code == 403
+
+
+def test_a_conditional_write_is_no_oracle_for_hidden_patient_elements(world: World) -> None:
+    """If-None-Exist answers 'found' or 'created': through a chain it could test a patient's INS."""
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "viable CAR+ T cells"},
+        "basedOn": [{"reference": f"ServiceRequest/{world.ids['srx1']}"}],
+        "subject": {"reference": f"Patient/{world.ids['px1']}"},
+    }
+    ins = "urn:oid:1.2.250.1.213.1.4.8|2680169123456"
+    probe = world.maker_a(
+        "POST", "/fhir/Observation", observation, If_None_Exist=f"subject:Patient.identifier={ins}"
+    )
+    assert probe.status_code == 403, probe.get_data(as_text=True)
+    # The same through a transaction's conditional reference.
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {**observation, "subject": {"reference": f"Patient?identifier={ins}"}},
+                "request": {"method": "POST", "url": "Observation"},
+            }
+        ],
+    }
+    assert world.maker_a("POST", "/fhir", bundle).status_code == 403
+    # By chain-of-identity identifier it works as for a search.
+    coi = f"{COI}|COI-FR-69-000101"
+    created = world.maker_a(
+        "POST", "/fhir/Observation", observation, If_None_Exist=f"subject:Patient.identifier={coi}"
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    again = world.maker_a(
+        "POST", "/fhir/Observation", observation, If_None_Exist=f"subject:Patient.identifier={coi}"
+    )
+    assert again.status_code == 200 and again.get_json()["id"] == created.get_json()["id"]
 
 
 def test_manufacturer_transaction_entries_are_checked_one_by_one(world: World) -> None:
