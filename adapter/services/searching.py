@@ -99,7 +99,17 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
         if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
             seen.add(r.pk)
             included.append(r)
-    included.extend(_iterate(store, query, [*rows, *included], seen, guard))
+    iterated, cut = _iterate(store, query, [*rows, *included], seen, guard)
+    included.extend(iterated)
+    if cut:
+        warnings.append(
+            Issue(
+                "warning",
+                "too-costly",
+                f"_include:iterate stopped after {ITERATE_ROUNDS} steps; "
+                "resources further along may be missing",
+            )
+        )
     return SearchPage(query, rows, total, next_cursor, warnings, included)
 
 
@@ -109,14 +119,17 @@ def _iterate(
     start: list[StoredResource],
     seen: set[int],
     guard: AccessGuard | None,
-) -> list[StoredResource]:
+) -> tuple[list[StoredResource], bool]:
     """_include:iterate: follow the iterated includes from what the page holds, then from what they
-    brought in, until nothing new comes (at most ITERATE_ROUNDS times)."""
+    brought in, until nothing new comes, at most ITERATE_ROUNDS times. Returns what came in, and
+    whether the last allowed step still brought something (the walk may have been cut short)."""
     out: list[StoredResource] = []
     frontier = start
+    if not query.iterated_includes:
+        return out, False
     for _ in range(ITERATE_ROUNDS):
-        if not query.iterated_includes or not frontier:
-            break
+        if not frontier:
+            return out, False
         new: list[StoredResource] = []
         for source, code, target in query.iterated_includes:
             pks = [r.pk for r in frontier if r.res_type == source]
@@ -126,7 +139,7 @@ def _iterate(
                     new.append(r)
         out.extend(new)
         frontier = new
-    return out
+    return out, bool(frontier)
 
 
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:

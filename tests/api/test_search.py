@@ -887,7 +887,8 @@ def test_revinclude_of_an_unknown_or_impossible_parameter_is_400(client):
         assert response.get_json()["issue"][0]["expression"] == ["_revinclude"]
 
 
-def test_include_iterate_follows_references_from_what_was_included(client):
+def test_include_iterate_follows_references_from_what_was_included(client, monkeypatch):
+    from adapter.services import searching
     from tests.api.helpers import send
 
     organization = send(client, "POST", "/fhir/Organization", fixtures.organization()).get_json()
@@ -926,6 +927,21 @@ def test_include_iterate_follows_references_from_what_was_included(client):
         "Patient",
         "ServiceRequest",
     ]
+    # A walk cut short by the step limit says so.
+    monkeypatch.setattr(searching, "ITERATE_ROUNDS", 1)
+    cut = client.get(
+        "/fhir/Task?_include:iterate=Task:focus&_include:iterate=ServiceRequest:subject"
+    ).get_json()
+    assert [e["resource"]["resourceType"] for e in cut["entry"] if e["search"]["mode"] == "include"] == [
+        "ServiceRequest"
+    ]
+    outcome = next(e["resource"] for e in cut["entry"] if e["search"]["mode"] == "outcome")
+    assert "stopped after 1 steps" in outcome["issue"][0]["diagnostics"]
+    monkeypatch.setattr(searching, "ITERATE_ROUNDS", 4)
+    done = client.get(
+        "/fhir/Task?_include:iterate=Task:focus&_include:iterate=ServiceRequest:subject"
+    ).get_json()
+    assert not any(e["search"]["mode"] == "outcome" for e in done["entry"])
     assert client.get("/fhir/Task?_include:iterate=Nothing:focus").status_code == 400
     assert client.get("/fhir/Task?_include:iterate=ServiceRequest:nothing").status_code == 400
 
