@@ -297,12 +297,17 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
             raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
         candidates = [target]
     else:
-        candidates = [t for t in param.targets if inner_code in params_for(t)]
-        if len(candidates) > 1:
-            names = sorted(candidates)
-            listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        # Every type the reference may point at that has the parameter (Observation?patient.identifier
+        # looks at Patient and Group identifiers), as long as it means the same kind of value in each.
+        candidates = sorted(t for t in param.targets if inner_code in params_for(t))
+        kinds = {params_for(t)[inner_code].type for t in candidates}
+        if len(kinds) > 1:
+            listed = ", ".join(candidates[:5]) + (
+                f" and {len(candidates) - 5} more" if len(candidates) > 5 else ""
+            )
             raise InvalidRequestError(
-                f"{name}: {code} may point at {listed}; name the type, as in {code}:{names[0]}.{inner_name}",
+                f"{name}: {inner_code} is not the same kind of parameter on {listed}; "
+                f"name the type, as in {code}:{candidates[0]}.{inner_name}",
                 expression=name,
             )
     inner = params_for(candidates[0]).get(inner_code) if candidates else None
@@ -313,8 +318,9 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
         )
     if inner_modifier in ("missing", "not"):
         raise InvalidRequestError(f"{name}: :{inner_modifier} is not supported in a chain", expression=name)
+    targets = tuple(candidates)
     return Condition(
-        code, "chain", candidates[0], (candidates[0], _parse_condition(inner, inner_modifier, raw)), param
+        code, "chain", ",".join(targets), (targets, _parse_condition(inner, inner_modifier, raw)), param
     )
 
 

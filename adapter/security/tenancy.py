@@ -106,8 +106,9 @@ class AccessGuard:
         conditions = list(conditions)
         for condition in conditions:
             if condition.type == "chain":
-                target, inner = condition.values
-                self.check_search(target, [inner])
+                targets, inner = condition.values
+                for target in targets:
+                    self.check_search(target, [inner])
             elif condition.type == "has":
                 source, _, inner = condition.values
                 self.check_search(source, [inner])

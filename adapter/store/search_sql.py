@@ -56,10 +56,11 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
         params[f"{name}_s"], params[f"{name}_r"] = source, reference
         return ("has", source, (_plan_condition(inner, f"{name}_i", params),))
     if condition.type == "chain":
-        # The reference's target type, then the condition on the target (one level of chaining).
-        target, inner = condition.values
-        params[f"{name}_t"] = target
-        return ("chain", condition.modifier, (_plan_condition(inner, f"{name}_i", params),))
+        # The reference's target types, then the condition on the target (one level of chaining).
+        targets, inner = condition.values
+        for k, target in enumerate(targets):
+            params[f"{name}_t{k}"] = target
+        return ("chain", len(targets), (_plan_condition(inner, f"{name}_i", params),))
     parts: list[Hashable] = []
     for j, value in enumerate(condition.values):
         v = f"{name}_{j}"
@@ -151,7 +152,14 @@ def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) 
     si = (search_index if table is None else table).c
     kind, _, parts = item
     if kind == "chain":
-        return and_(si.system == bindparam(f"{name}_t"), si.value.in_(_chain_targets(parts[0], name, labels)))
+        types = [f"{name}_t{k}" for k in range(item[1])]
+        target = resources.alias(f"{name}_r")
+        satisfying = _satisfying(target, types, parts[0], name, labels)
+        if len(types) == 1:
+            targets = select(target.c.res_id).where(*satisfying)
+            return and_(si.system == bindparam(types[0]), si.value.in_(targets))
+        # Several possible target types: the (type, id) pair must be one of a matching resource.
+        return tuple_(si.system, si.value).in_(select(target.c.res_type, target.c.res_id).where(*satisfying))
     matches = []
     for j, part in enumerate(parts):
         v = f"{name}_{j}"
@@ -178,18 +186,12 @@ def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) 
     return or_(*matches)
 
 
-def _chain_targets(inner: tuple, name: str, labels: Hashable) -> Select:
-    """Ids of the target resources that satisfy the inner condition of a chain."""
-    target = resources.alias(f"{name}_r")
-    return select(target.c.res_id).where(*_satisfying(target, f"{name}_t", inner, name, labels))
-
-
 def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
     """For `_has`: the ids the matching, visible resources of the source type refer to."""
     _, _, (inner,) = item
     source = resources.alias(f"{name}_src")
     refs = search_index.alias(f"{name}_ref")
-    matching = select(source.c.pk).where(*_satisfying(source, f"{name}_s", inner, name, labels))
+    matching = select(source.c.pk).where(*_satisfying(source, [f"{name}_s"], inner, name, labels))
     return select(refs.c.value).where(
         refs.c.res_type == bindparam(f"{name}_s"),
         refs.c.param == bindparam(f"{name}_r"),
@@ -199,18 +201,24 @@ def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
 
 
 def _satisfying(
-    table, type_param: str, inner: tuple, name: str, labels: Hashable
+    table, type_params: list[str], inner: tuple, name: str, labels: Hashable
 ) -> list[ColumnElement[bool]]:  # type: ignore[no-untyped-def]
-    """The terms that keep, of an aliased resources table, the current resources of the type bound to
-    `type_param` that meet the inner condition of a chain or `_has` and that the caller may see."""
+    """The terms that keep, of an aliased resources table, the current resources of the types bound to
+    `type_params` that meet the inner condition of a chain or `_has` and that the caller may see."""
     rows = search_index.alias(f"{name}_si")
     inner_name = f"{name}_i"
+
+    def of_type(column):  # type: ignore[no-untyped-def]
+        if len(type_params) == 1:
+            return column == bindparam(type_params[0])
+        return column.in_([bindparam(t) for t in type_params])
+
     return [
-        table.c.res_type == bindparam(type_param),
+        of_type(table.c.res_type),
         table.c.deleted.is_(False),
         table.c.pk.in_(
             select(rows.c.resource_pk).where(
-                rows.c.res_type == bindparam(type_param),
+                of_type(rows.c.res_type),
                 rows.c.param == bindparam(f"{inner_name}p"),
                 _index_match(inner, inner_name, labels, rows),
             )

@@ -1074,11 +1074,21 @@ def test_a_chained_parameter_finds_resources_by_what_they_point_at(client, monke
     assert found([("patient.identifier", "1550169000111")]) == []
     bundle = _search(client, "Task", [("patient.identifier", "1720769654321")])
     assert "patient.identifier=1720769654321" in _link(bundle, "self")
+    # A reference that may point at several types looks at each type that has the parameter:
+    # Task.owner may be an Organization or a Patient (among others), both have `identifier`.
+    kite = _create(
+        client, {**fixtures.organization(), "identifier": [{"system": "urn:mfr", "value": "kite"}]}
+    )
+    kite_task = fixtures.task(owner=f"Organization/{kite['id']}", order="ORD-OWN")
+    owned = _create(client, kite_task)["id"]
+    assert found([("owner.identifier", "urn:mfr|kite")]) == [owned]
+    assert found([("owner:Organization.identifier", "kite")]) == [owned]
+    assert found([("owner:Patient.identifier", "kite")]) == []
 
 
 def test_chained_parameters_that_cannot_be_answered(client):
     for query, needle in (
-        ("owner.name=kite", "name the type"),  # owner may point at several types defining name
+        ("focus.type=x", "name the type"),  # a token on some of focus's targets, a uri on others
         ("patient.shoe=42", "shoe"),
         ("status.code=x", "not a reference"),
         ("patient:Device.identifier=x", "never points at a Device"),
@@ -1088,6 +1098,7 @@ def test_chained_parameters_that_cannot_be_answered(client):
         assert response.status_code == 400, query
         assert needle in response.get_json()["issue"][0]["diagnostics"], query
     assert client.get("/fhir/Task?owner:Organization.name=kite").status_code == 200
+    assert client.get("/fhir/Task?focus:ServiceRequest.identifier=x").status_code == 200
     # Deeper chains are not supported: ignored with a warning, or 400 under strict handling.
     lenient = _search(client, "Task", [("patient.organization.name", "HCL")])
     outcomes = [e for e in lenient.get("entry", []) if e["search"]["mode"] == "outcome"]
