@@ -93,6 +93,19 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def snapshot_reads(engine: Engine) -> Engine:
+    """The engine for read transactions: each sees one snapshot of the database from its first statement.
+
+    SQLite's read transactions are snapshots already. PostgreSQL's default, READ COMMITTED, gives each
+    statement its own: a search page, its paging bound and its total could disagree with a commit in
+    between. REPEATABLE READ gives the read one snapshot; a transaction that only reads never fails
+    for it. The level travels with the BEGIN, so it costs no round trip.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction that will write; it commits when the block ends cleanly.

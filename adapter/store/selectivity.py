@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Pool
 
 TTL_SECONDS = 5.0
 _MAX_KEYS = 4096
@@ -85,14 +85,16 @@ class Selectivity:
             self._bounds.clear()
 
 
-_by_engine: weakref.WeakKeyDictionary[Engine, Selectivity] = weakref.WeakKeyDictionary()
-_by_engine_lock = threading.Lock()
+# Keyed by the connection pool: an engine with other execution options (the snapshot reads) shares its
+# parent's pool, and the counts are about the database, not about how it is read.
+_by_pool: weakref.WeakKeyDictionary[Pool, Selectivity] = weakref.WeakKeyDictionary()
+_by_pool_lock = threading.Lock()
 
 
 def for_engine(engine: Engine) -> Selectivity:
     """The counts remembered for one database (each engine, hence each test database, has its own)."""
-    found = _by_engine.get(engine)
+    found = _by_pool.get(engine.pool)
     if found is None:
-        with _by_engine_lock:
-            found = _by_engine.setdefault(engine, Selectivity())
+        with _by_pool_lock:
+            found = _by_pool.setdefault(engine.pool, Selectivity())
     return found

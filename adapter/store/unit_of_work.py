@@ -1,4 +1,5 @@
-"""Unit of work: one database transaction per service call, rolled back unless committed."""
+"""Unit of work: one database transaction per service call, rolled back unless committed; a read sees
+one snapshot throughout."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
-from adapter.store.engine import write_transaction
+from adapter.store.engine import snapshot_reads, write_transaction
 from adapter.store.resources import ResourceStore
 
 
@@ -16,6 +17,7 @@ class UnitOfWork:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._reads = snapshot_reads(engine)
 
     @contextmanager
     def writing(self) -> Iterator[ResourceStore]:
@@ -26,5 +28,5 @@ class UnitOfWork:
 
     @contextmanager
     def reading(self) -> Iterator[ResourceStore]:
-        with self.engine.connect() as connection, connection.begin():
+        with self._reads.connect() as connection, connection.begin():
             yield ResourceStore(connection)
