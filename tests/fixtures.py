@@ -49,6 +49,17 @@ def task(
     }
 
 
+def service_request(patient_id: str) -> dict:
+    """A CAR-T product order for a stored patient."""
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "code": {"text": "CAR-T product order"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
 def observation(value: str = "1.50") -> dict:
     from decimal import Decimal
 

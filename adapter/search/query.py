@@ -164,13 +164,13 @@ def parse_search(
                     raise InvalidRequestError(
                         f"_include:iterate={raw!r}: {source!r} is not a resource type", expression="_include"
                     )
-                code, target = _parse_include(source, raw, params_for(source))
+                code, target = _parse_include(source, raw)
                 query.iterated_includes.append((source, code, target))
             elif modifier:
                 _unknown(query, strict, f"_include:{modifier} is not supported")
                 query.canonical.pop()
             else:
-                query.includes.append(_parse_include(res_type, raw, known))
+                query.includes.append(_parse_include(res_type, raw))
         elif base == "_revinclude":
             if modifier:
                 _unknown(query, strict, f"_revinclude:{modifier} is not supported")
@@ -220,11 +220,7 @@ def _parse_revinclude(res_type: str, raw: str) -> tuple[str, str] | None:
             f"_revinclude={raw!r}: expected <resource type>:<reference parameter>[:<target type>]",
             expression="_revinclude",
         )
-    param = params_for(parts[0]).get(parts[1])
-    if param is None or param.type != "reference":
-        raise InvalidRequestError(
-            f"_revinclude: {parts[1]!r} is not a reference parameter of {parts[0]}", expression="_revinclude"
-        )
+    param = _reference_param(parts[0], parts[1], "_revinclude", "_revinclude")
     if param.targets and res_type not in param.targets:
         raise InvalidRequestError(
             f"_revinclude: {parts[0]}:{parts[1]} never points at a {res_type}", expression="_revinclude"
@@ -234,18 +230,24 @@ def _parse_revinclude(res_type: str, raw: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def _parse_include(res_type: str, raw: str, known: dict[str, SearchParam]) -> tuple[str, str | None]:
+def _reference_param(res_type: str, code: str, context: str, expression: str) -> SearchParam:
+    """The reference search parameter `code` of `res_type`, or a 400 naming where it was asked for."""
+    param = params_for(res_type).get(code)
+    if param is None or param.type != "reference":
+        raise InvalidRequestError(
+            f"{context}: {code!r} is not a reference parameter of {res_type}", expression=expression
+        )
+    return param
+
+
+def _parse_include(res_type: str, raw: str) -> tuple[str, str | None]:
     parts = raw.split(":")
     if len(parts) not in (2, 3) or parts[0] != res_type:
         raise InvalidRequestError(
             f"_include={raw!r}: expected {res_type}:<reference parameter>[:<target type>]",
             expression="_include",
         )
-    param = known.get(parts[1])
-    if param is None or param.type != "reference":
-        raise InvalidRequestError(
-            f"_include: {parts[1]!r} is not a reference parameter of {res_type}", expression="_include"
-        )
+    _reference_param(res_type, parts[1], "_include", "_include")
     return parts[1], (parts[2] if len(parts) == 3 else None)
 
 
@@ -262,11 +264,7 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
     source, reference, inner_code = parts[1:]
     if source not in resource_types():
         raise InvalidRequestError(f"{name}: {source!r} is not a resource type", expression=name)
-    param = params_for(source).get(reference)
-    if param is None or param.type != "reference":
-        raise InvalidRequestError(
-            f"{name}: {reference!r} is not a reference parameter of {source}", expression=name
-        )
+    param = _reference_param(source, reference, name, name)
     if param.targets and res_type not in param.targets:
         raise InvalidRequestError(
             f"{name}: {source}.{reference} never points at a {res_type}", expression=name

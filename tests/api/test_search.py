@@ -788,17 +788,7 @@ def test_include_adds_the_referenced_resources_once(client):
     from tests.api.helpers import send
 
     patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
-    request = send(
-        client,
-        "POST",
-        "/fhir/ServiceRequest",
-        {
-            "resourceType": "ServiceRequest",
-            "status": "active",
-            "intent": "order",
-            "subject": {"reference": f"Patient/{patient['id']}"},
-        },
-    ).get_json()
+    request = send(client, "POST", "/fhir/ServiceRequest", fixtures.service_request(patient["id"])).get_json()
     for order in ("ORD-I1", "ORD-I2"):
         task = fixtures.task(order=order)
         task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
@@ -820,12 +810,7 @@ def test_revinclude_adds_the_resources_that_point_at_the_matches(client):
     patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
     requests = []
     for _ in range(2):
-        body = {
-            "resourceType": "ServiceRequest",
-            "status": "active",
-            "intent": "order",
-            "subject": {"reference": f"Patient/{patient['id']}"},
-        }
+        body = fixtures.service_request(patient["id"])
         requests.append(send(client, "POST", "/fhir/ServiceRequest", body).get_json())
     tasks = {}
     for n, request in enumerate(requests * 2):
@@ -862,13 +847,7 @@ def test_revinclude_beyond_its_limit_is_cut_with_a_warning(client, monkeypatch):
 
     monkeypatch.setattr(searching, "REVINCLUDE_LIMIT", 2)
     patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()
-    request = {
-        "resourceType": "ServiceRequest",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{patient['id']}"},
-    }
-    request = send(client, "POST", "/fhir/ServiceRequest", request).get_json()
+    request = send(client, "POST", "/fhir/ServiceRequest", fixtures.service_request(patient["id"])).get_json()
     for n in range(3):
         task = fixtures.task(order=f"ORD-L{n}")
         task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
@@ -895,13 +874,7 @@ def test_include_iterate_follows_references_from_what_was_included(client, monke
     patient = fixtures.patient()
     patient["managingOrganization"] = {"reference": f"Organization/{organization['id']}"}
     patient = send(client, "POST", "/fhir/Patient", patient).get_json()
-    body = {
-        "resourceType": "ServiceRequest",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{patient['id']}"},
-    }
-    request = send(client, "POST", "/fhir/ServiceRequest", body).get_json()
+    request = send(client, "POST", "/fhir/ServiceRequest", fixtures.service_request(patient["id"])).get_json()
     task = fixtures.task(order="ORD-IT")
     task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
     send(client, "POST", "/fhir/Task", task)
