@@ -21,6 +21,15 @@ from adapter.store.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+# Sent with every response unless a view chose its own value.
+_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
 
 @dataclass
 class Services:
@@ -137,11 +146,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         request_id = request.headers.get("X-Request-Id")
         if request_id and len(request_id) <= 200:
             response.headers["X-Request-Id"] = request_id
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        present = {key.lower() for key in response.headers.keys()}
+        response.headers.extend([(k, v) for k, v in _SECURITY_HEADERS if k.lower() not in present])
         return response
 
     return app

@@ -84,9 +84,13 @@ def free_port() -> int:
 
 
 class Server:
-    """`cart-adapter serve` (gunicorn, sync workers) with the bench endpoints, in a child process."""
+    """`cart-adapter serve` (gunicorn) with the bench endpoints, in a child process.
 
-    def __init__(self, db: Database, workers: int = 2, env: dict[str, str] | None = None):
+    One thread per worker: sync workers, a connection per request. More: gthread workers, which keep
+    the client's connection open between requests.
+    """
+
+    def __init__(self, db: Database, workers: int = 2, threads: int = 1, env: dict[str, str] | None = None):
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -104,6 +108,8 @@ class Server:
             str(self.port),
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
         ]
         if not Path(self.command[0]).exists():
             self.command[:1] = [sys.executable, "-m", "adapter.cli"]
@@ -324,6 +330,12 @@ def http_parser(module: str, description: str | None) -> argparse.ArgumentParser
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per measurement kind")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (above 1: gthread workers, connections kept alive)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
         "--python-client", action="store_true", help="use the Python client even if wrk exists"
@@ -382,3 +394,9 @@ def save_run(
         },
     )
     print(f"results: {path}")
+
+
+def server_kind(args: argparse.Namespace) -> str:
+    if args.server_threads > 1:
+        return f"{args.workers} gthread workers x {args.server_threads} threads (keep-alive)"
+    return f"{args.workers} sync workers"

@@ -57,7 +57,7 @@ def run_backend(backend: str, args: argparse.Namespace, template: str) -> dict:
     rounds: dict[str, list[dict]] = {k: [] for k in KINDS}
     with harness.fresh_database(backend) as db:
         clients = auth.register(db.instance, [], hospital=True)
-        server = harness.Server(db, workers=args.workers, env=clients.env)
+        server = harness.Server(db, workers=args.workers, threads=args.server_threads, env=clients.env)
         try:
             print(f"\n[{backend}] server: {server.shell_command()}", flush=True)
             clients.fetch_tokens(server.root)
@@ -169,7 +169,7 @@ def print_table(results: dict, args: argparse.Namespace, tool: str) -> None:
     )
     print(
         f"load generator: {tool}; CPUs: {harness.machine()['cpus']}; server: gunicorn, "
-        f"{args.workers} sync workers; ingest sends Prefer: return={args.prefer}"
+        f"{harness.server_kind(args)}; ingest sends Prefer: return={args.prefer}"
     )
     header = (
         f"{'backend':9s} {'measurement':28s} {'Bundles/s':>10s} {'resources/s':>12s} {'p50 ms':>8s} "

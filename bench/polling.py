@@ -255,7 +255,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         )
         queries = {v: polling_queries(v, owners, loaded["end_us"]) for v in VARIANTS}
         clients = auth.register(db.instance, owners, hospital=False)
-        server = harness.Server(db, workers=args.workers, env=clients.env)
+        server = harness.Server(db, workers=args.workers, threads=args.server_threads, env=clients.env)
         try:
             print(f"[{backend}] server: {server.shell_command()}", flush=True)
             clients.fetch_tokens(server.root)
@@ -391,7 +391,7 @@ def print_table(results: dict, args: argparse.Namespace, tool: str) -> None:
     )
     print(
         f"load generator: {tool}; CPUs: {harness.machine()['cpus']}; "
-        f"server: gunicorn, {args.workers} sync workers"
+        f"server: gunicorn, {harness.server_kind(args)}"
     )
     header = (
         f"{'backend':9s} {'measurement':28s} {'queries/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} "

@@ -12,6 +12,7 @@ _DATE_RE = re.compile(
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 MIN_US = -(2**62)
 MAX_US = 2**62
 
@@ -32,8 +33,8 @@ def format_instant(value_us: int) -> str:
     means from 10:00:00.6 on. A client polling with the lastUpdated of the last resource it saw must
     not skip what was written in the rest of that tenth of a second, so trailing zeros are kept.
     """
-    moment = from_us(value_us)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond:06d}Z"
+    # isoformat writes four-digit years (strftime's %Y drops the zeros of years before 1000).
+    return (_NAIVE_EPOCH + timedelta(microseconds=value_us)).isoformat(timespec="microseconds") + "Z"
 
 
 def date_range(text: str) -> tuple[int, int] | None:

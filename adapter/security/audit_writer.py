@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from collections.abc import Callable
 
@@ -37,7 +36,6 @@ class AuditWriter:
         self._drain = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = 0
         self._stopping = False
         atexit.register(self.close)
 
@@ -86,13 +84,14 @@ class AuditWriter:
         atexit.unregister(self.close)
 
     def _ensure_thread(self) -> None:
-        # A thread does not survive fork: each gunicorn worker starts its own on first use.
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+        # A thread does not survive fork (a forked child sees it as not alive): each gunicorn worker
+        # starts its own on first use.
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             return
         with self._lock:
-            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            if self._thread is not None and self._thread.is_alive():
                 return
-            self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._thread.start()
 

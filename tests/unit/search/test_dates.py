@@ -48,6 +48,12 @@ def test_instant_formatting_round_trips() -> None:
     assert date_range(text)[0] == value
 
 
+def test_instants_before_the_year_1000_keep_four_digit_years() -> None:
+    value = date_range("0042-03-01T00:00:00Z")[0]
+    assert format_instant(value) == "0042-03-01T00:00:00.000000Z"
+    assert date_range(format_instant(value))[0] == value
+
+
 @pytest.mark.parametrize("fraction_us", [0, 500_000, 120_000, 1])
 def test_a_formatted_instant_covers_exactly_its_microsecond(fraction_us: int) -> None:
     # A poll with _lastUpdated=gt<the lastUpdated last seen> must not skip resources written in the
