@@ -43,13 +43,28 @@ class Condition:
     param: SearchParam | None = None
 
 
+@dataclass(frozen=True)
+class SortKey:
+    """One key of `_sort`: a parameter code (or _id, _lastUpdated), its direction, and what it compares:
+    `_lastUpdated`, `_id`, `date` (ranges) or `value` (the indexed text of string, token, reference and
+    uri parameters)."""
+
+    code: str
+    descending: bool
+    kind: str
+
+
+MAX_SORT_KEYS = 4
+
+
 @dataclass
 class SearchQuery:
     res_type: str
     conditions: list[Condition] = field(default_factory=list)
     count: int = 50
-    # "_lastUpdated", a date parameter ("authored-on"), either with "-" for descending; None: creation order
+    # The sort keys as one text ("status,-authored-on"; "-" for descending); None: creation order
     sort: str | None = None
+    sort_keys: tuple[SortKey, ...] = ()
     summary_count: bool = False
     # _total=none: the client will not use Bundle.total, so a page need not count the matches.
     total_wanted: bool = True
@@ -131,19 +146,20 @@ def parse_search(
                 )
             query.count = min(int(raw), max_count)
         elif base == "_sort":
-            sort_param = known.get(raw[1:] if raw.startswith("-") else raw)
-            if raw in ("_lastUpdated", "-_lastUpdated") or (
-                sort_param is not None and sort_param.type == "date"
-            ):
-                query.sort = raw
-            else:
+            # Several keys come comma-separated, or (as some clients send them) in repeated _sort.
+            keys = _parse_sort(raw, known, query.sort_keys)
+            if keys is None:
                 _unknown(
                     query,
                     strict,
-                    f"_sort={raw} is not supported (one key: _lastUpdated or a date parameter of {res_type}, "
-                    "with - for descending)",
+                    f"_sort={raw} is not supported (up to {MAX_SORT_KEYS} keys, each _id, _lastUpdated or "
+                    f"a date, string, token, reference or uri parameter of {res_type}, with - for "
+                    "descending, none repeated) and was ignored",
                 )
                 query.canonical.pop()
+            else:
+                query.sort_keys = keys
+                query.sort = ",".join(("-" if k.descending else "") + k.code for k in keys)
         elif base == "_summary":
             if summary is not None:
                 raise InvalidRequestError("_summary may be given once", expression="_summary")
@@ -345,6 +361,30 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
     else:
         values = tuple(pieces)
     return Condition(param.code, param.type, modifier, values, param)
+
+
+_SORT_KINDS = {"date": "date", "string": "value", "token": "value", "reference": "value", "uri": "value"}
+
+
+def _parse_sort(
+    raw: str, known: dict[str, SearchParam], before: tuple[SortKey, ...]
+) -> tuple[SortKey, ...] | None:
+    """The keys of a `_sort` value added to those already given; None when any key is not sortable."""
+    keys = list(before)
+    for item in raw.split(","):
+        item = item.strip()
+        descending = item.startswith("-")
+        code = item[1:] if descending else item
+        if code in ("_lastUpdated", "_id"):
+            kind = code
+        elif code in known and known[code].type in _SORT_KINDS:
+            kind = _SORT_KINDS[known[code].type]
+        else:
+            return None
+        if any(k.code == code for k in keys):
+            return None
+        keys.append(SortKey(code, descending, kind))
+    return tuple(keys) if len(keys) <= MAX_SORT_KEYS else None
 
 
 def _unknown(query: SearchQuery, strict: bool, message: str) -> None:

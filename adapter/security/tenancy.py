@@ -94,7 +94,7 @@ class AccessGuard:
             return False
         return True
 
-    def check_search(self, res_type: str, conditions: Iterable[Any], sort: str | None = None) -> None:
+    def check_search(self, res_type: str, conditions: Iterable[Any], sort: Iterable[str] = ()) -> None:
         """A pseudonymised reader may not search, or sort, on what it cannot see: a match would reveal
         it, and so would an order.
 
@@ -116,10 +116,11 @@ class AccessGuard:
             return
         allowed = {"_id", "_lastUpdated", "identifier"} | set(self.principal.client.patient_fields)  # type: ignore[union-attr]
         allowed = {_PATIENT_PARAMS.get(name, name) for name in allowed}
-        if sort is not None and sort.removeprefix("-") not in allowed:
-            raise ForbiddenError(
-                f"sorting patients by {sort.removeprefix('-')} is not available to manufacturers"
-            )
+        # identifier may be searched (for the chain-of-identity number) but not sorted by: the order of
+        # all of a patient's identifiers would tell their INS apart.
+        for code in sort:
+            if code not in allowed or code == "identifier":
+                raise ForbiddenError(f"sorting patients by {code} is not available to manufacturers")
         for condition in conditions:
             if condition.type in ("chain", "has") or condition.code not in allowed:
                 raise ForbiddenError(f"Patient search on {condition.code} is not available to manufacturers")

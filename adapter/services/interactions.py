@@ -179,7 +179,7 @@ def find_matches(
     if not args:
         raise InvalidRequestError("a conditional interaction needs search parameters")
     query = parse_search(res_type, args, strict=True)
-    guard.check_search(res_type, query.conditions, query.sort)
+    guard.check_search(res_type, query.conditions, [k.code for k in query.sort_keys])
     query.visible_labels = guard.visible_labels
     store.lock_key(_lock_name(res_type, args))
     return store.search(query, snapshot=None, after=None, limit=limit)

@@ -8,14 +8,15 @@ import json
 from adapter.errors import InvalidRequestError
 
 
-def encode_cursor(snapshot: int, after: int | tuple[int, ...]) -> str:
+def encode_cursor(snapshot: int, after: int | tuple[int | str, ...]) -> str:
     position = list(after) if isinstance(after, tuple) else [after]
     raw = json.dumps([2, snapshot, position], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> tuple[int, tuple[int, ...]]:
-    """(snapshot, keyset position); the position has one value per sort column."""
+def decode_cursor(token: str) -> tuple[int, tuple[int | str, ...]]:
+    """(snapshot, keyset position); the position has one value per sort column (numbers, or texts
+    when sorted by text parameters)."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, snapshot, after = json.loads(raw)
@@ -23,8 +24,8 @@ def decode_cursor(token: str) -> tuple[int, tuple[int, ...]]:
             version != 2
             or not isinstance(snapshot, int)
             or not isinstance(after, list)
-            or not 1 <= len(after) <= 2
-            or not all(isinstance(v, int) for v in after)
+            or not 1 <= len(after) <= 10
+            or not all(type(v) in (int, str) for v in after)
         ):
             raise ValueError
         return snapshot, tuple(after)
@@ -37,6 +38,6 @@ def decode_cursor(token: str) -> tuple[int, tuple[int, ...]]:
 def decode_position(token: str) -> int:
     """The single keyset value of a cursor whose order has one column (history, audit trail)."""
     _, after = decode_cursor(token)
-    if len(after) != 1:
+    if len(after) != 1 or type(after[0]) is not int:
         raise InvalidRequestError("the paging link belongs to another listing", expression="_page")
     return after[0]

@@ -14,7 +14,7 @@ from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions
 from adapter.services.paging import decode_cursor, encode_cursor
 from adapter.store.resources import ResourceStore, StoredResource
-from adapter.store.search_sql import UPDATED_SORTS, sort_position
+from adapter.store.search_sql import UPDATED_SORTS, position_types, sort_position
 
 # At most this many resources come in by _revinclude on one page.
 REVINCLUDE_LIMIT = 1000
@@ -47,14 +47,20 @@ def prepare(
     guard.require(res_type, "s")
     query = parse_search(res_type, args, strict=strict, default_count=default_count, max_count=max_count)
     query.visible_labels = guard.visible_labels
-    guard.check_search(res_type, query.conditions, query.sort)
+    guard.check_search(res_type, query.conditions, [k.code for k in query.sort_keys])
     return query
+
+
+def _fits(position: tuple, types: tuple[type, ...]) -> bool:
+    return len(position) == len(types) and all(
+        type(v) is kind for v, kind in zip(position, types, strict=True)
+    )
 
 
 def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = None) -> SearchPage:
     """One page of results; the first page of a longer result fixes the snapshot the next pages use."""
     snapshot, after = decode_cursor(query.cursor) if query.cursor else (None, None)
-    if after is not None and len(after) != (1 if query.sort is None else 2):
+    if after is not None and not _fits(after, position_types(query)):
         raise InvalidRequestError("the paging link belongs to another sort order", expression="_page")
     if query.summary_count or query.count == 0:
         return SearchPage(query, [], store.count(query, snapshot=snapshot), None, query.warnings)
@@ -78,7 +84,7 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
     if more and snapshot is not None:
         last = rows[-1]
         next_cursor = encode_cursor(
-            snapshot, sort_position(query.sort, last.pk, last.last_updated_us, last.sort_value)
+            snapshot, sort_position(query.sort, last.pk, last.last_updated_us, last.sort_values)
         )
     seen = {row.pk for row in rows}
     included = []

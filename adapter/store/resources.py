@@ -64,8 +64,8 @@ class StoredResource:
     content: str | None
     seq: int = 0
     method: str = ""
-    # The value the search sorted it by, when a search sorts by a search parameter.
-    sort_value: int | None = None
+    # The values the search sorted it by, when a search sorts by search parameters.
+    sort_values: tuple = ()
 
 
 _HEAD_COLUMNS = (
@@ -80,8 +80,10 @@ _HEAD_COLUMNS = (
 
 
 def _head(row) -> StoredResource:  # type: ignore[no-untyped-def]
-    if len(row) > 7:  # a search sorted by a parameter also selects the sort value
-        return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], sort_value=row[7])
+    if len(row) > 7:  # a search sorted by parameters also selects the sort values
+        return StoredResource(
+            row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], sort_values=tuple(row[7:])
+        )
     return StoredResource(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 

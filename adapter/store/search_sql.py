@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, not_, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, case, exists, func, not_, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
-from adapter.search.query import Condition, SearchQuery
+from adapter.search.query import Condition, SearchQuery, SortKey
 from adapter.store.direct import CachedSelect
 from adapter.store.schema import resource_access, resources, search_index
 
@@ -384,35 +384,81 @@ _NO_VALUE_ASC, _NO_VALUE_DESC = 2**62, -(2**62)
 
 
 def by_parameter(sort: str | None) -> bool:
-    """Whether `sort` orders by a date search parameter (not creation order, not _lastUpdated)."""
+    """Whether `sort` orders by search parameters or several keys (not creation order, not _lastUpdated
+    alone): the sort values are computed per matching resource, and pages are bound by creation."""
     return sort is not None and sort not in UPDATED_SORTS
 
 
-def _sort_value(sort: str):  # type: ignore[no-untyped-def]
-    """The value a resource sorts by under a date parameter: the earliest start of its ranges going up,
-    the latest end going down (the spec's "earliest in the sort order" of a repeating element)."""
+def _key_columns(key: SortKey, n: int) -> list[tuple[ColumnElement, bool]]:
+    """The column(s) one sort key orders by, each with its direction.
+
+    A date parameter sorts by the earliest start of a resource's ranges going up and the latest end
+    going down (the spec's "earliest in the sort order" of a repeating element); the other parameters
+    by the least or greatest indexed value. Resources without a value come last either way: dates
+    through an out-of-range stand-in, texts through a leading "has no value" column (no stand-in text
+    sorts last under every collation).
+    """
     si, r = search_index.c, resources.c
-    descending = sort.startswith("-")
-    value = func.max(si.hi_us) if descending else func.min(si.lo_us)
+    if key.kind == "_lastUpdated":
+        return [(r.last_updated_us, key.descending)]
+    if key.kind == "_id":
+        return [(r.res_id, key.descending)]
+    if key.kind == "date":
+        value = func.max(si.hi_us) if key.descending else func.min(si.lo_us)
+        present = si.lo_us.isnot(None)
+    else:
+        value = func.max(si.value) if key.descending else func.min(si.value)
+        present = si.value.isnot(None)
     per_resource = (
         select(value)
-        .where(si.resource_pk == r.pk, si.param == bindparam("sortp"), si.lo_us.isnot(None))
+        .where(si.resource_pk == r.pk, si.param == bindparam(f"sortp{n}"), present)
         .scalar_subquery()
     )
-    return func.coalesce(per_resource, _NO_VALUE_DESC if descending else _NO_VALUE_ASC)
+    if key.kind == "date":
+        return [
+            (func.coalesce(per_resource, _NO_VALUE_DESC if key.descending else _NO_VALUE_ASC), key.descending)
+        ]
+    missing = case((per_resource.is_(None), 1), else_=0)
+    return [(missing, False), (func.coalesce(per_resource, ""), key.descending)]
 
 
-def _sort_columns(sort: str | None) -> tuple:
-    # Creation order (pk) does not move when a resource is updated, so paging by it never skips or
-    # repeats. _lastUpdated order is the time of the last write, ties broken by pk: the index
-    # (res_type, last_updated_us, pk) serves both a _lastUpdated range and this order. A date
-    # parameter's value is computed per matching resource, ties broken by pk.
+def _order(query: SearchQuery) -> list[tuple[ColumnElement, bool]]:
+    """The ORDER BY of a search, each column with its direction, ending with the primary key.
+
+    Creation order (pk) does not move when a resource is updated, so paging by it never skips or
+    repeats. _lastUpdated alone is the time of the last write, ties broken by pk: the index
+    (res_type, last_updated_us, pk) serves both a _lastUpdated range and this order. Sorted by
+    parameters, ties go in creation order, reversed when the last key is descending.
+    """
     r = resources.c
-    if sort is None:
-        return (r.pk,)
-    if by_parameter(sort):
-        return (_sort_value(sort), r.pk)
-    return (r.last_updated_us, r.pk)
+    if query.sort is None:
+        return [(r.pk, False)]
+    if not by_parameter(query.sort):
+        descending = query.sort.startswith("-")
+        return [(r.last_updated_us, descending), (r.pk, descending)]
+    columns = [c for n, key in enumerate(query.sort_keys) for c in _key_columns(key, n)]
+    return [*columns, (r.pk, query.sort_keys[-1].descending)]
+
+
+def position_types(query: SearchQuery) -> tuple[type, ...]:
+    """The Python type of each value of the keyset position of `query`'s pages (a paging link is
+    checked against them: it comes back from the client)."""
+    return tuple(column.type.python_type for column, _ in _order(query))
+
+
+def _after(order: list[tuple[ColumnElement, bool]]) -> ColumnElement[bool]:
+    """Rows strictly after the bound position `after0..n` in this order."""
+    bound = [bindparam(f"after{i}") for i in range(len(order))]
+    directions = {descending for _, descending in order}
+    if len(directions) == 1:
+        # One direction: a row-value comparison, which an index on the columns can serve.
+        row = tuple_(*(column for column, _ in order))
+        return row < tuple_(*bound) if directions.pop() else row > tuple_(*bound)
+    alternatives = []
+    for i, (column, descending) in enumerate(order):
+        equal = [order[j][0] == bound[j] for j in range(i)]
+        alternatives.append(and_(*equal, column < bound[i] if descending else column > bound[i]))
+    return or_(*alternatives)
 
 
 def _snapshot_column(sort: str | None):  # type: ignore[no-untyped-def]
@@ -435,24 +481,22 @@ def search_statement(
     key = ("search", shape, query.sort, snapshot is not None, after is not None, driver)
     cached = _cache.get(key)
     if cached is None:
-        order = _sort_columns(query.sort)
-        descending = query.sort is not None and query.sort.startswith("-")
+        order = _order(query)
         if by_parameter(query.sort):
-            columns = (*columns, order[0].label("sort_value"))
+            columns = (*columns, *(c.label(f"sort{i}") for i, (c, _) in enumerate(order[:-1])))
         stmt = select(*columns).where(*_filters(shape, driver))
         if snapshot is not None:
             stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         if after is not None:
-            position = tuple_(*(bindparam(f"after{i}") for i in range(len(order))))
-            stmt = stmt.where(tuple_(*order) < position if descending else tuple_(*order) > position)
+            stmt = stmt.where(_after(order))
         if isinstance(driver, int) and not by_parameter(query.sort):
             # The few driving rows are sorted; an index walk in sort order would read them all.
-            order = tuple(c + 0 for c in order)
-        stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order)).limit(bindparam("limit"))
-        cached = _remember(key, stmt)
+            order = [(c + 0, descending) for c, descending in order]
+        stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c, descending in order))
+        cached = _remember(key, stmt.limit(bindparam("limit")))
     params["limit"] = limit
     if by_parameter(query.sort):
-        params["sortp"] = query.sort.removeprefix("-")  # type: ignore[union-attr]
+        params.update((f"sortp{n}", k.code) for n, k in enumerate(query.sort_keys))
     if snapshot is not None:
         params["snapshot"] = snapshot
     if after is not None:
@@ -461,14 +505,13 @@ def search_statement(
 
 
 def sort_position(
-    sort: str | None, row_pk: int, row_last_updated_us: int, row_sort_value: int | None = None
-) -> tuple[int, ...]:
+    sort: str | None, row_pk: int, row_last_updated_us: int, row_sort_values: tuple = ()
+) -> tuple:
     """The keyset position of a result row under `sort`, for the next page's `after`."""
     if sort is None:
         return (row_pk,)
     if by_parameter(sort):
-        assert row_sort_value is not None
-        return (row_sort_value, row_pk)
+        return (*row_sort_values, row_pk)
     return (row_last_updated_us, row_pk)
 
 

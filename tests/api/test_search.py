@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from adapter.fhirio.jsonio import dump_json
+from adapter.services.paging import encode_cursor
 from tests import fixtures
 
 FHIR_JSON = "application/fhir+json"
@@ -992,12 +993,66 @@ def test_sort_by_a_date_parameter_pages_in_order_with_missing_values_last(client
     ]
     assert names("/fhir/Observation?_sort=date&date=ge2026-03-10") == ["p03-20", "d10a", "d10b", "d12"]
     assert names("/fhir/Observation?_sort=-date&_count=1&_total=none")[:2] == ["p03-20", "d12"]
-    # One key, a date parameter or _lastUpdated: anything else is ignored with a warning, or 400.
-    lenient = _search(client, "Observation", [("_sort", "status")])
+    # A key that is not a sortable parameter is ignored with a warning, or 400.
+    lenient = _search(client, "Observation", [("_sort", "value-quantity")])
     assert any(e["search"]["mode"] == "outcome" for e in lenient["entry"])
-    for sort in ("date,status", "--date", "-"):
+    for sort in ("date,date", "--date", "-", "date,", "date,status,code,category,_id"):
         strict = client.get(f"/fhir/Observation?_sort={sort}", headers={"Prefer": "handling=strict"})
         assert strict.status_code == 400, sort
+
+
+@pytest.mark.parametrize("probe_limit", [1, 10_000])
+def test_sort_by_several_keys_and_by_text_parameters(client, monkeypatch, probe_limit):
+    """String and token parameters sort by their indexed (case- and accent-folded) text, missing values
+    last either way; several keys, comma-separated or in repeated _sort, each with its direction; ties
+    in creation order (reversed when the last key is descending); pages bound to the first one."""
+    from adapter.store import search_sql
+
+    monkeypatch.setattr(search_sql, "PROBE_LIMIT", probe_limit)
+    search_sql._cache.clear()
+    people = [("zola", "Zola", "female"), ("adam", "adam", "male"), ("ebert", "Ébert", "female")]
+    people += [("none", None, "male"), ("martin", "Martin", "female")]
+    ids = {}
+    for name, family, gender in people:
+        patient = fixtures.patient(ins=f"27503991234{len(ids):02d}")
+        patient["gender"] = gender
+        if family is None:
+            patient.pop("name")
+        else:
+            patient["name"][0]["family"] = family
+        ids[_create(client, patient)["id"]] = name
+
+    def names(query: str, between=None) -> list[str]:  # type: ignore[no-untyped-def]
+        found, totals = _all_pages(client, f"/fhir/Patient?{query}&_count=2", between)
+        assert totals[0] == len(found)
+        return [ids.get(i, "new") for i in found]
+
+    assert names("_sort=family") == ["adam", "ebert", "martin", "zola", "none"]
+    assert names("_sort=-family") == ["zola", "martin", "ebert", "adam", "none"]
+    assert names("_sort=gender,-family") == ["zola", "martin", "ebert", "adam", "none"]
+    assert names("_sort=gender&_sort=family") == ["ebert", "martin", "zola", "adam", "none"]
+    assert names("_sort=gender") == ["zola", "ebert", "martin", "adam", "none"]
+    assert names("_sort=-gender") == ["none", "adam", "martin", "ebert", "zola"]
+    assert names("_sort=-_id") == [ids[i] for i in sorted(ids, reverse=True)]
+    # _lastUpdated as a later key: an update moves a patient to the end of its group.
+    martin = next(i for i, name in ids.items() if name == "martin")
+    _update(client, {**client.get(f"/fhir/Patient/{martin}").get_json(), "active": True})
+    assert names("_sort=-gender,_lastUpdated") == ["adam", "none", "zola", "ebert", "martin"]
+    # A patient created while paging sorts first but is not part of this page sequence.
+    added: list[str] = []
+    first = fixtures.patient(ins="2750399123499", family="Aaron")
+    between = lambda: added or added.append(_create(client, first)["id"])  # noqa: E731
+    assert names("_sort=family,gender", between) == ["adam", "ebert", "martin", "zola", "none"]
+    assert names("_sort=family")[0] == "new"
+    # A paging link only fits the order it was made for; a forged one is refused, not run.
+    page = _search(client, "Patient", [("_sort", "_lastUpdated"), ("_count", "1")])
+    cursor = parse_qs(urlsplit(_link(page, "next")).query)["_page"][0]
+    assert client.get(f"/fhir/Patient?_sort=family&_page={cursor}").status_code == 400
+    forged = encode_cursor(10**6, (1, 2, 3))  # an int where the family text goes
+    assert client.get(f"/fhir/Patient?_sort=family&_page={forged}").status_code == 400
+    assert (
+        client.get(f"/fhir/Patient?_sort=family&_page={encode_cursor(10**6, (1, 'a', 3))}").status_code == 200
+    )
 
 
 # -- chained parameters ------------------------------------------------------------------------------

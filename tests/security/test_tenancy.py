@@ -87,6 +87,12 @@ def test_manufacturer_cannot_order_patients_by_hidden_elements(world: World) -> 
     assert _ids(world.maker_a("GET", "/fhir/Patient?_sort=birthdate")) == {world.ids["px1"]}
     # Orders carry no hidden dates: sorting Tasks stays open.
     assert world.maker_b("GET", "/fhir/Task?_sort=-authored-on").status_code == 200
+    # Every key counts; and identifiers may be searched (chain of identity) but not sorted by: the
+    # order would depend on the INS too.
+    assert world.maker_b("GET", "/fhir/Patient?_sort=_id,family").status_code == 403
+    assert world.maker_b("GET", "/fhir/Patient?_sort=_id&_sort=-birthdate").status_code == 403
+    assert world.maker_a("GET", "/fhir/Patient?_sort=identifier").status_code == 403
+    assert world.maker_b("GET", "/fhir/Patient?_sort=-_lastUpdated,_id").status_code == 200
 
 
 def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) -> None:
