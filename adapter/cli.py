@@ -106,6 +106,18 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+@db.command("reindex")
+def db_reindex() -> None:
+    """Rebuild the search index of every current resource (start-up does it when parameters change)."""
+    from adapter.store.engine import make_engine
+    from adapter.store.migrate import upgrade
+    from adapter.store.reindex import rebuild
+
+    engine = make_engine(Settings.from_env().effective_database_url)
+    upgrade(engine)
+    click.echo(f"search index rebuilt for {rebuild(engine)} resources")
+
+
 @db.command("downgrade")
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from adapter.definitions import search_parameters
+from adapter.definitions import resource_types, search_parameters
 
 # The parameters this server indexes for every type that defines them (beside _id and _lastUpdated).
 INDEXED_CODES = frozenset(
@@ -46,6 +46,8 @@ INDEXED_CODES = frozenset(
         "active",
     }
 )
+# The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
+RESOURCE_CODES = frozenset({"_tag", "_profile", "_security", "_source"})
 SUPPORTED_TYPES = frozenset({"token", "reference", "date", "string", "uri"})
 
 _WHERE_RESOLVE = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Za-z]+)\)$")
@@ -128,12 +130,17 @@ def registry() -> dict[str, dict[str, SearchParam]]:
     out: dict[str, dict[str, SearchParam]] = {}
     for definition in search_parameters():
         code, kind = definition.get("code"), definition.get("type")
-        if code not in INDEXED_CODES or kind not in SUPPORTED_TYPES:
+        if kind not in SUPPORTED_TYPES:
+            continue
+        generic = code in RESOURCE_CODES and definition.get("base") == ["Resource"]
+        if not generic and code not in INDEXED_CODES:
             continue
         expression = definition.get("expression") or ""
-        for res_type in definition.get("base", []):
+        for res_type in sorted(resource_types()) if generic else definition.get("base", []):
             paths = []
             for member in _split_union(expression):
+                if generic:  # Resource.meta.tag is Task.meta.tag on a Task
+                    member = res_type + member.strip().removeprefix("Resource")
                 spec = compile_path(member, res_type)
                 if spec is not None:
                     paths.append(spec)

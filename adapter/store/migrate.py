@@ -19,8 +19,12 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to `revision`."""
+    """Bring the database schema up to `revision`; at head, also the search index (store/reindex.py)."""
     command.upgrade(alembic_config(engine), revision)
+    if revision == "head":
+        from adapter.store.reindex import ensure_current
+
+        ensure_current(engine)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -145,3 +145,12 @@ audit_events = Table(
     Index("ix_audit_client", "client_id", "recorded_us"),
     Index("ix_audit_entity", "entity", "recorded_us"),
 )
+
+# Facts about the stored data checked at start-up: under "search_index", the fingerprint of the
+# parameter definitions the search index was built with (store/reindex.py rebuilds it when they change).
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1055,6 +1055,43 @@ def test_sort_by_several_keys_and_by_text_parameters(client, monkeypatch, probe_
     )
 
 
+def test_every_type_is_searchable_by_the_tags_profiles_security_labels_and_source_of_its_meta(client):
+    workflow, confidentiality = (
+        "https://hospital.example.org/tags",
+        "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+    )
+    task = fixtures.task()
+    task["meta"] = {
+        "tag": [{"system": workflow, "code": "urgent"}],
+        "security": [{"system": confidentiality, "code": "R"}],
+        "source": "urn:oid:1.2.250.1.71.4.2.1#dpi",
+    }
+    tagged = _create(client, task)["id"]
+    plain = _create(client, fixtures.task(order="ORD-0002"))["id"]
+    lab = "https://hospital.example.org/fhir/StructureDefinition/lab-result"
+    observation = fixtures.observation()
+    observation["meta"] = {"profile": [f"{lab}|2.0", lab]}
+    profiled = _create(client, observation)["id"]
+    _create(client, fixtures.observation())
+
+    assert _found(client, "Task", [("_tag", f"{workflow}|urgent")]) == {tagged}
+    assert _found(client, "Task", [("_tag", "urgent")]) == {tagged}
+    assert _found(client, "Task", [("_tag:not", f"{workflow}|urgent")]) == {plain}
+    assert _found(client, "Task", [("_security", f"{confidentiality}|R")]) == {tagged}
+    assert _found(client, "Task", [("_source", "urn:oid:1.2.250.1.71.4.2.1#dpi")]) == {tagged}
+    assert _found(client, "Task", [("_tag:missing", "true")]) == {plain}
+    assert _found(client, "Observation", [("_profile", lab)]) == {profiled}
+    assert _found(client, "Observation", [("_profile:below", "https://hospital.example.org/fhir/")]) == {
+        profiled
+    }
+    assert _found(client, "Task", [("_profile", lab)]) == set()
+    # The CapabilityStatement lists them for every type.
+    statement = client.get("/fhir/metadata").get_json()
+    for resource in statement["rest"][0]["resource"]:
+        names = {p["name"] for p in resource.get("searchParam", [])}
+        assert {"_tag", "_profile", "_security", "_source"} <= names, resource["type"]
+
+
 # -- chained parameters ------------------------------------------------------------------------------
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
