@@ -1,6 +1,7 @@
 """Search parameters the server indexes, compiled once from the core SearchParameter definitions.
 
-Only parameters whose FHIRPath expression is a plain path (optionally `as Type` or
+Every R4 parameter of type token, reference, date, string or uri is indexed for each type it is
+defined on, when its FHIRPath expression is a plain path (optionally `as Type` or
 `.where(resolve() is Type)`) are compiled; they are walked directly over the JSON instead of running a
 FHIRPath engine per resource, which keeps indexing cheap on the write path.
 """
@@ -13,39 +14,6 @@ from functools import cache
 
 from adapter.definitions import resource_types, search_parameters
 
-# The parameters this server indexes for every type that defines them (beside _id and _lastUpdated).
-INDEXED_CODES = frozenset(
-    {
-        "identifier",
-        "subject",
-        "patient",
-        "status",
-        "code",
-        "date",
-        "owner",
-        "focus",
-        "based-on",
-        "business-status",
-        "intent",
-        "category",
-        "requester",
-        "encounter",
-        "performer",
-        "part-of",
-        "authored-on",
-        "name",
-        "family",
-        "given",
-        "birthdate",
-        "gender",
-        "organization",
-        "url",
-        "type",
-        "request",
-        "device",
-        "active",
-    }
-)
 # The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
 RESOURCE_CODES = frozenset({"_tag", "_profile", "_security", "_source"})
 SUPPORTED_TYPES = frozenset({"token", "reference", "date", "string", "uri"})
@@ -133,7 +101,8 @@ def registry() -> dict[str, dict[str, SearchParam]]:
         if kind not in SUPPORTED_TYPES:
             continue
         generic = code in RESOURCE_CODES and definition.get("base") == ["Resource"]
-        if not generic and code not in INDEXED_CODES:
+        if code.startswith("_") and not generic:
+            # _id and _lastUpdated are columns of their own; _text and _content are not indexed.
             continue
         expression = definition.get("expression") or ""
         for res_type in sorted(resource_types()) if generic else definition.get("base", []):

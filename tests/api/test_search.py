@@ -1092,6 +1092,56 @@ def test_every_type_is_searchable_by_the_tags_profiles_security_labels_and_sourc
         assert {"_tag", "_profile", "_security", "_source"} <= names, resource["type"]
 
 
+def test_the_standard_parameters_of_every_type_are_searchable(client):
+    """Not only the few parameters polls use: the R4 parameters of each type (here those a cell-therapy
+    unit looks things up by: the apheresis bag, the machine, the infusion time, an order's period)."""
+    patient = _create(client, fixtures.patient())["id"]
+    bag = {
+        "resourceType": "Specimen",
+        "subject": {"reference": f"Patient/{patient}"},
+        "collection": {"collectedDateTime": "2026-03-02T08:30:00+01:00"},
+        "container": [{"identifier": [{"system": "urn:oid:1.2.250.1.999.1", "value": "BAG-0042"}]}],
+    }
+    specimen = _create(client, bag)["id"]
+    machine = {
+        "resourceType": "Device",
+        "udiCarrier": [{"deviceIdentifier": "00844588003288"}],
+        "manufacturer": "Terumo BCT",
+        "deviceName": [{"name": "Spectra Optia", "type": "manufacturer-name"}],
+        "modelNumber": "10310",
+    }
+    device = _create(client, machine)["id"]
+    # Others beside them, so that a filter that did nothing would show.
+    _create(
+        client,
+        {**bag, "collection": {"collectedDateTime": "2026-02-01"}, "container": [{"description": "x"}]},
+    )
+    _create(client, {"resourceType": "Device", "manufacturer": "Fresenius", "modelNumber": "COM.TEC"})
+    urgent = fixtures.task(order="ORD-0042")
+    urgent.update(priority="urgent", executionPeriod={"start": "2026-03-10", "end": "2026-03-20"})
+    task = _create(client, urgent)["id"]
+    _create(client, fixtures.task(order="ORD-0043"))
+    infusion = {
+        "resourceType": "MedicationAdministration",
+        "status": "completed",
+        "medicationCodeableConcept": {"text": "tisagenlecleucel"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectivePeriod": {"start": "2026-04-08T09:00:00+02:00", "end": "2026-04-08T09:30:00+02:00"},
+    }
+    administration = _create(client, infusion)["id"]
+
+    assert _found(client, "Specimen", [("container-id", "BAG-0042")]) == {specimen}
+    assert _found(client, "Specimen", [("collected", "2026-03-02")]) == {specimen}
+    assert _found(client, "Specimen", [("collected", "2026-03-03")]) == set()
+    assert _found(client, "Device", [("udi-di", "00844588003288")]) == {device}
+    assert _found(client, "Device", [("manufacturer", "terumo"), ("device-name", "spectra")]) == {device}
+    assert _found(client, "Task", [("priority", "urgent")]) == {task}
+    assert _found(client, "Task", [("period", "ge2026-03-15")]) == {task}
+    assert _ids(_search(client, "Task", [("_sort", "period")]))[0] == task
+    assert _found(client, "MedicationAdministration", [("effective-time", "2026-04-08")]) == {administration}
+    assert _found(client, "MedicationAdministration", [("effective-time", "lt2026-04-01")]) == set()
+
+
 # -- chained parameters ------------------------------------------------------------------------------
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"

@@ -101,12 +101,10 @@ def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) ->
         "name=sophie",
         "identifier=urn:oid:1.2.250.1.213.1.4.8|2680169123456",
         "address-city=Lyon",
+        "telecom=0478000000",
+        "death-date=2026",
     ):
-        response = world.maker_a("GET", f"/fhir/Patient?{query}")
-        assert response.status_code in (403, 200), query
-        if response.status_code == 200:
-            # an unknown parameter is ignored with a warning, so it must not have filtered on anything
-            assert _ids(response) == {world.ids["px1"]}
+        assert world.maker_a("GET", f"/fhir/Patient?{query}").status_code == 403, query
     assert _ids(world.maker_a("GET", f"/fhir/Patient?identifier={COI}|COI-FR-69-000101")) == {
         world.ids["px1"]
     }
