@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from adapter.search.dates import MAX_US, MIN_US, date_range
@@ -16,6 +17,7 @@ class IndexRow(NamedTuple):
     value: str | None
     lo_us: int | None = None
     hi_us: int | None = None
+    num: float | None = None
 
 
 def normalise_text(text: str) -> str:
@@ -117,6 +119,10 @@ def _strings(value: Any) -> Iterator[str]:
                 yield from (s for s in item if isinstance(s, str))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
 def _dates(value: Any) -> Iterator[tuple[int, int]]:
     if isinstance(value, str):
         found = date_range(value)
@@ -146,6 +152,17 @@ def _rows_for(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
             elif param.type == "date":
                 for lo, hi in _dates(value):
                     yield IndexRow(param.code, None, None, lo, hi)
+            elif param.type == "number":
+                if _is_number(value):
+                    yield IndexRow(param.code, None, None, num=float(value))
+            elif param.type == "quantity":
+                # A Quantity (not a SampledData or Range the same expression may also reach): its unit by
+                # code, or by the human unit when it has no code; no conversion between units.
+                if isinstance(value, dict) and _is_number(value.get("value")):
+                    unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
+                    system = value.get("system") if isinstance(value.get("system"), str) else None
+                    unit = unit[:512] if isinstance(unit, str) else None
+                    yield IndexRow(param.code, system, unit, num=float(value["value"]))
 
 
 def index_rows(resource: dict) -> list[IndexRow]:

@@ -1,8 +1,8 @@
 """Search parameters the server indexes, compiled once from the core SearchParameter definitions.
 
-Every R4 parameter of type token, reference, date, string or uri is indexed for each type it is
-defined on, when its FHIRPath expression is a plain path (optionally `as Type` or
-`.where(resolve() is Type)`) are compiled; they are walked directly over the JSON instead of running a
+Every R4 parameter of type token, reference, date, string, uri, number or quantity is indexed on each
+type it is defined for, when its FHIRPath expression is a plain path (optionally `as Type` or
+`.where(resolve() is Type)`): such paths are walked directly over the JSON instead of running a
 FHIRPath engine per resource, which keeps indexing cheap on the write path.
 """
 
@@ -16,7 +16,7 @@ from adapter.definitions import resource_types, search_parameters
 
 # The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
 RESOURCE_CODES = frozenset({"_tag", "_profile", "_security", "_source"})
-SUPPORTED_TYPES = frozenset({"token", "reference", "date", "string", "uri"})
+SUPPORTED_TYPES = frozenset({"token", "reference", "date", "string", "uri", "number", "quantity"})
 
 _WHERE_RESOLVE = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Za-z]+)\)$")
 _AS_OPERATOR = re.compile(r"^(?P<path>.+) as (?P<type>[A-Za-z]+)$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from adapter.definitions import resource_types
@@ -22,6 +23,8 @@ _MODIFIERS = {
     "reference": {""},
     "date": {""},
     "uri": {"", "below"},
+    "number": {""},
+    "quantity": {""},
 }
 
 
@@ -30,6 +33,18 @@ class DateValue:
     prefix: str
     lo: int
     hi: int
+
+
+@dataclass(frozen=True)
+class NumberValue:
+    """A number or quantity search value: `prefix`, the bounds it compares with (see _parse_number) and,
+    for a quantity, the unit's system and code (None: any)."""
+
+    prefix: str
+    lo: float
+    hi: float
+    system: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,43 @@ def _parse_date(code: str, raw: str) -> DateValue:
     if found is None:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a FHIR date", expression=code)
     return DateValue(prefix, found[0], found[1])
+
+
+def _parse_number(param: SearchParam, raw: str) -> NumberValue:
+    """`[prefix]number` (a quantity may add `|system|code` or `||code`).
+
+    eq, ne and a bare number compare with the range the number's own precision implies (`100` is
+    [99.5, 100.5), `1.50` is [1.495, 1.505)); ap with 10% either side; gt, ge, lt, le, sa and eb with
+    the number itself (lo == hi). Units are matched as written: no conversion between them.
+    """
+    prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
+    text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
+    system = unit = None
+    if param.type == "quantity" and "|" in text:
+        parts = text.split("|")
+        if len(parts) != 3 or not parts[2]:
+            raise InvalidRequestError(
+                f"search parameter {param.code}: {raw!r} is not [prefix]number|system|code",
+                expression=param.code,
+            )
+        text, system, unit = parts
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise InvalidRequestError(
+            f"search parameter {param.code}: {raw!r} is not a number", expression=param.code
+        )
+    if prefix in ("eq", "ne"):
+        half = Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
+        lo, hi = float(number - half), float(number + half)
+    elif prefix == "ap":
+        spread = abs(number) / 10 or Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
+        lo, hi = float(number - spread), float(number + spread)
+    else:
+        lo = hi = float(number)
+    return NumberValue(prefix, lo, hi, system or None, unit or None)
 
 
 def _parse_token(raw: str) -> tuple[str | None, str | None]:
@@ -358,6 +410,8 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         values = tuple(_parse_reference(param.code, v, param) for v in pieces)
     elif param.type == "string":
         values = tuple(normalise_text(v) for v in pieces)
+    elif param.type in ("number", "quantity"):
+        values = tuple(_parse_number(param, v) for v in pieces)
     else:
         values = tuple(pieces)
     return Condition(param.code, param.type, modifier, values, param)

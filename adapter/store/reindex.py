@@ -92,6 +92,7 @@ def _rebuild(connection: Connection, batch: int) -> int:
                 "value": found.value,
                 "lo_us": found.lo_us,
                 "hi_us": found.hi_us,
+                "num": found.num,
             }
             for row in rows
             if row.content

@@ -246,6 +246,7 @@ class ResourceStore:
                 "value": r.value,
                 "lo_us": r.lo_us,
                 "hi_us": r.hi_us,
+                "num": r.num,
             }
             for r in rows
         )

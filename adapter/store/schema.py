@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -71,6 +72,8 @@ search_index = Table(
     # date ranges as [lo, hi) in microseconds since the epoch, UTC.
     Column("lo_us", BigInteger, nullable=True),
     Column("hi_us", BigInteger, nullable=True),
+    # number and quantity values (a quantity's unit in system and value); migration 0006.
+    Column("num", Float, nullable=True),
     Index("ix_search_value", "res_type", "param", "value", "system"),
     # Date rows only (migration 0004): the other rows have no range and would only slow every write.
     Index(
@@ -81,6 +84,15 @@ search_index = Table(
         "hi_us",
         sqlite_where=text("lo_us IS NOT NULL"),
         postgresql_where=text("lo_us IS NOT NULL"),
+    ),
+    # Number and quantity rows only, like the date index.
+    Index(
+        "ix_search_number",
+        "res_type",
+        "param",
+        "num",
+        sqlite_where=text("num IS NOT NULL"),
+        postgresql_where=text("num IS NOT NULL"),
     ),
     # Per-resource probes of a search that another filter drives, and deleting a resource's rows.
     Index("ix_search_resource", "resource_pk", "param"),

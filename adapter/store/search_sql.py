@@ -83,9 +83,33 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
         elif condition.type == "date":
             parts.append(value.prefix)
             params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
+        elif condition.type in ("number", "quantity"):
+            parts.append((value.prefix, value.system is not None, value.unit is not None))
+            params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
+            params[f"{v}s"], params[f"{v}c"] = value.system, value.unit
         else:
             raise ValueError(f"unsupported condition type {condition.type}")
     return (condition.type, condition.modifier, tuple(parts))
+
+
+def number_match(num, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """A stored number against a searched one (bounds from query._parse_number)."""
+    match prefix:
+        case "eq":
+            return and_(num >= p_lo, num < p_hi)
+        case "ne":
+            return not_(and_(num >= p_lo, num < p_hi))
+        case "ap":
+            return and_(num >= p_lo, num <= p_hi)
+        case "gt" | "sa":
+            return num > p_lo
+        case "lt" | "eb":
+            return num < p_lo
+        case "ge":
+            return num >= p_lo
+        case "le":
+            return num <= p_lo
+    raise ValueError(f"unknown prefix {prefix}")
 
 
 def date_match(lo, hi, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
@@ -183,6 +207,17 @@ def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) 
             # `lo_us IS NOT NULL` lets the database use the partial date index (date rows only).
             range_match = date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi"))
             matches.append(and_(si.lo_us.isnot(None), range_match))
+        elif kind in ("number", "quantity"):
+            prefix, has_system, has_unit = part
+            pieces = [
+                si.num.isnot(None),
+                number_match(si.num, prefix, bindparam(f"{v}lo"), bindparam(f"{v}hi")),
+            ]
+            if has_system:
+                pieces.append(si.system == bindparam(f"{v}s"))
+            if has_unit:
+                pieces.append(si.value == bindparam(f"{v}c"))
+            matches.append(and_(*pieces))
     return or_(*matches)
 
 

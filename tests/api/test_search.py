@@ -1142,6 +1142,58 @@ def test_the_standard_parameters_of_every_type_are_searchable(client):
     assert _found(client, "MedicationAdministration", [("effective-time", "lt2026-04-01")]) == set()
 
 
+def test_number_and_quantity_parameters_compare_with_prefixes_precision_and_units(client):
+    """Lab values a CAR-T unit watches (ferritin for cytokine release syndrome) found by threshold."""
+    ucum = "http://unitsofmeasure.org"
+    ferritin = {}
+    for value, unit in (("1200", "ug/L"), ("850", "ug/L"), ("40.0", "ug/L"), ("1.5", "mg/L")):
+        observation = fixtures.observation(value)
+        observation["code"] = {"coding": [{"system": LOINC, "code": "2276-4"}]}
+        observation["valueQuantity"].update(unit=unit, code=unit)
+        ferritin[f"{value} {unit}"] = _create(client, observation)["id"]
+    text = fixtures.observation()
+    text.pop("valueQuantity")
+    text["valueString"] = "haemolysed sample"
+    _create(client, text)
+    ids = {v: k for k, v in ferritin.items()}
+
+    def found(value: str) -> set[str]:
+        return {ids[i] for i in _found(client, "Observation", [("value-quantity", value)])}
+
+    assert found("gt1000") == {"1200 ug/L"}
+    assert found("lt1000") == {"850 ug/L", "40.0 ug/L", "1.5 mg/L"}
+    assert found("lt1000||ug/L") == {"850 ug/L", "40.0 ug/L"}
+    assert found(f"ge850|{ucum}|ug/L") == {"1200 ug/L", "850 ug/L"}
+    assert found("le40") == {"40.0 ug/L", "1.5 mg/L"}
+    # eq and ne by the precision of the number searched: 1.2e3 is [1150, 1250), 40 is [39.5, 40.5).
+    assert found("1200") == found("1.2e3") == found("eq1200") == {"1200 ug/L"}
+    assert found("40") == {"40.0 ug/L"} and found("40.6") == set()
+    assert found("ne1200") == {"850 ug/L", "40.0 ug/L", "1.5 mg/L"}
+    assert found("ap1100") == {"1200 ug/L"}  # within 10%
+    assert found("gt2000,lt2") == {"1.5 mg/L"}
+    with_code = [("code", f"{LOINC}|2276-4"), ("value-quantity", "gt500")]
+    assert {ids[i] for i in _found(client, "Observation", with_code)} == {"1200 ug/L", "850 ug/L"}
+    assert {ids[i] for i in _found(client, "Observation", [("value-quantity:missing", "false")])} == set(
+        ferritin
+    )
+    for bad in ("abc", "gt", "5|x", "1|2|3|4", "NaN"):
+        response = client.get(f"/fhir/Observation?value-quantity={bad}")
+        assert response.status_code == 400, bad
+        assert response.get_json()["issue"][0]["expression"] == ["value-quantity"]
+    # A number parameter: a risk's probability.
+    risk = {
+        "resourceType": "RiskAssessment",
+        "status": "final",
+        "subject": {"reference": f"Patient/{_create(client, fixtures.patient())['id']}"},
+        "prediction": [
+            {"outcome": {"text": "grade 3 cytokine release syndrome"}, "probabilityDecimal": 0.35}
+        ],
+    }
+    assessed = _create(client, risk)["id"]
+    assert _found(client, "RiskAssessment", [("probability", "gt0.3")]) == {assessed}
+    assert _found(client, "RiskAssessment", [("probability", "gt0.4")]) == set()
+
+
 # -- chained parameters ------------------------------------------------------------------------------
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
