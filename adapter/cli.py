@@ -31,10 +31,12 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     """Migrate the database, then serve the FHIR API."""
     from adapter import create_app
+    from adapter.search.params import configure
     from adapter.store.engine import make_engine
     from adapter.store.migrate import upgrade
 
     settings = Settings.from_env()
+    configure(settings.search_parameters)
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     engine.dispose()
@@ -99,21 +101,27 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from adapter.search.params import configure
     from adapter.store.engine import make_engine
     from adapter.store.migrate import upgrade
 
-    upgrade(make_engine(Settings.from_env().effective_database_url), revision)
+    settings = Settings.from_env()
+    configure(settings.search_parameters)
+    upgrade(make_engine(settings.effective_database_url), revision)
     click.echo(f"database at {revision}")
 
 
 @db.command("reindex")
 def db_reindex() -> None:
     """Rebuild the search index of every current resource (start-up does it when parameters change)."""
+    from adapter.search.params import configure
     from adapter.store.engine import make_engine
     from adapter.store.migrate import upgrade
     from adapter.store.reindex import rebuild
 
-    engine = make_engine(Settings.from_env().effective_database_url)
+    settings = Settings.from_env()
+    configure(settings.search_parameters)
+    engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     click.echo(f"search index rebuilt for {rebuild(engine)} resources")
 

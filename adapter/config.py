@@ -18,6 +18,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _codes(raw: str) -> tuple[str, ...]:
+    codes = tuple(c.strip() for c in raw.split(",") if c.strip())
+    return () if codes == ("all",) else codes
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to start; built by `from_env` or directly in tests."""
@@ -49,6 +54,8 @@ class Settings:
     profile_sources: tuple[Path, ...] = ()
     # Resource types whose every write must claim one of the loaded profiles for its type ("*" = all).
     required_profile_types: tuple[str, ...] = ()
+    # Search parameter codes to index (beside _id and _lastUpdated); empty = every one that can be.
+    search_parameters: tuple[str, ...] = ()
     # Exposes /bench/parse and /bench/constant, the floors that bench/ compares against. Never in production.
     bench_endpoints: bool = False
 
@@ -84,6 +91,7 @@ class Settings:
                 t.strip() for t in env.get("CART_ADAPTER_REQUIRE_PROFILES", "").split(",") if t.strip()
             ),
             audit_sync=env.get("CART_ADAPTER_AUDIT_SYNC", "") == "1",
+            search_parameters=_codes(env.get("CART_ADAPTER_SEARCH_PARAMETERS", "")),
             bench_endpoints=env.get("CART_ADAPTER_BENCH_ENDPOINTS", "") == "1",
             clients_file=Path(env["CART_ADAPTER_CLIENTS_FILE"])
             if env.get("CART_ADAPTER_CLIENTS_FILE")

@@ -341,6 +341,11 @@ def http_parser(module: str, description: str | None) -> argparse.ArgumentParser
         "--python-client", action="store_true", help="use the Python client even if wrk exists"
     )
     parser.add_argument(
+        "--search-parameters",
+        default="",
+        help="CART_ADAPTER_SEARCH_PARAMETERS for the server (comma-separated codes; default: all)",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=120,
@@ -400,3 +405,8 @@ def server_kind(args: argparse.Namespace) -> str:
     if args.server_threads > 1:
         return f"{args.workers} gthread workers x {args.server_threads} threads (keep-alive)"
     return f"{args.workers} sync workers"
+
+
+def search_parameters_env(args: argparse.Namespace) -> dict[str, str]:
+    """The server setting that narrows the indexed search parameters, when the run asks for it."""
+    return {"CART_ADAPTER_SEARCH_PARAMETERS": args.search_parameters} if args.search_parameters else {}

@@ -57,7 +57,12 @@ def run_backend(backend: str, args: argparse.Namespace, template: str) -> dict:
     rounds: dict[str, list[dict]] = {k: [] for k in KINDS}
     with harness.fresh_database(backend) as db:
         clients = auth.register(db.instance, [], hospital=True)
-        server = harness.Server(db, workers=args.workers, threads=args.server_threads, env=clients.env)
+        server = harness.Server(
+            db,
+            workers=args.workers,
+            threads=args.server_threads,
+            env={**clients.env, **harness.search_parameters_env(args)},
+        )
         try:
             print(f"\n[{backend}] server: {server.shell_command()}", flush=True)
             clients.fetch_tokens(server.root)

@@ -103,7 +103,14 @@ def _task(number: int, owner: str, hospital: str, updated_us: int, end_us: int, 
     }
 
 
-def load_tasks(db: harness.Database, tasks: int, owners: list[str], span_days: float, batch: int) -> dict:
+def load_tasks(
+    db: harness.Database,
+    tasks: int,
+    owners: list[str],
+    span_days: float,
+    batch: int,
+    search_parameters: str = "",
+) -> dict:
     """Store the organisations and `tasks` Tasks in process, through BundleProcessor transactions.
 
     Returns what the polling needs: the synthetic end instant, and how long loading took.
@@ -113,7 +120,11 @@ def load_tasks(db: harness.Database, tasks: int, owners: list[str], span_days: f
     from adapter.search.dates import format_instant
     from adapter.store.migrate import upgrade
 
-    services = build_services(Settings(instance_path=db.instance, database_url=db.url))
+    # The same indexed parameters as the server will have, so that it starts without a reindex.
+    codes = Settings.from_env({"CART_ADAPTER_SEARCH_PARAMETERS": search_parameters}).search_parameters
+    services = build_services(
+        Settings(instance_path=db.instance, database_url=db.url, search_parameters=codes)
+    )
     engine = services.engine
     upgrade(engine)
     hospitals = [f"hosp-{i:02d}" for i in range(1, 31)]
@@ -247,7 +258,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             f"transactions of {args.batch} Tasks)",
             flush=True,
         )
-        loaded = load_tasks(db, args.tasks, owners, args.span_days, args.batch)
+        loaded = load_tasks(db, args.tasks, owners, args.span_days, args.batch, args.search_parameters)
         print(
             f"  loaded in {loaded['load_seconds']:.0f} s; lastUpdated spread over {args.span_days:g} days "
             f"up to {loaded['end']}",
@@ -255,7 +266,12 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         )
         queries = {v: polling_queries(v, owners, loaded["end_us"]) for v in VARIANTS}
         clients = auth.register(db.instance, owners, hospital=False)
-        server = harness.Server(db, workers=args.workers, threads=args.server_threads, env=clients.env)
+        server = harness.Server(
+            db,
+            workers=args.workers,
+            threads=args.server_threads,
+            env={**clients.env, **harness.search_parameters_env(args)},
+        )
         try:
             print(f"[{backend}] server: {server.shell_command()}", flush=True)
             clients.fetch_tokens(server.root)

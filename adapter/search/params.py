@@ -9,6 +9,7 @@ FHIRPath engine per resource, which keeps indexing cheap on the write path.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -92,9 +93,49 @@ def compile_path(part: str, res_type: str) -> PathSpec | None:
     return PathSpec(tuple(steps[1:]), cast, target)
 
 
-@cache
+# Indexed whatever the configuration says: the searches the service's own users rely on (orders by
+# patient, owner, status and milestone; conditional writes by identifier).
+ALWAYS_INDEXED = frozenset(
+    {
+        "identifier",
+        "subject",
+        "patient",
+        "status",
+        "code",
+        "date",
+        "owner",
+        "focus",
+        "based-on",
+        "business-status",
+    }
+)
+_selected: frozenset[str] | None = None
+
+
+def configure(codes: Iterable[str] = ()) -> None:
+    """Index only these parameter codes beside ALWAYS_INDEXED (none given: every one that can be). Set
+    at start-up from CART_ADAPTER_SEARCH_PARAMETERS: fewer parameters, fewer index rows for every write
+    to pay for. A changed selection makes the next start-up rebuild the index (store/reindex.py)."""
+    global _selected
+    codes = frozenset(codes)
+    selected = codes | ALWAYS_INDEXED if codes else None
+    if selected != _selected:
+        _selected = selected
+        _registry.cache_clear()
+
+
+def selection() -> frozenset[str] | None:
+    """The configured parameter codes; None when every parameter is indexed."""
+    return _selected
+
+
 def registry() -> dict[str, dict[str, SearchParam]]:
     """Resource type -> parameter code -> compiled parameter, for the indexed parameters."""
+    return _registry(_selected)
+
+
+@cache
+def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchParam]]:
     out: dict[str, dict[str, SearchParam]] = {}
     for definition in search_parameters():
         code, kind = definition.get("code"), definition.get("type")
@@ -103,6 +144,8 @@ def registry() -> dict[str, dict[str, SearchParam]]:
         generic = code in RESOURCE_CODES and definition.get("base") == ["Resource"]
         if code.startswith("_") and not generic:
             # _id and _lastUpdated are columns of their own; _text and _content are not indexed.
+            continue
+        if selected is not None and code not in selected:
             continue
         expression = definition.get("expression") or ""
         for res_type in sorted(resource_types()) if generic else definition.get("base", []):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from adapter.definitions import resource_types
-from adapter.search.params import params_for, registry
+from adapter.search.params import params_for, registry, selection
 from adapter.validation.gate import supported_profiles
 
 SOFTWARE_VERSION = "0.1.0"
@@ -20,8 +20,12 @@ def _search_params(res_type: str) -> list[dict]:
     return out
 
 
-@cache
 def _rev_includes() -> dict[str, list[str]]:
+    return _rev_includes_of(selection())
+
+
+@cache
+def _rev_includes_of(_selected: frozenset[str] | None) -> dict[str, list[str]]:
     """For each type, the `Source:param` reference parameters that name it as a target."""
     out: dict[str, list[str]] = {}
     for source, params in sorted(registry().items()):

@@ -94,3 +94,54 @@ def test_a_changed_definition_rebuilds_and_a_forced_rebuild_counts_current_resou
             assert _rows(connection, "_tag") == 2  # replaced, not doubled
     finally:
         engine.dispose()
+
+
+def test_the_indexed_parameters_can_be_narrowed_and_the_index_follows(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
+    from adapter.search import params
+
+    def app_with(codes: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        settings = Settings(instance_path=tmp_path, database_url=database_url, search_parameters=codes)
+        app = create_app(settings)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, f"admin-{len(codes)}")
+        return app, client
+
+    def close(app) -> None:  # type: ignore[no-untyped-def]
+        app.extensions["cart_adapter"].auth.audit.close()
+        app.extensions["cart_adapter"].engine.dispose()
+
+    try:
+        app, client = app_with(("priority",))
+        task = fixtures.task()
+        task.update(priority="urgent", executionPeriod={"start": "2026-03-10"})
+        posted = client.post(
+            "/fhir/Task", data=dump_json(task), headers={"Content-Type": "application/fhir+json"}
+        )
+        assert posted.status_code == 201
+        assert client.get("/fhir/Task?priority=urgent").get_json()["total"] == 1
+        # Not indexed: unknown to this server (400 under strict handling), and not in its statement.
+        strict = client.get("/fhir/Task?period=ge2026-03-01", headers={"Prefer": "handling=strict"})
+        assert strict.status_code == 400
+        statement = client.get("/fhir/metadata").get_json()
+        task_params = {
+            p["name"]
+            for r in statement["rest"][0]["resource"]
+            if r["type"] == "Task"
+            for p in r["searchParam"]
+        }
+        assert {"priority", "owner", "business-status", "identifier"} <= task_params
+        assert "period" not in task_params and "_tag" not in task_params
+        with app.extensions["cart_adapter"].engine.begin() as connection:
+            assert _rows(connection, "period") == 0 and _rows(connection, "priority") == 1
+        close(app)
+        # Every parameter again: the start-up reindex brings the rows back.
+        app, client = app_with(())
+        assert (
+            client.get("/fhir/Task?period=ge2026-03-01", headers={"Prefer": "handling=strict"}).get_json()[
+                "total"
+            ]
+            == 1
+        )
+        close(app)
+    finally:
+        params.configure(())
