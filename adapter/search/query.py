@@ -94,6 +94,9 @@ class SearchQuery:
     iterated_includes: list[tuple[str, str, str | None]] = field(default_factory=list)
     # _revinclude: (source type, its reference parameter code) whose references point at the matches
     revincludes: list[tuple[str, str]] = field(default_factory=list)
+    # _revinclude:iterate: (source type, reference parameter code, target type or None), the resources
+    # pointing at the matches or at what was included, again at what that brought in
+    iterated_revincludes: list[tuple[str, str, str | None]] = field(default_factory=list)
     # Access labels a resource needs one of to be found; None = no restriction (set by the caller's guard).
     visible_labels: frozenset[str] | None = None
     # What _summary (true, text, data) and _elements keep of each resource; None = all of it.
@@ -240,6 +243,9 @@ def parse_search(
             else:
                 query.includes.append(_parse_include(res_type, raw))
         elif base == "_revinclude":
+            if modifier == "iterate":
+                query.iterated_revincludes.append(_parse_iterated_revinclude(raw))
+                continue
             if modifier:
                 _unknown(query, strict, f"_revinclude:{modifier} is not supported")
                 query.canonical.pop()
@@ -273,11 +279,30 @@ def parse_search(
             query.canonical.pop()
     if not query.summary_count:
         query.subset = parse_subset(res_type, summary, elements, strict=strict, warnings=query.warnings)
-        if summary == "text" and (query.includes or query.revincludes or query.iterated_includes):
+        if summary == "text" and (
+            query.includes or query.revincludes or query.iterated_includes or query.iterated_revincludes
+        ):
             raise InvalidRequestError(
                 "_include and _revinclude cannot be combined with _summary=text", expression="_summary"
             )
     return query
+
+
+def _parse_iterated_revinclude(raw: str) -> tuple[str, str, str | None]:
+    """`Source:param[:Target]` of _revinclude:iterate: it may point at any type the walk reaches."""
+    parts = raw.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in resource_types():
+        raise InvalidRequestError(
+            f"_revinclude:iterate={raw!r}: expected <resource type>:<reference parameter>[:<target type>]",
+            expression="_revinclude",
+        )
+    param = _reference_param(parts[0], parts[1], "_revinclude", "_revinclude")
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and param.targets and target not in param.targets:
+        raise InvalidRequestError(
+            f"_revinclude:iterate: {parts[0]}:{parts[1]} never points at a {target}", expression="_revinclude"
+        )
+    return parts[0], parts[1], target
 
 
 def _parse_revinclude(res_type: str, raw: str) -> tuple[str, str] | None:

@@ -87,7 +87,7 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
             snapshot, sort_position(query.sort, last.pk, last.last_updated_us, last.sort_values)
         )
     seen = {row.pk for row in rows}
-    included = []
+    included: list[StoredResource] = []
     warnings = list(query.warnings)
     revincluded = store.revincluded(query, rows, limit=REVINCLUDE_LIMIT + 1)
     if len(revincluded) > REVINCLUDE_LIMIT:
@@ -101,22 +101,22 @@ def run(store: ResourceStore, query: SearchQuery, guard: AccessGuard | None = No
             )
         )
     found = store.included(query.res_type, query.includes, [row.pk for row in rows], query.visible_labels)
-    for r in [*found, *revincluded]:
-        if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
-            seen.add(r.pk)
-            included.append(r)
+    _admit([*found, *revincluded], seen, guard, included)
     iterated, cut = _iterate(store, query, [*rows, *included], seen, guard)
     included.extend(iterated)
     if cut:
-        warnings.append(
-            Issue(
-                "warning",
-                "too-costly",
-                f"_include:iterate stopped after {ITERATE_ROUNDS} steps; "
-                "resources further along may be missing",
-            )
-        )
+        warnings.append(Issue("warning", "too-costly", cut))
     return SearchPage(query, rows, total, next_cursor, warnings, included)
+
+
+def _admit(
+    found: list[StoredResource], seen: set[int], guard: AccessGuard | None, into: list[StoredResource]
+) -> None:
+    """Add to `into` what is new and readable by the caller."""
+    for r in found:
+        if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
+            seen.add(r.pk)
+            into.append(r)
 
 
 def _iterate(
@@ -125,27 +125,43 @@ def _iterate(
     start: list[StoredResource],
     seen: set[int],
     guard: AccessGuard | None,
-) -> tuple[list[StoredResource], bool]:
-    """_include:iterate: follow the iterated includes from what the page holds, then from what they
-    brought in, until nothing new comes, at most ITERATE_ROUNDS times. Returns what came in, and
-    whether the last allowed step still brought something (the walk may have been cut short)."""
+) -> tuple[list[StoredResource], str | None]:
+    """_include:iterate and _revinclude:iterate: follow the iterated includes from what the page holds,
+    and look for what refers to it, then again from what that brought in, until nothing new comes, at
+    most ITERATE_ROUNDS times. Returns what came in, and why the walk may have been cut short (the last
+    allowed step still brought something, or the iterated _revinclude reached REVINCLUDE_LIMIT)."""
     out: list[StoredResource] = []
     frontier = start
-    if not query.iterated_includes:
-        return out, False
+    if not query.iterated_includes and not query.iterated_revincludes:
+        return out, None
     for _ in range(ITERATE_ROUNDS):
         if not frontier:
-            return out, False
+            return out, None
         new: list[StoredResource] = []
         for source, code, target in query.iterated_includes:
             pks = [r.pk for r in frontier if r.res_type == source]
-            for r in store.included(source, [(code, target)], pks, query.visible_labels):
-                if r.pk not in seen and (guard is None or guard.permits(r.res_type, "r")):
-                    seen.add(r.pk)
-                    new.append(r)
+            _admit(store.included(source, [(code, target)], pks, query.visible_labels), seen, guard, new)
+        referring = 0
+        for source, code, target in query.iterated_revincludes:
+            pointed = [(r.res_type, r.res_id) for r in frontier if target is None or r.res_type == target]
+            budget = REVINCLUDE_LIMIT + 1 - referring
+            found = store.referring(source, code, pointed, query.visible_labels, limit=budget)
+            referring += len(found)
+            _admit(found, seen, guard, new)
+            if referring > REVINCLUDE_LIMIT:
+                out.extend(new)
+                return out, (
+                    f"_revinclude:iterate found more than {REVINCLUDE_LIMIT} resources in one step; "
+                    "the rest are missing (ask for smaller pages with _count)"
+                )
         out.extend(new)
         frontier = new
-    return out, bool(frontier)
+    if frontier:
+        return out, (
+            f"_include:iterate and _revinclude:iterate stop after {ITERATE_ROUNDS} steps; "
+            "resources further along may be missing"
+        )
+    return out, None
 
 
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
@@ -559,6 +559,38 @@ class ResourceStore:
         )
         if query.visible_labels is not None:
             stmt = stmt.where(_visible(r.pk, query.visible_labels))
+        return [_head(row) for row in self.connection.execute(stmt)]
+
+    def referring(
+        self,
+        source: str,
+        code: str,
+        targets: list[tuple[str, str]],
+        visible_labels: frozenset[str] | None,
+        *,
+        limit: int,
+    ) -> list[StoredResource]:
+        """Up to `limit` current resources of `source` whose reference parameter `code` points at one of
+        the (type, id) `targets`, those with one of `visible_labels` only (None: all)."""
+        self.flush()
+        if not targets:
+            return []
+        si, r = search_index.c, resources.c
+        stmt = (
+            select(*_HEAD_COLUMNS)
+            .select_from(search_index.join(resources, r.pk == si.resource_pk))
+            .where(
+                si.res_type == source,
+                si.param == code,
+                tuple_(si.system, si.value).in_(sorted(set(targets))),
+                r.deleted.is_(False),
+            )
+            .distinct()
+            .order_by(r.pk)
+            .limit(limit)
+        )
+        if visible_labels is not None:
+            stmt = stmt.where(_visible(r.pk, visible_labels))
         return [_head(row) for row in self.connection.execute(stmt)]
 
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:

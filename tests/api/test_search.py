@@ -910,7 +910,7 @@ def test_include_iterate_follows_references_from_what_was_included(client, monke
         "ServiceRequest"
     ]
     outcome = next(e["resource"] for e in cut["entry"] if e["search"]["mode"] == "outcome")
-    assert "stopped after 1 steps" in outcome["issue"][0]["diagnostics"]
+    assert "stop after 1 steps" in outcome["issue"][0]["diagnostics"]
     monkeypatch.setattr(searching, "ITERATE_ROUNDS", 4)
     done = client.get(
         "/fhir/Task?_include:iterate=Task:focus&_include:iterate=ServiceRequest:subject"
@@ -918,6 +918,47 @@ def test_include_iterate_follows_references_from_what_was_included(client, monke
     assert not any(e["search"]["mode"] == "outcome" for e in done["entry"])
     assert client.get("/fhir/Task?_include:iterate=Nothing:focus").status_code == 400
     assert client.get("/fhir/Task?_include:iterate=ServiceRequest:nothing").status_code == 400
+
+
+def test_revinclude_iterate_follows_what_points_at_the_matches_and_at_what_came_in(client, monkeypatch):
+    """A patient, the orders about them, the Tasks of those orders: a coordinator's view of one pathway."""
+    from adapter.services import searching
+    from tests.api.helpers import send
+
+    patient = send(client, "POST", "/fhir/Patient", fixtures.patient()).get_json()["id"]
+    other = send(client, "POST", "/fhir/Patient", fixtures.patient(ins="2750399123499")).get_json()["id"]
+    tasks = []
+    for n, about in enumerate((patient, patient, other)):
+        request = send(client, "POST", "/fhir/ServiceRequest", fixtures.service_request(about)).get_json()
+        task = fixtures.task(order=f"ORD-RI{n}")
+        task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+        tasks.append(send(client, "POST", "/fhir/Task", task).get_json()["id"])
+
+    def included(url: str) -> list[str]:
+        bundle = client.get(url).get_json()
+        return sorted(
+            e["resource"]["resourceType"] for e in bundle["entry"] if e["search"]["mode"] == "include"
+        )
+
+    url = f"/fhir/Patient?_id={patient}&_revinclude:iterate=ServiceRequest:subject"
+    assert included(url) == ["ServiceRequest", "ServiceRequest"]
+    walk = included(f"{url}&_revinclude:iterate=Task:focus")
+    assert walk == ["ServiceRequest", "ServiceRequest", "Task", "Task"]
+    bundle = client.get(f"{url}&_revinclude:iterate=Task:focus").get_json()
+    assert tasks[2] not in {e["resource"]["id"] for e in bundle["entry"]}  # the other patient's order
+    # With a target type named, only references to that type count.
+    assert included(f"{url}&_revinclude:iterate=Task:focus:Patient") == ["ServiceRequest", "ServiceRequest"]
+    # Mixed with _include:iterate: from the Tasks back to their requests (already there, so once).
+    assert included(f"{url}&_revinclude:iterate=Task:focus&_include:iterate=Task:focus") == walk
+    # More referring resources than the limit: cut, and said so.
+    monkeypatch.setattr(searching, "REVINCLUDE_LIMIT", 1)
+    cut = client.get(url).get_json()
+    outcome = next(e["resource"] for e in cut["entry"] if e["search"]["mode"] == "outcome")
+    assert "more than 1 resources" in outcome["issue"][0]["diagnostics"]
+    for value in ("Task:nothing", "Nothing:focus", "Task", "Task:focus:Nothing"):
+        response = client.get(f"/fhir/Patient?_revinclude:iterate={value}")
+        assert response.status_code == 400, value
+        assert response.get_json()["issue"][0]["expression"] == ["_revinclude"]
 
 
 def test_include_of_an_unknown_parameter_is_400(client):

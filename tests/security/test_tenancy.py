@@ -324,6 +324,11 @@ def test_revinclude_never_brings_in_what_the_client_cannot_see(world: World) -> 
         world.ids["tx1"],
         created.get_json()["id"],
     }
+    # Iterated, the same rule holds at every step.
+    walked = world.maker_a("GET", "/fhir/Patient?_revinclude:iterate=Task:patient").get_json()
+    assert [e["resource"]["id"] for e in walked["entry"] if e["search"]["mode"] == "include"] == [
+        world.ids["tx1"]
+    ]
     mine = world.hospital_y("GET", "/fhir/ServiceRequest?_revinclude=Task:focus").get_json()
     assert [e["resource"]["id"] for e in mine["entry"] if e["search"]["mode"] == "include"] == [
         world.ids["ty1"]
