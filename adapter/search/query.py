@@ -288,39 +288,38 @@ def parse_search(
     return query
 
 
-def _parse_iterated_revinclude(raw: str) -> tuple[str, str, str | None]:
-    """`Source:param[:Target]` of _revinclude:iterate: it may point at any type the walk reaches."""
+def _split_revinclude(raw: str, name: str) -> tuple[str, SearchParam, str | None]:
+    """`Source:param[:Target]`: the source type, its reference parameter and the target type named."""
     parts = raw.split(":")
     if len(parts) not in (2, 3) or parts[0] not in resource_types():
         raise InvalidRequestError(
-            f"_revinclude:iterate={raw!r}: expected <resource type>:<reference parameter>[:<target type>]",
+            f"{name}={raw!r}: expected <resource type>:<reference parameter>[:<target type>]",
             expression="_revinclude",
         )
     param = _reference_param(parts[0], parts[1], "_revinclude", "_revinclude")
-    target = parts[2] if len(parts) == 3 else None
+    return parts[0], param, parts[2] if len(parts) == 3 else None
+
+
+def _parse_iterated_revinclude(raw: str) -> tuple[str, str, str | None]:
+    """_revinclude:iterate: it may point at any type the walk reaches, or at the target named."""
+    source, param, target = _split_revinclude(raw, "_revinclude:iterate")
     if target is not None and param.targets and target not in param.targets:
         raise InvalidRequestError(
-            f"_revinclude:iterate: {parts[0]}:{parts[1]} never points at a {target}", expression="_revinclude"
+            f"_revinclude:iterate: {source}:{param.code} never points at a {target}", expression="_revinclude"
         )
-    return parts[0], parts[1], target
+    return source, param.code, target
 
 
 def _parse_revinclude(res_type: str, raw: str) -> tuple[str, str] | None:
-    """`Source:param[:Target]`; None when Target names another type (nothing of this search can match)."""
-    parts = raw.split(":")
-    if len(parts) not in (2, 3) or parts[0] not in resource_types():
-        raise InvalidRequestError(
-            f"_revinclude={raw!r}: expected <resource type>:<reference parameter>[:<target type>]",
-            expression="_revinclude",
-        )
-    param = _reference_param(parts[0], parts[1], "_revinclude", "_revinclude")
+    """None when the target named is another type (nothing of this search can match)."""
+    source, param, target = _split_revinclude(raw, "_revinclude")
     if param.targets and res_type not in param.targets:
         raise InvalidRequestError(
-            f"_revinclude: {parts[0]}:{parts[1]} never points at a {res_type}", expression="_revinclude"
+            f"_revinclude: {source}:{param.code} never points at a {res_type}", expression="_revinclude"
         )
-    if len(parts) == 3 and parts[2] != res_type:
+    if target is not None and target != res_type:
         return None
-    return parts[0], parts[1]
+    return source, param.code
 
 
 def _reference_param(res_type: str, code: str, context: str, expression: str) -> SearchParam:
