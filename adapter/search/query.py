@@ -270,7 +270,11 @@ def parse_search(
         elif "." in name and name.partition(".")[0].partition(":")[0] in known:
             chained = _parse_chain(res_type, name, raw, known)
             if chained is None:
-                _unknown(query, strict, f"chained parameter {name!r} goes more than one level deep; ignored")
+                _unknown(
+                    query,
+                    strict,
+                    f"chained parameter {name!r} has more than {MAX_CHAIN_LINKS} links; ignored",
+                )
                 query.canonical.pop()
             else:
                 query.conditions.append(chained)
@@ -369,19 +373,30 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
     return Condition("_has", "has", source, (source, reference, _parse_condition(inner, "", raw)), None)
 
 
+# Links of a chain (`focus:ServiceRequest.subject:Patient.identifier` has two); longer ones are ignored
+# with a warning: each link is a nested query.
+MAX_CHAIN_LINKS = 3
+
+
 def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchParam]) -> Condition | None:
-    """`subject:Patient.identifier=...` or `patient.identifier=...`: resources whose reference points at
-    a resource matching the inner parameter. One level only (None for deeper chains)."""
-    head, _, inner_name = name.partition(".")
-    if "." in inner_name:
+    """`subject:Patient.identifier=...`, `patient.identifier=...`, `focus.subject.identifier=...`:
+    resources whose reference points at a resource matching the rest of the chain. None when the chain
+    has more than MAX_CHAIN_LINKS links."""
+    if name.count(".") > MAX_CHAIN_LINKS:
         return None
+    head, _, inner_name = name.partition(".")
     code, _, target = head.partition(":")
-    param = known[code]
+    param = known.get(code)
+    if param is None:
+        raise InvalidRequestError(
+            f"{name}: {code!r} is not a search parameter of {res_type}", expression=name
+        )
     if param.type != "reference":
         raise InvalidRequestError(
             f"{code} is not a reference parameter: it cannot be chained", expression=name
         )
-    inner_code, _, inner_modifier = inner_name.partition(":")
+    inner_head = inner_name.partition(".")[0]
+    inner_code, _, inner_modifier = inner_head.partition(":")
     if target:
         if target not in param.targets:
             raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
@@ -406,9 +421,19 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
             f"{name}: {inner_code!r} is not a search parameter of {target or 'what ' + code + ' points at'}",
             expression=name,
         )
+    targets = tuple(candidates)
+    if "." in inner_name:
+        # The next link, read from each type this one may reach: they must agree on where it leads.
+        links = {_parse_chain(t, inner_name, raw, params_for(t)) for t in candidates}
+        if len(links) > 1:
+            raise InvalidRequestError(
+                f"{name}: {inner_head} leads to different types from {', '.join(candidates)}; "
+                f"name the type, as in {code}:{candidates[0]}.{inner_name}",
+                expression=name,
+            )
+        return Condition(code, "chain", ",".join(targets), (targets, links.pop()), param)
     if inner_modifier in ("missing", "not"):
         raise InvalidRequestError(f"{name}: :{inner_modifier} is not supported in a chain", expression=name)
-    targets = tuple(candidates)
     return Condition(
         code, "chain", ",".join(targets), (targets, _parse_condition(inner, inner_modifier, raw)), param
     )

@@ -56,7 +56,8 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
         params[f"{name}_s"], params[f"{name}_r"] = source, reference
         return ("has", source, (_plan_condition(inner, f"{name}_i", params),))
     if condition.type == "chain":
-        # The reference's target types, then the condition on the target (one level of chaining).
+        # The reference's target types, then the condition on the target (itself a chain for the
+        # next link).
         targets, inner = condition.values
         for k, target in enumerate(targets):
             params[f"{name}_t{k}"] = target

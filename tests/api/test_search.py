@@ -1307,12 +1307,51 @@ def test_chained_parameters_that_cannot_be_answered(client):
         assert needle in response.get_json()["issue"][0]["diagnostics"], query
     assert client.get("/fhir/Task?owner:Organization.name=kite").status_code == 200
     assert client.get("/fhir/Task?focus:ServiceRequest.identifier=x").status_code == 200
-    # Deeper chains are not supported: ignored with a warning, or 400 under strict handling.
-    lenient = _search(client, "Task", [("patient.organization.name", "HCL")])
+    # Chains longer than three links: ignored with a warning, or 400 under strict handling.
+    too_long = "focus:ServiceRequest.subject:Patient.organization.partof.name"
+    lenient = _search(client, "Task", [(too_long, "HCL")])
     outcomes = [e for e in lenient.get("entry", []) if e["search"]["mode"] == "outcome"]
-    assert "more than one level" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
-    strict = client.get("/fhir/Task?patient.organization.name=HCL", headers={"Prefer": "handling=strict"})
+    assert "more than 3 links" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
+    strict = client.get(f"/fhir/Task?{too_long}=HCL", headers={"Prefer": "handling=strict"})
     assert strict.status_code == 400
+    # Each link is checked like the first.
+    for query, needle in (
+        ("focus:ServiceRequest.subject.shoe=42", "shoe"),
+        ("focus:ServiceRequest.status.code=x", "not a reference"),
+        ("focus:ServiceRequest.subject:Patient.identifier:missing=true", ":missing"),
+    ):
+        response = client.get(f"/fhir/Task?{query}")
+        assert response.status_code == 400, query
+        assert needle in response.get_json()["issue"][0]["diagnostics"], query
+
+
+@pytest.mark.parametrize("probe_limit", [1, 10_000])
+def test_chains_of_several_links_follow_every_reference(client, monkeypatch, probe_limit):
+    """Tasks found through their order's patient, and through that patient's organisation."""
+    from adapter.store import search_sql
+
+    monkeypatch.setattr(search_sql, "PROBE_LIMIT", probe_limit)
+    search_sql._cache.clear()
+    hospitals = [_create(client, fixtures.organization(finess=f))["id"] for f in ("690781810", "130786049")]
+    tasks = []
+    for n, (ins, hospital) in enumerate((("2750399123456", 0), ("2750399123457", 1))):
+        patient = fixtures.patient(ins=ins)
+        patient["managingOrganization"] = {"reference": f"Organization/{hospitals[hospital]}"}
+        patient_id = _create(client, patient)["id"]
+        request = _create(client, fixtures.service_request(patient_id))
+        task = fixtures.task(order=f"ORD-CH{n}")
+        task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+        tasks.append(_create(client, task)["id"])
+    _create(client, fixtures.task(order="ORD-NOFOCUS"))
+
+    def found(name: str, value: str) -> set[str]:
+        return _found(client, "Task", [(name, value)])
+
+    ins = fixtures.INS_NIR
+    assert found("focus:ServiceRequest.subject:Patient.identifier", f"{ins}|2750399123457") == {tasks[1]}
+    assert found("focus:ServiceRequest.subject.identifier", f"{ins}|2750399123456") == {tasks[0]}
+    assert found("focus:ServiceRequest.subject:Patient.organization.identifier", "130786049") == {tasks[1]}
+    assert found("focus:ServiceRequest.subject:Patient.organization.identifier", "999") == set()
 
 
 def test_has_finds_resources_by_what_refers_to_them(client):
