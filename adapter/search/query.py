@@ -256,7 +256,7 @@ def parse_search(
         elif base == "_has":
             has = _parse_has(res_type, name, raw)
             if has is None:
-                _unknown(query, strict, f"{name!r}: nested _has is not supported; ignored")
+                _unknown(query, strict, f"{name!r}: _has nested more than {MAX_HAS_LEVELS} levels; ignored")
                 query.canonical.pop()
             else:
                 query.conditions.append(has)
@@ -347,17 +347,39 @@ def _parse_include(res_type: str, raw: str) -> tuple[str, str | None]:
     return parts[1], (parts[2] if len(parts) == 3 else None)
 
 
+# `_has` inside `_has` (Patient?_has:ServiceRequest:subject:_has:Task:focus:status=...), up to this many
+# levels; deeper ones are ignored with a warning.
+MAX_HAS_LEVELS = 3
+
+
 def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
-    """`_has:Task:focus:business-status=...`: resources that a matching Task refers to through `focus`.
-    None for a nested `_has`."""
+    """`_has:Task:focus:business-status=...`: resources that a matching Task refers to through `focus`;
+    the parameter may itself be a `_has` on the Task. None when nested deeper than MAX_HAS_LEVELS."""
     parts = name.split(":")
     if len(parts) > 4 and parts[3] == "_has":
-        return None
+        if name.count("_has") > MAX_HAS_LEVELS:
+            return None
+        source, reference = parts[1], parts[2]
+        _check_has_link(res_type, name, source, reference)
+        inner_has = _parse_has(source, ":".join(parts[3:]), raw)
+        if inner_has is None:
+            return None
+        return Condition("_has", "has", source, (source, reference, inner_has), None)
     if len(parts) != 4:
         raise InvalidRequestError(
             f"{name}: expected _has:<resource type>:<reference parameter>:<parameter>", expression=name
         )
     source, reference, inner_code = parts[1:]
+    _check_has_link(res_type, name, source, reference)
+    inner = params_for(source).get(inner_code)
+    if inner is None:
+        raise InvalidRequestError(
+            f"{name}: {inner_code!r} is not a search parameter of {source}", expression=name
+        )
+    return Condition("_has", "has", source, (source, reference, _parse_condition(inner, "", raw)), None)
+
+
+def _check_has_link(res_type: str, name: str, source: str, reference: str) -> None:
     if source not in resource_types():
         raise InvalidRequestError(f"{name}: {source!r} is not a resource type", expression=name)
     param = _reference_param(source, reference, name, name)
@@ -365,12 +387,6 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
         raise InvalidRequestError(
             f"{name}: {source}.{reference} never points at a {res_type}", expression=name
         )
-    inner = params_for(source).get(inner_code)
-    if inner is None:
-        raise InvalidRequestError(
-            f"{name}: {inner_code!r} is not a search parameter of {source}", expression=name
-        )
-    return Condition("_has", "has", source, (source, reference, _parse_condition(inner, "", raw)), None)
 
 
 # Links of a chain (`focus:ServiceRequest.subject:Patient.identifier` has two); longer ones are ignored

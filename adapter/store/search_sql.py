@@ -222,8 +222,9 @@ def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) 
     return or_(*matches)
 
 
-def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
-    """For `_has`: the ids the matching, visible resources of the source type refer to."""
+def _referring_ids(item: tuple, name: str, labels: Hashable, referred_type: str = "rt") -> Select:
+    """For `_has`: the ids of resources of the type bound to `referred_type` (the searched type, or the
+    source of an enclosing `_has`) that the matching, visible resources of the source type refer to."""
     _, _, (inner,) = item
     source = resources.alias(f"{name}_src")
     refs = search_index.alias(f"{name}_ref")
@@ -231,7 +232,7 @@ def _referring_ids(item: tuple, name: str, labels: Hashable) -> Select:
     return select(refs.c.value).where(
         refs.c.res_type == bindparam(f"{name}_s"),
         refs.c.param == bindparam(f"{name}_r"),
-        refs.c.system == bindparam("rt"),
+        refs.c.system == bindparam(referred_type),
         refs.c.resource_pk.in_(matching),
     )
 
@@ -249,6 +250,14 @@ def _satisfying(
             return column == bindparam(type_params[0])
         return column.in_([bindparam(t) for t in type_params])
 
+    if inner[0] == "has":
+        # A nested _has: these resources are the ones the inner source resources refer to.
+        return [
+            of_type(table.c.res_type),
+            table.c.deleted.is_(False),
+            table.c.res_id.in_(_referring_ids(inner, inner_name, labels, type_params[0])),
+            *_visible_to_caller(table, labels, name),
+        ]
     return [
         of_type(table.c.res_type),
         table.c.deleted.is_(False),

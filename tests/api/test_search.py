@@ -1396,8 +1396,22 @@ def test_has_finds_resources_by_what_refers_to_them(client):
         response = client.get(f"/fhir/Patient?{name}=1")
         assert response.status_code == 400, name
         assert response.get_json()["issue"][0]["expression"] == [name]
-    nested = _search(client, "Patient", [("_has:Task:patient:_has:Observation:based-on:status", "final")])
-    assert any(e["search"]["mode"] == "outcome" for e in nested["entry"])
+    # Nested: the patients with an order (ServiceRequest) whose Task is in manufacturing.
+    for patient, business in ((luc, "manufacturing"), (helene, "requested")):
+        request = _create(client, fixtures.service_request(patient["id"]))
+        task = fixtures.task(business=business, order=f"ORD-N-{patient['id'][:8]}")
+        task["focus"] = {"reference": f"ServiceRequest/{request['id']}"}
+        _create(client, task)
+    nested = "_has:ServiceRequest:subject:_has:Task:focus:business-status"
+    assert _found(client, "Patient", [(nested, making)]) == {luc["id"]}
+    assert _found(client, "Patient", [(nested, requested)]) == {helene["id"]}
+    assert (
+        client.get("/fhir/Patient?_has:Task:patient:_has:Observation:based-on:status=final").status_code
+        == 400
+    )
+    too_deep = "_has:Task:patient:_has:Provenance:target:_has:Provenance:target:_has:Provenance:target:agent"
+    lenient = _search(client, "Patient", [(too_deep, "x")])
+    assert any(e["search"]["mode"] == "outcome" for e in lenient["entry"])
 
 
 @pytest.mark.parametrize("probe_limit", [1, 3, 10_000])

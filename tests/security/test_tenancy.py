@@ -394,6 +394,14 @@ def test_has_never_reveals_what_refers_to_a_resource_out_of_sight(world: World) 
     }
     # Manufacturers search patients by chain-of-identity identifier only, so not by what refers to them.
     assert world.maker_a("GET", "/fhir/Patient?_has:Task:patient:status=requested").status_code == 403
+    nested = "/fhir/Patient?_has:ServiceRequest:subject:_has:Task:focus:owner=Organization/mfr-b"
+    assert world.maker_a("GET", nested).status_code == 403
+    # Nested, the same holds at every level: B's order pointing at X's request stays out of X's sight.
+    order = world.admin("GET", f"/fhir/Task/{created}").get_json()
+    order["focus"] = {"reference": f"ServiceRequest/{world.ids['srx1']}"}
+    assert world.admin("PUT", f"/fhir/Task/{created}", order).status_code == 200
+    assert _ids(world.admin("GET", nested)) == {world.ids["px1"], world.ids["py1"]}
+    assert _ids(world.hospital_x("GET", nested)) == set()
 
 
 # -- the pseudonymised view, unit level ----------------------------------------------------------------
