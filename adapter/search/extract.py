@@ -18,6 +18,7 @@ class IndexRow(NamedTuple):
     lo_us: int | None = None
     hi_us: int | None = None
     num: float | None = None
+    grp: int | None = None
 
 
 def normalise_text(text: str) -> str:
@@ -135,34 +136,63 @@ def _dates(value: Any) -> Iterator[tuple[int, int]]:
 
 
 def _rows_for(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
+    if param.type == "composite":
+        yield from _composite_rows(param, resource)
+        return
     for spec in param.paths:
         for value in _walk(resource, spec):
-            if param.type == "token":
-                for system, code in _tokens(value):
-                    yield IndexRow(param.code, system, code[:512])
-            elif param.type == "reference":
-                for target, ident in _references(value, spec.target_type):
-                    yield IndexRow(param.code, target, ident[:512])
-            elif param.type == "string":
-                for text in _strings(value):
-                    yield IndexRow(param.code, None, normalise_text(text)[:512])
-            elif param.type == "uri":
-                if isinstance(value, str):
-                    yield IndexRow(param.code, None, value[:512])
-            elif param.type == "date":
-                for lo, hi in _dates(value):
-                    yield IndexRow(param.code, None, None, lo, hi)
-            elif param.type == "number":
-                if _is_number(value):
-                    yield IndexRow(param.code, None, None, num=float(value))
-            elif param.type == "quantity":
-                # A Quantity (not a SampledData or Range the same expression may also reach): its unit by
-                # code, or by the human unit when it has no code; no conversion between units.
-                if isinstance(value, dict) and _is_number(value.get("value")):
-                    unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
-                    system = value.get("system") if isinstance(value.get("system"), str) else None
-                    unit = unit[:512] if isinstance(unit, str) else None
-                    yield IndexRow(param.code, system, unit, num=float(value["value"]))
+            yield from _value_rows(param.code, param.type, value, spec)
+
+
+def _composite_rows(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
+    """Each node the parameter reaches (the Observation, or each of its components) is one group: its
+    k-th component's values are rows of "<code>$k" with the group's number, so that a search matches
+    values of the same node only."""
+    group = 0
+    for spec in param.paths:
+        for node in _walk(resource, spec):
+            rows = [
+                [
+                    row
+                    for path in paths
+                    for value in _walk(node, path)
+                    for row in _value_rows(f"{param.code}${k}", kind, value, path)
+                ]
+                for k, (kind, paths) in enumerate(param.components)
+            ]
+            if all(rows):  # a node without a value for some component matches nothing
+                for component in rows:
+                    yield from (row._replace(grp=group) for row in component)
+                group += 1
+
+
+def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[IndexRow]:
+    if kind == "token":
+        for system, token in _tokens(value):
+            yield IndexRow(code, system, token[:512])
+    elif kind == "reference":
+        for target, ident in _references(value, spec.target_type):
+            yield IndexRow(code, target, ident[:512])
+    elif kind == "string":
+        for text in _strings(value):
+            yield IndexRow(code, None, normalise_text(text)[:512])
+    elif kind == "uri":
+        if isinstance(value, str):
+            yield IndexRow(code, None, value[:512])
+    elif kind == "date":
+        for lo, hi in _dates(value):
+            yield IndexRow(code, None, None, lo, hi)
+    elif kind == "number":
+        if _is_number(value):
+            yield IndexRow(code, None, None, num=float(value))
+    elif kind == "quantity":
+        # A Quantity (not a SampledData or Range the same expression may also reach): its unit by
+        # code, or by the human unit when it has no code; no conversion between units.
+        if isinstance(value, dict) and _is_number(value.get("value")):
+            unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
+            system = value.get("system") if isinstance(value.get("system"), str) else None
+            unit = unit[:512] if isinstance(unit, str) else None
+            yield IndexRow(code, system, unit, num=float(value["value"]))
 
 
 def index_rows(resource: dict) -> list[IndexRow]:

@@ -17,7 +17,9 @@ from adapter.definitions import resource_types, search_parameters
 
 # The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
 RESOURCE_CODES = frozenset({"_tag", "_profile", "_security", "_source"})
-SUPPORTED_TYPES = frozenset({"token", "reference", "date", "string", "uri", "number", "quantity"})
+SUPPORTED_TYPES = frozenset(
+    {"token", "reference", "date", "string", "uri", "number", "quantity", "composite"}
+)
 
 _WHERE_RESOLVE = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Za-z]+)\)$")
 _AS_OPERATOR = re.compile(r"^(?P<path>.+) as (?P<type>[A-Za-z]+)$")
@@ -40,6 +42,8 @@ class SearchParam:
     type: str
     paths: tuple[PathSpec, ...]
     targets: tuple[str, ...] = ()
+    # composite: (type, paths below each node the parameter's paths reach) of each component
+    components: tuple[tuple[str, tuple[PathSpec, ...]], ...] = ()
 
 
 def _strip_parens(text: str) -> str:
@@ -148,20 +152,44 @@ def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchPara
         if selected is not None and code not in selected:
             continue
         expression = definition.get("expression") or ""
+        components = _components(definition) if kind == "composite" else ()
+        if components is None:
+            continue
         for res_type in sorted(resource_types()) if generic else definition.get("base", []):
             paths = []
             for member in _split_union(expression):
                 if generic:  # Resource.meta.tag is Task.meta.tag on a Task
                     member = res_type + member.strip().removeprefix("Resource")
-                spec = compile_path(member, res_type)
-                if spec is not None:
+                spec = PathSpec(()) if member.strip() == res_type else compile_path(member, res_type)
+                if spec is not None and (spec.steps or kind == "composite"):
                     paths.append(spec)
             if not paths:
                 continue
             out.setdefault(res_type, {})[code] = SearchParam(
-                code, kind, tuple(paths), tuple(definition.get("target", []))
+                code, kind, tuple(paths), tuple(definition.get("target", [])), components
             )
     return out
+
+
+def _components(definition: dict) -> tuple[tuple[str, tuple[PathSpec, ...]], ...] | None:
+    """The components of a composite parameter, or None when one cannot be indexed."""
+    by_url = _definitions_by_url()
+    out = []
+    for component in definition.get("component", []):
+        kind = by_url.get(component.get("definition", ""), {}).get("type")
+        if kind not in SUPPORTED_TYPES or kind == "composite":
+            return None
+        # The component's expression is relative to each node the composite's expression reaches.
+        paths = [compile_path(f"Node.{m}", "Node") for m in _split_union(component.get("expression", ""))]
+        if not paths or None in paths:
+            return None
+        out.append((kind, tuple(p for p in paths if p is not None)))
+    return tuple(out) if len(out) >= 2 else None
+
+
+@cache
+def _definitions_by_url() -> dict[str, dict]:
+    return {d["url"]: d for d in search_parameters() if "url" in d}
 
 
 def params_for(res_type: str) -> dict[str, SearchParam]:

@@ -25,6 +25,7 @@ _MODIFIERS = {
     "uri": {"", "below"},
     "number": {""},
     "quantity": {""},
+    "composite": {""},
 }
 
 
@@ -113,6 +114,35 @@ def _parse_date(code: str, raw: str) -> DateValue:
     if found is None:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a FHIR date", expression=code)
     return DateValue(prefix, found[0], found[1])
+
+
+def _parse_composite(param: SearchParam, raw: str) -> tuple:
+    """`code$value` (a token, then the value of the second component): one parsed value per component."""
+    parts = raw.split("$")
+    if len(parts) != len(param.components) or not all(parts):
+        raise InvalidRequestError(
+            f"search parameter {param.code}: {raw!r} needs {len(param.components)} values separated by $",
+            expression=param.code,
+        )
+    return tuple(
+        _parse_value(SearchParam(param.code, kind, ()), part)
+        for (kind, _), part in zip(param.components, parts, strict=True)
+    )
+
+
+def _parse_value(param: SearchParam, raw: str) -> object:
+    """One searched value of a parameter (or of a composite's component) of a plain type."""
+    if param.type == "date":
+        return _parse_date(param.code, raw)
+    if param.type == "token":
+        return _parse_token(raw)
+    if param.type == "reference":
+        return _parse_reference(param.code, raw, param)
+    if param.type == "string":
+        return normalise_text(raw)
+    if param.type in ("number", "quantity"):
+        return _parse_number(param, raw)
+    return raw
 
 
 def _parse_number(param: SearchParam, raw: str) -> NumberValue:
@@ -456,6 +486,10 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
 
 
 def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
+    if param.type == "composite" and modifier:
+        raise InvalidRequestError(
+            f"modifier :{modifier} is not supported on {param.code} (composite)", expression=param.code
+        )
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
@@ -467,18 +501,10 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
     pieces = [v for v in raw.split(",") if v != ""]
     if not pieces:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
-    if param.type == "date":
-        values: tuple = tuple(_parse_date(param.code, v) for v in pieces)
-    elif param.type == "token":
-        values = tuple(_parse_token(v) for v in pieces)
-    elif param.type == "reference":
-        values = tuple(_parse_reference(param.code, v, param) for v in pieces)
-    elif param.type == "string":
-        values = tuple(normalise_text(v) for v in pieces)
-    elif param.type in ("number", "quantity"):
-        values = tuple(_parse_number(param, v) for v in pieces)
+    if param.type == "composite":
+        values: tuple = tuple(_parse_composite(param, v) for v in pieces)
     else:
-        values = tuple(pieces)
+        values = tuple(_parse_value(param, v) for v in pieces)
     return Condition(param.code, param.type, modifier, values, param)
 
 

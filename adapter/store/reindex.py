@@ -93,6 +93,7 @@ def _rebuild(connection: Connection, batch: int) -> int:
                 "lo_us": found.lo_us,
                 "hi_us": found.hi_us,
                 "num": found.num,
+                "grp": found.grp,
             }
             for row in rows
             if row.content

@@ -247,6 +247,7 @@ class ResourceStore:
                 "lo_us": r.lo_us,
                 "hi_us": r.hi_us,
                 "num": r.num,
+                "grp": r.grp,
             }
             for r in rows
         )

@@ -74,6 +74,8 @@ search_index = Table(
     Column("hi_us", BigInteger, nullable=True),
     # number and quantity values (a quantity's unit in system and value); migration 0006.
     Column("num", Float, nullable=True),
+    # composite parameters: the rows of one combination's components share this number (migration 0007).
+    Column("grp", Integer, nullable=True),
     Index("ix_search_value", "res_type", "param", "value", "system"),
     # Date rows only (migration 0004): the other rows have no range and would only slow every write.
     Index(

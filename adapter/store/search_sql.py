@@ -62,35 +62,54 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
         for k, target in enumerate(targets):
             params[f"{name}_t{k}"] = target
         return ("chain", len(targets), (_plan_condition(inner, f"{name}_i", params),))
-    parts: list[Hashable] = []
-    for j, value in enumerate(condition.values):
-        v = f"{name}_{j}"
-        if condition.type == "token":
-            system, code = value
-            parts.append((system is None, system == "", code is None))
-            params[f"{v}s"], params[f"{v}c"] = system, code
-        elif condition.type == "reference":
-            target, ident = value
-            parts.append(target is None)
-            params[f"{v}t"], params[f"{v}c"] = target, ident
-        elif condition.type == "string":
-            pattern = _escape_like(str(value)) + "%"
-            params[f"{v}c"] = "%" + pattern if condition.modifier == "contains" else pattern
-            parts.append("like")
-        elif condition.type == "uri":
-            below = condition.modifier == "below"
-            params[f"{v}c"] = _escape_like(str(value)) + "%" if below else value
-            parts.append("like" if below else "eq")
-        elif condition.type == "date":
-            parts.append(value.prefix)
-            params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
-        elif condition.type in ("number", "quantity"):
-            parts.append((value.prefix, value.system is not None, value.unit is not None))
-            params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
-            params[f"{v}s"], params[f"{v}c"] = value.system, value.unit
-        else:
-            raise ValueError(f"unsupported condition type {condition.type}")
+    if condition.type == "composite":
+        # One index row per component, tied by their group number: component k of the parameter
+        # is indexed under "<code>$k".
+        params[f"{name}p"] = f"{condition.code}$0"
+        kinds = [kind for kind, _ in condition.param.components]  # type: ignore[union-attr]
+        for k in range(1, len(kinds)):
+            params[f"{name}p{k}"] = f"{condition.code}${k}"
+        composite = tuple(
+            tuple(
+                _plan_value(kind, "", part, f"{name}_{j}_{k}", params)
+                for k, (kind, part) in enumerate(zip(kinds, value, strict=True))
+            )
+            for j, value in enumerate(condition.values)
+        )
+        return ("composite", tuple(kinds), composite)
+    parts = [
+        _plan_value(condition.type, condition.modifier, value, f"{name}_{j}", params)
+        for j, value in enumerate(condition.values)
+    ]
     return (condition.type, condition.modifier, tuple(parts))
+
+
+def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, Any]) -> Hashable:
+    """The shape of one searched value of a parameter of type `kind`; its values go into `params`."""
+    if kind == "token":
+        system, code = value
+        params[f"{v}s"], params[f"{v}c"] = system, code
+        return (system is None, system == "", code is None)
+    if kind == "reference":
+        target, ident = value
+        params[f"{v}t"], params[f"{v}c"] = target, ident
+        return target is None
+    if kind == "string":
+        pattern = _escape_like(str(value)) + "%"
+        params[f"{v}c"] = "%" + pattern if modifier == "contains" else pattern
+        return "like"
+    if kind == "uri":
+        below = modifier == "below"
+        params[f"{v}c"] = _escape_like(str(value)) + "%" if below else value
+        return "like" if below else "eq"
+    if kind == "date":
+        params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
+        return value.prefix
+    if kind in ("number", "quantity"):
+        params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
+        params[f"{v}s"], params[f"{v}c"] = value.system, value.unit
+        return (value.prefix, value.system is not None, value.unit is not None)
+    raise ValueError(f"unsupported condition type {kind}")
 
 
 def number_match(num, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
@@ -185,41 +204,57 @@ def _index_match(item: tuple, name: str, labels: Hashable = "none", table=None) 
             return and_(si.system == bindparam(types[0]), si.value.in_(targets))
         # Several possible target types: the (type, id) pair must be one of a matching resource.
         return tuple_(si.system, si.value).in_(select(target.c.res_type, target.c.res_id).where(*satisfying))
-    matches = []
-    for j, part in enumerate(parts):
-        v = f"{name}_{j}"
-        if kind == "token":
-            any_system, no_system, no_code = part
-            pieces = [] if no_code else [si.value == bindparam(f"{v}c")]
-            if no_system:
-                pieces.append(si.system.is_(None))
-            elif not any_system:
-                pieces.append(si.system == bindparam(f"{v}s"))
-            matches.append(and_(*pieces))
-        elif kind == "reference":
-            match = si.value == bindparam(f"{v}c")
-            matches.append(match if part else and_(match, si.system == bindparam(f"{v}t")))
-        elif kind in ("string", "uri"):
-            if part == "like":
-                matches.append(si.value.like(bindparam(f"{v}c"), escape="\\"))
-            else:
-                matches.append(si.value == bindparam(f"{v}c"))
-        elif kind == "date":
-            # `lo_us IS NOT NULL` lets the database use the partial date index (date rows only).
-            range_match = date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi"))
-            matches.append(and_(si.lo_us.isnot(None), range_match))
-        elif kind in ("number", "quantity"):
-            prefix, has_system, has_unit = part
-            pieces = [
-                si.num.isnot(None),
-                number_match(si.num, prefix, bindparam(f"{v}lo"), bindparam(f"{v}hi")),
-            ]
-            if has_system:
-                pieces.append(si.system == bindparam(f"{v}s"))
-            if has_unit:
-                pieces.append(si.value == bindparam(f"{v}c"))
-            matches.append(and_(*pieces))
-    return or_(*matches)
+    if kind == "composite":
+        kinds, values = item[1], item[2]
+        alternatives = []
+        for j, value_parts in enumerate(values):
+            v = f"{name}_{j}"
+            terms = [_value_match(kinds[0], value_parts[0], f"{v}_0", si)]
+            for k in range(1, len(kinds)):
+                other = search_index.alias(f"{v}_{k}_si")
+                terms.append(
+                    exists().where(
+                        other.c.resource_pk == si.resource_pk,
+                        other.c.param == bindparam(f"{name}p{k}"),
+                        other.c.grp == si.grp,
+                        _value_match(kinds[k], value_parts[k], f"{v}_{k}", other.c),
+                    )
+                )
+            alternatives.append(and_(*terms))
+        return or_(*alternatives)
+    return or_(*(_value_match(kind, part, f"{name}_{j}", si) for j, part in enumerate(parts)))
+
+
+def _value_match(kind: str, part: Hashable, v: str, si) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """The index rows (columns `si`) that match one searched value of shape `part`."""
+    if kind == "token":
+        any_system, no_system, no_code = part  # type: ignore[misc]
+        pieces = [] if no_code else [si.value == bindparam(f"{v}c")]
+        if no_system:
+            pieces.append(si.system.is_(None))
+        elif not any_system:
+            pieces.append(si.system == bindparam(f"{v}s"))
+        return and_(*pieces)
+    if kind == "reference":
+        match = si.value == bindparam(f"{v}c")
+        return match if part else and_(match, si.system == bindparam(f"{v}t"))
+    if kind in ("string", "uri"):
+        if part == "like":
+            return si.value.like(bindparam(f"{v}c"), escape="\\")
+        return si.value == bindparam(f"{v}c")
+    if kind == "date":
+        # `lo_us IS NOT NULL` lets the database use the partial date index (date rows only).
+        range_match = date_match(si.lo_us, si.hi_us, part, bindparam(f"{v}lo"), bindparam(f"{v}hi"))
+        return and_(si.lo_us.isnot(None), range_match)
+    if kind in ("number", "quantity"):
+        prefix, has_system, has_unit = part  # type: ignore[misc]
+        pieces = [si.num.isnot(None), number_match(si.num, prefix, bindparam(f"{v}lo"), bindparam(f"{v}hi"))]
+        if has_system:
+            pieces.append(si.system == bindparam(f"{v}s"))
+        if has_unit:
+            pieces.append(si.value == bindparam(f"{v}c"))
+        return and_(*pieces)
+    raise ValueError(f"unsupported condition type {kind}")
 
 
 def _referring_ids(item: tuple, name: str, labels: Hashable, referred_type: str = "rt") -> Select:

@@ -1235,6 +1235,51 @@ def test_number_and_quantity_parameters_compare_with_prefixes_precision_and_unit
     assert _found(client, "RiskAssessment", [("probability", "gt0.4")]) == set()
 
 
+def test_composite_parameters_match_code_and_value_of_the_same_observation_or_component(client):
+    """Separate parameters match anywhere in a resource; a composite pairs a code with the value beside it."""
+    ucum, loinc = "http://unitsofmeasure.org", LOINC
+
+    def observation(code: str, value: str, unit: str, components=()) -> str:  # type: ignore[no-untyped-def]
+        created = fixtures.observation(value)
+        created["code"] = {"coding": [{"system": loinc, "code": code}]}
+        created["valueQuantity"].update(unit=unit, code=unit)
+        if components:
+            created.pop("valueQuantity")
+            created["component"] = [
+                {
+                    "code": {"coding": [{"system": loinc, "code": c}]},
+                    "valueQuantity": {"value": v, "system": ucum, "code": "mm[Hg]"},
+                }
+                for c, v in components
+            ]
+        return _create(client, created)["id"]
+
+    ferritin = observation("2276-4", "1200", "ug/L")
+    crp = observation("1988-5", "150", "mg/L")
+    pressure = observation("85354-9", "0", "mm[Hg]", components=(("8480-6", 85), ("8462-4", 50)))
+
+    def found(name: str, value: str) -> set[str]:
+        return _found(client, "Observation", [(name, value)])
+
+    assert found("code-value-quantity", f"{loinc}|2276-4$gt1000") == {ferritin}
+    assert found("code-value-quantity", f"{loinc}|1988-5$gt1000") == set()
+    assert found("code-value-quantity", f"{loinc}|2276-4$gt1000,{loinc}|1988-5$gt100") == {ferritin, crp}
+    assert found("code-value-quantity", f"2276-4$1200|{ucum}|ug/L") == {ferritin}
+    # Systolic 85, diastolic 50: the separate parameters match "systolic below 60", the composite not.
+    separate = [("component-code", f"{loinc}|8480-6"), ("component-value-quantity", "lt60")]
+    assert _found(client, "Observation", separate) == {pressure}
+    assert found("component-code-value-quantity", f"{loinc}|8480-6$lt60") == set()
+    assert found("component-code-value-quantity", f"{loinc}|8462-4$lt60") == {pressure}
+    # combo-: the Observation's own code and value, or a component's.
+    assert found("combo-code-value-quantity", f"{loinc}|8480-6$gt80") == {pressure}
+    assert found("combo-code-value-quantity", f"{loinc}|2276-4$gt1000") == {ferritin}
+    for bad in (f"{loinc}|2276-4", "$gt1000", f"{loinc}|2276-4$gt1000$x", f"{loinc}|2276-4$abc"):
+        response = client.get("/fhir/Observation", query_string={"code-value-quantity": bad})
+        assert response.status_code == 400, bad
+        assert response.get_json()["issue"][0]["expression"] == ["code-value-quantity"]
+    assert client.get("/fhir/Observation?code-value-quantity:missing=true").status_code == 400
+
+
 # -- chained parameters ------------------------------------------------------------------------------
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
