@@ -1,9 +1,9 @@
 """Search parameters the server indexes, compiled once from the core SearchParameter definitions.
 
-Every R4 parameter of type token, reference, date, string, uri, number or quantity is indexed on each
-type it is defined for, when its FHIRPath expression is a plain path (optionally `as Type` or
-`.where(resolve() is Type)`): such paths are walked directly over the JSON instead of running a
-FHIRPath engine per resource, which keeps indexing cheap on the write path.
+Every R4 parameter of type token, reference, date, string, uri, number, quantity or composite is
+indexed on each type it is defined for, when its FHIRPath expression is a plain path (optionally
+`as Type` or `.where(resolve() is Type)`): such paths are walked directly over the JSON instead of
+running a FHIRPath engine per resource, which keeps indexing cheap on the write path.
 """
 
 from __future__ import annotations
