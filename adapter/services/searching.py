@@ -145,7 +145,7 @@ def _iterate(
         for source, code, target in query.iterated_revincludes:
             pointed = [(r.res_type, r.res_id) for r in frontier if target is None or r.res_type == target]
             budget = REVINCLUDE_LIMIT + 1 - referring
-            found = store.referring(source, code, pointed, query.visible_labels, limit=budget)
+            found = store.referring([(source, code)], pointed, query.visible_labels, limit=budget)
             referring += len(found)
             _admit(found, seen, guard, new)
             if referring > REVINCLUDE_LIMIT:

@@ -540,50 +540,34 @@ class ResourceStore:
         self, query: SearchQuery, matches: list[StoredResource], *, limit: int
     ) -> list[StoredResource]:
         """Up to `limit` resources whose `_revinclude` reference parameters point at the given results."""
-        self.flush()
-        if not matches or not query.revincludes:
-            return []
-        si, r = search_index.c, resources.c
-        wanted = or_(*(and_(si.res_type == source, si.param == code) for source, code in query.revincludes))
-        stmt = (
-            select(*_HEAD_COLUMNS)
-            .select_from(search_index.join(resources, r.pk == si.resource_pk))
-            .where(
-                wanted,
-                si.system == query.res_type,
-                si.value.in_(sorted({m.res_id for m in matches})),
-                r.deleted.is_(False),
-            )
-            .distinct()
-            .order_by(r.pk)
-            .limit(limit)
-        )
-        if query.visible_labels is not None:
-            stmt = stmt.where(_visible(r.pk, query.visible_labels))
-        return [_head(row) for row in self.connection.execute(stmt)]
+        targets = [(query.res_type, m.res_id) for m in matches]
+        return self.referring(query.revincludes, targets, query.visible_labels, limit=limit)
 
     def referring(
         self,
-        source: str,
-        code: str,
+        links: list[tuple[str, str]],
         targets: list[tuple[str, str]],
         visible_labels: frozenset[str] | None,
         *,
         limit: int,
     ) -> list[StoredResource]:
-        """Up to `limit` current resources of `source` whose reference parameter `code` points at one of
-        the (type, id) `targets`, those with one of `visible_labels` only (None: all)."""
+        """Up to `limit` current resources whose (source type, reference parameter) `links` point at
+        one of the (type, id) `targets`, those with one of `visible_labels` only (None: all)."""
         self.flush()
-        if not targets:
+        if not targets or not links:
             return []
         si, r = search_index.c, resources.c
+        types = {t for t, _ in targets}
+        if len(types) == 1:  # the usual case: the (type, parameter, value) index serves it
+            pointing = and_(si.system == types.pop(), si.value.in_(sorted({i for _, i in targets})))
+        else:
+            pointing = tuple_(si.system, si.value).in_(sorted(set(targets)))
         stmt = (
             select(*_HEAD_COLUMNS)
             .select_from(search_index.join(resources, r.pk == si.resource_pk))
             .where(
-                si.res_type == source,
-                si.param == code,
-                tuple_(si.system, si.value).in_(sorted(set(targets))),
+                or_(*(and_(si.res_type == source, si.param == code) for source, code in links)),
+                pointing,
                 r.deleted.is_(False),
             )
             .distinct()

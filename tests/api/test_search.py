@@ -1346,6 +1346,10 @@ def test_chained_parameters_that_cannot_be_answered(client):
         ("status.code=x", "not a reference"),
         ("patient:Device.identifier=x", "never points at a Device"),
         ("patient.identifier:missing=true", ":missing"),
+        # Each link of a longer chain is checked like the first.
+        ("focus:ServiceRequest.subject.shoe=42", "shoe"),
+        ("focus:ServiceRequest.status.code=x", "not a reference"),
+        ("focus:ServiceRequest.subject:Patient.identifier:missing=true", ":missing"),
     ):
         response = client.get(f"/fhir/Task?{query}")
         assert response.status_code == 400, query
@@ -1359,15 +1363,6 @@ def test_chained_parameters_that_cannot_be_answered(client):
     assert "more than 3 links" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
     strict = client.get(f"/fhir/Task?{too_long}=HCL", headers={"Prefer": "handling=strict"})
     assert strict.status_code == 400
-    # Each link is checked like the first.
-    for query, needle in (
-        ("focus:ServiceRequest.subject.shoe=42", "shoe"),
-        ("focus:ServiceRequest.status.code=x", "not a reference"),
-        ("focus:ServiceRequest.subject:Patient.identifier:missing=true", ":missing"),
-    ):
-        response = client.get(f"/fhir/Task?{query}")
-        assert response.status_code == 400, query
-        assert needle in response.get_json()["issue"][0]["diagnostics"], query
 
 
 @pytest.mark.parametrize("probe_limit", [1, 10_000])
