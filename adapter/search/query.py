@@ -62,8 +62,8 @@ class Condition:
 @dataclass(frozen=True)
 class SortKey:
     """One key of `_sort`: a parameter code (or _id, _lastUpdated), its direction, and what it compares:
-    `_lastUpdated`, `_id`, `date` (ranges) or `value` (the indexed text of string, token, reference and
-    uri parameters)."""
+    `_lastUpdated`, `_id`, `date` (ranges), `value` (the indexed text of string, token, reference and
+    uri parameters) or `number` (number and quantity values, whatever their unit)."""
 
     code: str
     descending: bool
@@ -238,8 +238,8 @@ def parse_search(
                     query,
                     strict,
                     f"_sort={raw} is not supported (up to {MAX_SORT_KEYS} keys, each _id, _lastUpdated or "
-                    f"a date, string, token, reference or uri parameter of {res_type}, with - for "
-                    "descending, none repeated) and was ignored",
+                    f"a date, string, token, reference, uri, number or quantity parameter of {res_type}, "
+                    "with - for descending, none repeated) and was ignored",
                 )
                 query.canonical.pop()
             else:
@@ -508,7 +508,15 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
     return Condition(param.code, param.type, modifier, values, param)
 
 
-_SORT_KINDS = {"date": "date", "string": "value", "token": "value", "reference": "value", "uri": "value"}
+_SORT_KINDS = {
+    "date": "date",
+    "string": "value",
+    "token": "value",
+    "reference": "value",
+    "uri": "value",
+    "number": "number",
+    "quantity": "number",
+}
 
 
 def _parse_sort(

@@ -8,15 +8,15 @@ import json
 from adapter.errors import InvalidRequestError
 
 
-def encode_cursor(snapshot: int, after: int | tuple[int | str, ...]) -> str:
+def encode_cursor(snapshot: int, after: int | tuple[int | str | float, ...]) -> str:
     position = list(after) if isinstance(after, tuple) else [after]
     raw = json.dumps([2, snapshot, position], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> tuple[int, tuple[int | str, ...]]:
-    """(snapshot, keyset position); the position has one value per sort column (numbers, or texts
-    when sorted by text parameters)."""
+def decode_cursor(token: str) -> tuple[int, tuple[int | str | float, ...]]:
+    """(snapshot, keyset position); the position has one value per sort column (integers; texts and
+    decimals when sorted by text or number parameters)."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, snapshot, after = json.loads(raw)
@@ -25,7 +25,7 @@ def decode_cursor(token: str) -> tuple[int, tuple[int | str, ...]]:
             or not isinstance(snapshot, int)
             or not isinstance(after, list)
             or not 1 <= len(after) <= 10
-            or not all(type(v) in (int, str) for v in after)
+            or not all(type(v) in (int, str, float) for v in after)
         ):
             raise ValueError
         return snapshot, tuple(after)

@@ -10,7 +10,21 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, exists, func, not_, or_, select, tuple_
+from sqlalchemy import (
+    Float,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.query import Condition, SearchQuery, SortKey
@@ -474,9 +488,10 @@ def _key_columns(key: SortKey, n: int) -> list[tuple[ColumnElement, bool]]:
 
     A date parameter sorts by the earliest start of a resource's ranges going up and the latest end
     going down (the spec's "earliest in the sort order" of a repeating element); the other parameters
-    by the least or greatest indexed value. Resources without a value come last either way: dates
-    through an out-of-range stand-in, texts through a leading "has no value" column (no stand-in text
-    sorts last under every collation).
+    by the least or greatest indexed value (numbers and quantities by value, whatever the unit).
+    Resources without a value come last either way: dates through an out-of-range stand-in, texts and
+    numbers through a leading "has no value" column (no stand-in text sorts last under every
+    collation).
     """
     si, r = search_index.c, resources.c
     if key.kind == "_lastUpdated":
@@ -486,6 +501,9 @@ def _key_columns(key: SortKey, n: int) -> list[tuple[ColumnElement, bool]]:
     if key.kind == "date":
         value = func.max(si.hi_us) if key.descending else func.min(si.lo_us)
         present = si.lo_us.isnot(None)
+    elif key.kind == "number":
+        value = func.max(si.num) if key.descending else func.min(si.num)
+        present = si.num.isnot(None)
     else:
         value = func.max(si.value) if key.descending else func.min(si.value)
         present = si.value.isnot(None)
@@ -499,7 +517,8 @@ def _key_columns(key: SortKey, n: int) -> list[tuple[ColumnElement, bool]]:
             (func.coalesce(per_resource, _NO_VALUE_DESC if key.descending else _NO_VALUE_ASC), key.descending)
         ]
     missing = case((per_resource.is_(None), 1), else_=0)
-    return [(missing, False), (func.coalesce(per_resource, ""), key.descending)]
+    stand_in = literal(0.0, Float) if key.kind == "number" else literal("", String)
+    return [(missing, False), (func.coalesce(per_resource, stand_in), key.descending)]
 
 
 def _order(query: SearchQuery) -> list[tuple[ColumnElement, bool]]:

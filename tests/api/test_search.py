@@ -1035,7 +1035,7 @@ def test_sort_by_a_date_parameter_pages_in_order_with_missing_values_last(client
     assert names("/fhir/Observation?_sort=date&date=ge2026-03-10") == ["p03-20", "d10a", "d10b", "d12"]
     assert names("/fhir/Observation?_sort=-date&_count=1&_total=none")[:2] == ["p03-20", "d12"]
     # A key that is not a sortable parameter is ignored with a warning, or 400.
-    lenient = _search(client, "Observation", [("_sort", "value-quantity")])
+    lenient = _search(client, "Observation", [("_sort", "code-value-quantity")])
     assert any(e["search"]["mode"] == "outcome" for e in lenient["entry"])
     for sort in ("date,date", "--date", "-", "date,", "date,status,code,category,_id"):
         strict = client.get(f"/fhir/Observation?_sort={sort}", headers={"Prefer": "handling=strict"})
@@ -1212,6 +1212,16 @@ def test_number_and_quantity_parameters_compare_with_prefixes_precision_and_unit
     assert found("ne1200") == {"850 ug/L", "40.0 ug/L", "1.5 mg/L"}
     assert found("ap1100") == {"1200 ug/L"}  # within 10%
     assert found("gt2000,lt2") == {"1.5 mg/L"}
+
+    # Sorted by value (whatever the unit), those without one last; paging keeps the order.
+    def by_value(sort: str) -> list[str]:
+        ordered, _ = _all_pages(client, f"/fhir/Observation?code={LOINC}|2276-4&_sort={sort}&_count=2")
+        return [ids.get(i, "text") for i in ordered]
+
+    text["code"] = {"coding": [{"system": LOINC, "code": "2276-4"}]}
+    _create(client, text)
+    assert by_value("value-quantity") == ["1.5 mg/L", "40.0 ug/L", "850 ug/L", "1200 ug/L", "text"]
+    assert by_value("-value-quantity") == ["1200 ug/L", "850 ug/L", "40.0 ug/L", "1.5 mg/L", "text"]
     with_code = [("code", f"{LOINC}|2276-4"), ("value-quantity", "gt500")]
     assert {ids[i] for i in _found(client, "Observation", with_code)} == {"1200 ug/L", "850 ug/L"}
     assert {ids[i] for i in _found(client, "Observation", [("value-quantity:missing", "false")])} == set(
