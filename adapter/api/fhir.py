@@ -16,6 +16,7 @@ from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
 from adapter.services.capability import capability_statement
 from adapter.services.fhir import FhirService
+from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
 from adapter.services.patching import JSON_PATCH
 from adapter.services.transactions import BundleProcessor, response_bundle
@@ -238,16 +239,25 @@ def instance(res_type: str, res_id: str) -> Response:
         raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
     _audit("patch", entity)
     outcome = service.patch(
-        res_type, res_id, _json_patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+        res_type, res_id, _patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
     )
     return _write_response(outcome)
 
 
-def _json_patch_body() -> object:
+def _patch_body() -> object:
+    """A JSON Patch document, or a FHIRPath Patch (a Parameters resource, JSON or XML)."""
     if (request.mimetype or "").lower() != JSON_PATCH:
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {request.content_type!r} is not supported for PATCH; send {JSON_PATCH}"
+        unsupported = UnsupportedMediaTypeError(
+            f"Content-Type {request.content_type!r} is not supported for PATCH; send {JSON_PATCH} "
+            "(JSON Patch) or a Parameters resource as application/fhir+json or +xml (FHIRPath Patch)"
         )
+        try:
+            document = _body()
+        except UnsupportedMediaTypeError:
+            raise unsupported from None
+        if not is_fhirpath_patch(document):
+            raise unsupported
+        return document
     settings = current_app.extensions["cart_adapter"].settings
     return parse_json(request.get_data(cache=False), max_depth=settings.max_json_depth)
 

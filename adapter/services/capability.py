@@ -83,7 +83,7 @@ def capability_statement(base_url: str, now: str) -> dict:
         "implementation": {"description": "cart-adapter FHIR R4 server", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [
             {
                 "mode": "server",

@@ -11,6 +11,7 @@ from adapter.fhirio.jsonio import parse_stored_json
 from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions, searching
+from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
 from adapter.services.paging import decode_position, encode_cursor
 from adapter.services.patching import apply_json_patch
@@ -106,7 +107,8 @@ class FhirService:
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
-        """Apply a JSON Patch to the current version and store the result as the next version.
+        """Apply a JSON Patch or a FHIRPath Patch to the current version and store the result as the next
+        version.
 
         The patched resource goes through the same validation, access checks and version check as an
         update; without If-Match the version patched is the one that must still be current.
@@ -119,7 +121,11 @@ class FhirService:
             raise ForbiddenError(f"this client sees {res_type} pseudonymised and cannot patch it; use PUT")
         with self.uow.writing() as store:
             current = interactions.read(store, res_type, res_id, guard=guard)
-            patched = apply_json_patch(parse_stored_json(current.content or "{}"), document, res_type, res_id)
+            stored = parse_stored_json(current.content or "{}")
+            if is_fhirpath_patch(document):
+                patched = apply_fhirpath_patch(stored, document, res_type, res_id)  # type: ignore[arg-type]
+            else:
+                patched = apply_json_patch(stored, document, res_type, res_id)
             validated = interactions.pre_validate(patched, res_type)
             outcome = interactions.update(
                 store,

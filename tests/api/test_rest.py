@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from adapter.fhirio.jsonio import dump_json, parse_json
+from adapter.fhirio.xml import serialise_xml
 from adapter.store.engine import make_engine
 from tests import fixtures
 from tests.api.helpers import send
@@ -29,7 +30,11 @@ def test_metadata_lists_only_supported_interactions_and_formats(client):
     params = {p["name"] for p in task["searchParam"]}
     assert {"_id", "_lastUpdated", "identifier", "owner", "focus", "based-on", "business-status"} <= params
     assert "patch" in {i["code"] for i in task["interaction"]}
-    assert statement["patchFormat"] == ["application/json-patch+json"]
+    assert statement["patchFormat"] == [
+        "application/json-patch+json",
+        "application/fhir+json",
+        "application/fhir+xml",
+    ]
     assert {"transaction", "batch"} <= {i["code"] for i in rest["interaction"]}
 
 
@@ -343,6 +348,111 @@ def test_json_patch_checks_if_match_content_type_and_existence(client):
     assert client.delete(url).status_code == 204
     assert _patch(client, url, replace).status_code == 410
     assert _patch(client, "/fhir/Task?identifier=x", replace).status_code == 405
+
+
+def _fhirpath_patch(
+    client, url: str, *operations: list[dict], fmt: str = "application/fhir+json", **headers: str
+):  # type: ignore[no-untyped-def]
+    document = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "operation", "part": o} for o in operations],
+    }
+    body = dump_json(document) if fmt.endswith("json") else serialise_xml(document)
+    return client.patch(
+        url, data=body, headers={"Content-Type": fmt, "Accept": "application/fhir+json", **headers}
+    )
+
+
+def _op(kind: str, path: str, **parts: object) -> list[dict]:
+    out: list[dict] = [{"name": "type", "valueCode": kind}, {"name": "path", "valueString": path}]
+    for name, value in parts.items():
+        if name == "value_parts":
+            out.append({"name": "value", "part": value})
+        elif name.startswith("value"):
+            out.append({"name": "value", name: value})
+        elif name == "name":
+            out.append({"name": "name", "valueString": value})
+        else:
+            out.append({"name": name, "valueInteger": value})
+    return out
+
+
+def test_fhirpath_patch_adds_inserts_replaces_moves_and_deletes(client):
+    ins, coi = "urn:oid:1.2.250.1.213.1.4.8", "https://cart-adapter.example.org/fhir/NamingSystem/coi"
+    patient = _create(client, fixtures.patient()).get_json()
+    url = f"/fhir/Patient/{patient['id']}"
+    response = _fhirpath_patch(
+        client,
+        url,
+        _op("replace", "Patient.birthDate", valueDate="1975-03-13"),
+        _op("add", "Patient", name="telecom", valueContactPoint={"system": "phone", "value": "0478000000"}),
+        _op("insert", "Patient.identifier", valueIdentifier={"system": coi, "value": "COI-1"}, index=0),
+        _op("add", "Patient.name[0]", name="prefix", valueString="Mme"),
+        _op("replace", "Patient.name.where(use = 'official').family", valueString="Lefebvre"),
+        _op("add", "Patient", name="maritalStatus", value_parts=[{"name": "text", "valueString": "married"}]),
+        _op("move", "Patient.identifier", source=0, destination=1),
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    patched = response.get_json()
+    assert patched["birthDate"] == "1975-03-13"
+    assert patched["telecom"] == [{"system": "phone", "value": "0478000000"}]  # a repeating element: a list
+    assert [i["system"] for i in patched["identifier"]] == [ins, coi]
+    assert patched["name"][0]["prefix"] == ["Mme"] and patched["name"][0]["family"] == "Lefebvre"
+    assert patched["maritalStatus"] == {"text": "married"}
+    assert patched["meta"]["versionId"] == "2"
+    # Delete by a where(): the item goes; the last one takes its list with it. In XML as well.
+    delete = _fhirpath_patch(
+        client, url, _op("delete", f"Patient.identifier.where(system = '{coi}')"), fmt="application/fhir+xml"
+    )
+    assert delete.status_code == 200, delete.get_data(as_text=True)
+    assert [i["system"] for i in delete.get_json()["identifier"]] == [ins]
+    gone = _fhirpath_patch(client, url, _op("delete", "Patient.telecom[0]")).get_json()
+    assert "telecom" not in gone
+    # A choice element by its stem, as FHIRPath reads it.
+    observation = _create(client, fixtures.observation()).get_json()
+    changed = _fhirpath_patch(
+        client,
+        f"/fhir/Observation/{observation['id']}",
+        _op("replace", "Observation.value.value", valueDecimal=2.5),
+    )
+    assert changed.status_code == 200, changed.get_data(as_text=True)
+    assert changed.get_json()["valueQuantity"]["value"] == 2.5
+    # Deleting what is not there changes nothing but the version (the spec makes it no error).
+    assert _fhirpath_patch(client, url, _op("delete", "Patient.photo")).status_code == 200
+
+
+def test_a_fhirpath_patch_that_cannot_apply_changes_nothing(client):
+    task = _create(client, fixtures.task()).get_json()
+    url = f"/fhir/Task/{task['id']}"
+    for operation, status in (
+        (_op("replace", "Task.input.value", valueString="x"), 422),  # nothing there
+        (_op("replace", "Task.status", valueCode="not-a-status"), 422),  # invalid result
+        (_op("add", "Task", name="status", valueCode="accepted"), 422),  # already there
+        (_op("move", "Task.identifier", source=0, destination=3), 422),
+        (
+            _op("replace", "Task.identifier.descendants()", valueString="x"),
+            400,
+        ),  # FHIRPath not evaluated here
+        (_op("replace", "Patient.status", valueCode="accepted"), 400),
+        (_op("replace", "Task.id", valueId="other"), 422),
+        ([{"name": "type", "valueCode": "rename"}, {"name": "path", "valueString": "Task.status"}], 400),
+    ):
+        response = _fhirpath_patch(client, url, operation)
+        assert response.status_code == status, (operation, response.get_data(as_text=True))
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+    # Two operations: the second fails, so the first is not kept either.
+    response = _fhirpath_patch(
+        client,
+        url,
+        _op("replace", "Task.status", valueCode="accepted"),
+        _op("replace", "Task.note.text", valueString="x"),
+    )
+    assert response.status_code == 422
+    assert client.get(url).get_json()["meta"]["versionId"] == "1"
+    not_parameters = client.patch(
+        url, data=dump_json(task), headers={"Content-Type": "application/fhir+json"}
+    )
+    assert not_parameters.status_code == 415
 
 
 def test_body_over_limit_is_413(app, client):

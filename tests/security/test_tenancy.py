@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapter.fhirio.jsonio import dump_json
 from tests.security.conftest import COI, World
 
 
@@ -481,6 +482,30 @@ def test_json_patch_follows_the_update_rules_and_is_refused_to_pseudonymised_vie
     done = world.hospital_x("PATCH", task_url, patch, Content_Type="application/json-patch+json")
     assert done.status_code == 200, done.get_data(as_text=True)
     assert world.admin("GET", task_url).get_json()["status"] == "in-progress"
+    # The same rules for a FHIRPath Patch.
+    fhirpath = dump_json(
+        {
+            "resourceType": "Parameters",
+            "parameter": [
+                {
+                    "name": "operation",
+                    "part": [
+                        {"name": "type", "valueCode": "replace"},
+                        {"name": "path", "valueString": "Task.status"},
+                        {"name": "value", "valueCode": "completed"},
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    assert world.maker_a("PATCH", task_url, fhirpath, Content_Type="application/fhir+json").status_code == 403
+    assert (
+        world.hospital_y("PATCH", task_url, fhirpath, Content_Type="application/fhir+json").status_code == 404
+    )
+    assert (
+        world.hospital_x("PATCH", task_url, fhirpath, Content_Type="application/fhir+json").status_code == 200
+    )
+    assert world.admin("GET", task_url).get_json()["status"] == "completed"
 
 
 def test_a_manufacturer_puts_back_its_view_without_erasing_what_it_cannot_see(world: World) -> None:
