@@ -188,7 +188,18 @@ def type_level(res_type: str) -> Response:
         _audit("delete", res_type)
         service.conditional_delete(res_type, request.query_string.decode(), guard=_guard())
         return Response(status=204)
-    raise MethodNotAllowedError("conditional patch is not supported; PATCH a resource at [type]/[id]")
+    if not request.query_string:
+        raise MethodNotAllowedError("PATCH on a type needs search parameters (conditional patch)")
+    _audit("patch", res_type)
+    outcome = service.conditional_patch(
+        res_type,
+        request.query_string.decode(),
+        _patch_body(),
+        if_match=request.headers.get("If-Match"),
+        guard=_guard(),
+    )
+    _audit("patch", f"{res_type}/{outcome.stored.res_id}")
+    return _write_response(outcome)
 
 
 @bp.post("/<res_type>/_search")

@@ -347,7 +347,33 @@ def test_json_patch_checks_if_match_content_type_and_existence(client):
     assert _patch(client, "/fhir/Task/does-not-exist", replace).status_code == 404
     assert client.delete(url).status_code == 204
     assert _patch(client, url, replace).status_code == 410
-    assert _patch(client, "/fhir/Task?identifier=x", replace).status_code == 405
+    assert _patch(client, "/fhir/Task", replace).status_code == 405
+
+
+def test_conditional_patch_patches_the_single_match(client):
+    order = "https://cart-adapter.example.org/order"
+    _create(client, fixtures.task(order="ORD-CP1"))
+    _create(client, fixtures.task(order="ORD-CP2"))
+    _create(client, fixtures.task(order="ORD-CP2"))
+    replace = [{"op": "replace", "path": "/status", "value": "accepted"}]
+    done = _patch(client, f"/fhir/Task?identifier={order}|ORD-CP1", replace)
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert done.get_json()["status"] == "accepted" and done.get_json()["identifier"][0]["value"] == "ORD-CP1"
+    fhirpath = _fhirpath_patch(
+        client,
+        f"/fhir/Task?identifier={order}|ORD-CP1",
+        _op("replace", "Task.status", valueCode="in-progress"),
+    )
+    assert fhirpath.status_code == 200 and fhirpath.get_json()["meta"]["versionId"] == "3"
+    assert _patch(client, f"/fhir/Task?identifier={order}|ORD-NONE", replace).status_code == 404
+    several = _patch(client, f"/fhir/Task?identifier={order}|ORD-CP2", replace)
+    assert several.status_code == 412
+    assert [t["status"] for t in _search_tasks(client, "ORD-CP2")] == ["requested", "requested"]
+
+
+def _search_tasks(client, order: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    bundle = client.get(f"/fhir/Task?identifier=https://cart-adapter.example.org/order|{order}").get_json()
+    return [e["resource"] for e in bundle.get("entry", [])]
 
 
 def _fhirpath_patch(

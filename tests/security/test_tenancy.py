@@ -506,6 +506,10 @@ def test_json_patch_follows_the_update_rules_and_is_refused_to_pseudonymised_vie
         world.hospital_x("PATCH", task_url, fhirpath, Content_Type="application/fhir+json").status_code == 200
     )
     assert world.admin("GET", task_url).get_json()["status"] == "completed"
+    # Conditionally, a resource out of sight is not a match (404, not 412 or a patch).
+    by_order = "/fhir/Task?identifier=https://cart-adapter.example.org/order|ORD-X-1"
+    hidden = world.hospital_y("PATCH", by_order, fhirpath, Content_Type="application/fhir+json")
+    assert hidden.status_code == 404
 
 
 def test_a_manufacturer_puts_back_its_view_without_erasing_what_it_cannot_see(world: World) -> None:
