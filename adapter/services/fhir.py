@@ -5,18 +5,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from adapter.errors import ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError
+from adapter.errors import InvalidRequestError, NotFoundError
 from adapter.fhirio import bundles
-from adapter.fhirio.jsonio import parse_stored_json
 from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions, searching
-from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
 from adapter.services.paging import decode_position, encode_cursor
-from adapter.services.patching import apply_json_patch
 from adapter.services.searching import SearchPage
-from adapter.store.resources import ResourceStore, StoredResource
+from adapter.store.resources import StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 
 
@@ -113,9 +110,11 @@ class FhirService:
         The patched resource goes through the same validation, access checks and version check as an
         update; without If-Match the version patched is the one that must still be current.
         """
-        self._may_patch(res_type, guard)
+        interactions.check_patch(res_type, guard)
         with self.uow.writing() as store:
-            outcome = self._patch(store, res_type, res_id, document, if_match, guard)
+            outcome = interactions.patch(
+                store, res_type, res_id, document, clock=self.clock, if_match=if_match, guard=guard
+            )
         return _present_write(outcome, guard)
 
     def conditional_patch(
@@ -128,53 +127,15 @@ class FhirService:
         guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
         """Patch the single match of a search: none is 404, several 412."""
-        self._may_patch(res_type, guard)
+        interactions.check_patch(res_type, guard)
         with self.uow.writing() as store:
-            matches = interactions.find_matches(store, res_type, query_string, guard=guard)
-            if not matches:
-                raise NotFoundError(f"conditional patch {query_string!r} matches no {res_type}")
-            if len(matches) > 1:
-                raise PreconditionFailedError(
-                    f"conditional patch {query_string!r} matches several {res_type} resources"
-                )
-            outcome = self._patch(store, res_type, matches[0].res_id, document, if_match, guard)
+            target = interactions.single_match(
+                store, res_type, query_string, "conditional patch", guard=guard
+            )
+            outcome = interactions.patch(
+                store, res_type, target, document, clock=self.clock, if_match=if_match, guard=guard
+            )
         return _present_write(outcome, guard)
-
-    @staticmethod
-    def _may_patch(res_type: str, guard: AccessGuard) -> None:
-        interactions.check_type(res_type)
-        guard.require(res_type, "u")
-        if guard.pseudonymises:
-            # The patch would apply to elements this client cannot see, and a failing `test` would tell
-            # it what they hold.
-            raise ForbiddenError(f"this client sees {res_type} pseudonymised and cannot patch it; use PUT")
-
-    def _patch(
-        self,
-        store: ResourceStore,
-        res_type: str,
-        res_id: str,
-        document: object,
-        if_match: str | None,
-        guard: AccessGuard,
-    ) -> WriteOutcome:
-        current = interactions.read(store, res_type, res_id, guard=guard)
-        stored = parse_stored_json(current.content or "{}")
-        if is_fhirpath_patch(document):
-            patched = apply_fhirpath_patch(stored, document, res_type, res_id)  # type: ignore[arg-type]
-        else:
-            patched = apply_json_patch(stored, document, res_type, res_id)
-        validated = interactions.pre_validate(patched, res_type)
-        return interactions.update(
-            store,
-            res_type,
-            res_id,
-            patched,
-            clock=self.clock,
-            if_match=if_match or f'W/"{current.version_id}"',
-            guard=guard,
-            validated=validated,
-        )
 
     def conditional_update(
         self,

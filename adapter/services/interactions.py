@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from adapter.definitions import resource_types
 from adapter.errors import (
+    ForbiddenError,
     GoneError,
     InvalidRequestError,
     Issue,
@@ -21,12 +22,14 @@ from adapter.errors import (
     PreconditionFailedError,
     UnprocessableResourceError,
 )
-from adapter.fhirio.jsonio import dump_json
+from adapter.fhirio.jsonio import dump_json, parse_stored_json
 from adapter.fhirio.subsetting import is_subsetted
 from adapter.search.dates import format_instant
 from adapter.search.extract import index_rows
 from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, references
+from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
+from adapter.services.patching import apply_json_patch
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
@@ -367,6 +370,59 @@ def _parsed(stored: StoredResource) -> dict | None:
     from adapter.fhirio.jsonio import parse_json
 
     return parse_json(stored.content, max_depth=1000) if stored.content else None
+
+
+def single_match(
+    store: ResourceStore, res_type: str, query_string: str, what: str, *, guard: AccessGuard
+) -> str:
+    """The id of the one resource a conditional interaction's search finds: none is 404, several 412."""
+    matches = find_matches(store, res_type, query_string, guard=guard)
+    if not matches:
+        raise NotFoundError(f"{what} {query_string!r} matches no {res_type}")
+    if len(matches) > 1:
+        raise PreconditionFailedError(f"{what} {query_string!r} matches several {res_type} resources")
+    return matches[0].res_id
+
+
+def check_patch(res_type: str, guard: AccessGuard) -> None:
+    """Whether the caller may patch resources of this type at all."""
+    check_type(res_type)
+    guard.require(res_type, "u")
+    if guard.pseudonymises:
+        # The patch would apply to elements this client cannot see, and a failing `test` would tell it
+        # what they hold.
+        raise ForbiddenError(f"this client sees {res_type} pseudonymised and cannot patch it; use PUT")
+
+
+def patch(
+    store: ResourceStore,
+    res_type: str,
+    res_id: str,
+    document: object,
+    *,
+    clock: Clock,
+    if_match: str | None = None,
+    guard: AccessGuard = SERVER,
+) -> WriteOutcome:
+    """Apply a JSON Patch (a list of operations) or a FHIRPath Patch (a Parameters resource) to the
+    current version and store the result as the next version, validated like an update; without
+    `if_match` the version patched is the one that must still be current."""
+    current = read(store, res_type, res_id, guard=guard)
+    stored = parse_stored_json(current.content or "{}")
+    if is_fhirpath_patch(document):
+        patched = apply_fhirpath_patch(stored, document, res_type, res_id)  # type: ignore[arg-type]
+    else:
+        patched = apply_json_patch(stored, document, res_type, res_id)
+    return update(
+        store,
+        res_type,
+        res_id,
+        patched,
+        clock=clock,
+        if_match=if_match or f'W/"{current.version_id}"',
+        guard=guard,
+        validated=pre_validate(patched, res_type),
+    )
 
 
 def conditional_update(

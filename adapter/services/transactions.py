@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,17 +17,18 @@ from adapter.errors import (
     PreconditionFailedError,
     UnprocessableResourceError,
 )
-from adapter.fhirio.jsonio import dump_json
+from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.search.dates import format_instant
 from adapter.security.tenancy import AccessGuard, references
 from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
+from adapter.services.patching import JSON_PATCH
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 from adapter.validation.gate import check_bundle_entries
 
-_PERMISSION = {"POST": "c", "PUT": "u", "DELETE": "d", "GET": "r", "HEAD": "r"}
+_PERMISSION = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d", "GET": "r", "HEAD": "r"}
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
@@ -429,7 +432,26 @@ class BundleProcessor:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
             return EntryResult("204 No Content")
         if entry.method == "PATCH":
-            raise InvalidRequestError("PATCH entries in Bundles are not supported; PATCH [type]/[id]")
+            interactions.check_patch(entry.res_type, guard)
+            document = _patch_document(entry.resource)
+            if entry.res_id:
+                target = entry.res_id
+            elif entry.query:
+                target = interactions.single_match(
+                    store, entry.res_type, entry.query, "conditional patch", guard=guard
+                )
+            else:
+                raise InvalidRequestError("PATCH needs [type]/[id] or a conditional URL")
+            outcome = interactions.patch(
+                store,
+                entry.res_type,
+                target,
+                document,
+                clock=self.clock,
+                if_match=entry.if_match,
+                guard=guard,
+            )
+            return _write_result(base, outcome, guard)
         return self._get(store, entry, base, guard)
 
     def _get(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:
@@ -513,6 +535,26 @@ _REASONS = {
     412: "Precondition Failed",
     422: "Unprocessable Entity",
 }
+
+
+def _patch_document(resource: object) -> object:
+    """A PATCH entry's patch: a Parameters resource (FHIRPath Patch), or a Binary holding a JSON Patch."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Parameters":
+        return resource
+    if (
+        isinstance(resource, dict)
+        and resource.get("resourceType") == "Binary"
+        and str(resource.get("contentType", "")).split(";")[0].strip() == JSON_PATCH
+        and isinstance(resource.get("data"), str)
+    ):
+        try:
+            return parse_json(base64.b64decode(resource["data"], validate=True), max_depth=64)
+        except (ValueError, binascii.Error):
+            raise InvalidRequestError("the Binary's data is not a base64 JSON Patch document") from None
+    raise InvalidRequestError(
+        f"a PATCH entry holds a Parameters resource (FHIRPath Patch) or a Binary of {JSON_PATCH}",
+        expression="resource",
+    )
 
 
 def _write_result(base: str, outcome: WriteOutcome, guard: AccessGuard) -> EntryResult:

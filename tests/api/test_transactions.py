@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlencode, urlsplit
 
 from adapter.fhirio.jsonio import dump_json
@@ -698,3 +699,100 @@ def test_search_entry_in_a_batch_returns_a_searchset_with_absolute_full_urls(cli
     assert _match_ids(searchset) == [patient["id"]]
     # fullUrl is the absolute URL of the resource on this server, as in a search made directly.
     assert searchset["entry"][0]["fullUrl"] == f"http://localhost/fhir/Patient/{patient['id']}"
+
+
+# -- PATCH entries -----------------------------------------------------------------------------------
+
+
+def _fhirpath(*operations: list[dict]) -> dict:
+    return {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": o} for o in operations]}
+
+
+def _replace(path: str, **value: object) -> list[dict]:
+    ((key, item),) = value.items()
+    return [
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": path},
+        {"name": "value", key: item},
+    ]
+
+
+def _json_patch_binary(operations: list[dict]) -> dict:
+    data = base64.b64encode(dump_json(operations).encode()).decode()
+    return {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data}
+
+
+def test_patch_entries_apply_in_a_transaction_with_references_to_new_entries(client):
+    patient = _create(client, fixtures.patient())
+    task = _create(client, fixtures.task(order="ORD-PT1"))
+    request = fixtures.service_request(patient["id"])
+    add_focus = [
+        {"name": "type", "valueCode": "add"},
+        {"name": "path", "valueString": "Task"},
+        {"name": "name", "valueString": "focus"},
+        {"name": "value", "valueReference": {"reference": "urn:uuid:1c5e2f5a-0000-4000-8000-000000000001"}},
+    ]
+    bundle = _bundle(
+        "transaction",
+        _entry(
+            "PATCH", f"Task/{task['id']}", _fhirpath(add_focus, _replace("Task.status", valueCode="accepted"))
+        ),
+        _entry("POST", "ServiceRequest", request, full_url="urn:uuid:1c5e2f5a-0000-4000-8000-000000000001"),
+        _entry(
+            "PATCH",
+            f"Patient/{patient['id']}",
+            _json_patch_binary([{"op": "replace", "path": "/gender", "value": "other"}]),
+        ),
+        _entry("GET", f"Task/{task['id']}"),
+    )
+    response = _post_bundle(client, bundle)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    statuses = [e["response"]["status"] for e in response.get_json()["entry"]]
+    assert [status[:3] for status in statuses] == ["200", "201", "200", "200"]
+    # The GET entry runs after the patches: it reads the patched Task.
+    assert response.get_json()["entry"][3]["resource"]["status"] == "accepted"
+    location = response.get_json()["entry"][1]["response"]["location"]
+    request_id = location.split("ServiceRequest/", 1)[1].split("/")[0]
+    patched = _read(client, "Task", task["id"])
+    assert patched["status"] == "accepted"
+    assert patched["focus"] == {"reference": f"ServiceRequest/{request_id}"}
+    assert _read(client, "Patient", patient["id"])["gender"] == "other"
+
+
+def test_a_patch_entry_that_cannot_apply_undoes_the_whole_transaction(client):
+    task = _create(client, fixtures.task(order="ORD-PT2"))
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Patient", fixtures.patient(ins="2750399123401")),
+        _entry("PATCH", f"Task/{task['id']}", _fhirpath(_replace("Task.note.text", valueString="x"))),
+    )
+    response = _post_bundle(client, bundle)
+    assert response.status_code == 422
+    assert "Bundle.entry[1]" in response.get_data(as_text=True)
+    assert client.get("/fhir/Patient?identifier=2750399123401").get_json()["total"] == 0
+    not_a_patch = _bundle("transaction", _entry("PATCH", f"Task/{task['id']}", fixtures.patient()))
+    assert _post_bundle(client, not_a_patch).status_code == 400
+
+
+def test_patch_entries_in_a_batch_stand_alone_and_may_be_conditional(client):
+    _create(client, fixtures.task(order="ORD-PT3"))
+    bundle = _bundle(
+        "batch",
+        _entry(
+            "PATCH",
+            "Task?identifier=https://cart-adapter.example.org/order|ORD-PT3",
+            _fhirpath(_replace("Task.status", valueCode="accepted")),
+        ),
+        _entry("PATCH", "Task/does-not-exist", _fhirpath(_replace("Task.status", valueCode="accepted"))),
+        _entry(
+            "PATCH",
+            "Task?identifier=https://cart-adapter.example.org/order|ORD-NONE",
+            _fhirpath(_replace("Task.status", valueCode="accepted")),
+        ),
+    )
+    response = _post_bundle(client, bundle)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    statuses = [e["response"]["status"][:3] for e in response.get_json()["entry"]]
+    assert statuses == ["200", "404", "404"]
+    found = client.get("/fhir/Task?identifier=https://cart-adapter.example.org/order|ORD-PT3").get_json()
+    assert found["entry"][0]["resource"]["status"] == "accepted"
