@@ -170,36 +170,36 @@ def type_level(res_type: str) -> Response:
         _audit("create", f"{res_type}/{outcome.stored.res_id}")
         return _write_response(outcome)
     if request.method == "PUT":
-        if not request.query_string:
-            raise MethodNotAllowedError("PUT on a type needs search parameters (conditional update)")
+        query = _conditional_query("update")
         _audit("update", res_type)
         outcome = service.conditional_update(
             res_type,
-            request.query_string.decode(),
+            query,
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
             guard=_guard(),
         )
-        _audit("update", f"{res_type}/{outcome.stored.res_id}")
-        return _write_response(outcome)
-    if request.method == "DELETE":
-        if not request.query_string:
-            raise MethodNotAllowedError("DELETE on a type needs search parameters (conditional delete)")
+    elif request.method == "DELETE":
+        query = _conditional_query("delete")
         _audit("delete", res_type)
-        service.conditional_delete(res_type, request.query_string.decode(), guard=_guard())
+        service.conditional_delete(res_type, query, guard=_guard())
         return Response(status=204)
-    if not request.query_string:
-        raise MethodNotAllowedError("PATCH on a type needs search parameters (conditional patch)")
-    _audit("patch", res_type)
-    outcome = service.conditional_patch(
-        res_type,
-        request.query_string.decode(),
-        _patch_body(),
-        if_match=request.headers.get("If-Match"),
-        guard=_guard(),
-    )
-    _audit("patch", f"{res_type}/{outcome.stored.res_id}")
+    else:
+        query = _conditional_query("patch")
+        _audit("patch", res_type)
+        outcome = service.conditional_patch(
+            res_type, query, _patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+        )
+    _audit(g.interaction, f"{res_type}/{outcome.stored.res_id}")
     return _write_response(outcome)
+
+
+def _conditional_query(interaction: str) -> str:
+    if not request.query_string:
+        raise MethodNotAllowedError(
+            f"{request.method} on a type needs search parameters (conditional {interaction})"
+        )
+    return request.query_string.decode()
 
 
 @bp.post("/<res_type>/_search")
