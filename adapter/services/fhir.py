@@ -110,7 +110,6 @@ class FhirService:
         The patched resource goes through the same validation, access checks and version check as an
         update; without If-Match the version patched is the one that must still be current.
         """
-        interactions.check_patch(res_type, guard)
         with self.uow.writing() as store:
             outcome = interactions.patch(
                 store, res_type, res_id, document, clock=self.clock, if_match=if_match, guard=guard
@@ -127,13 +126,16 @@ class FhirService:
         guard: AccessGuard = SERVER,
     ) -> WriteOutcome:
         """Patch the single match of a search: none is 404, several 412."""
-        interactions.check_patch(res_type, guard)
         with self.uow.writing() as store:
-            target = interactions.single_match(
-                store, res_type, query_string, "conditional patch", guard=guard
-            )
             outcome = interactions.patch(
-                store, res_type, target, document, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                None,
+                document,
+                clock=self.clock,
+                query_string=query_string,
+                if_match=if_match,
+                guard=guard,
             )
         return _present_write(outcome, guard)
 

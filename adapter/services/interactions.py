@@ -372,7 +372,7 @@ def _parsed(stored: StoredResource) -> dict | None:
     return parse_json(stored.content, max_depth=1000) if stored.content else None
 
 
-def single_match(
+def _single_match(
     store: ResourceStore, res_type: str, query_string: str, what: str, *, guard: AccessGuard
 ) -> str:
     """The id of the one resource a conditional interaction's search finds: none is 404, several 412."""
@@ -384,7 +384,7 @@ def single_match(
     return matches[0].res_id
 
 
-def check_patch(res_type: str, guard: AccessGuard) -> None:
+def _check_patch(res_type: str, guard: AccessGuard) -> None:
     """Whether the caller may patch resources of this type at all."""
     check_type(res_type)
     guard.require(res_type, "u")
@@ -397,26 +397,33 @@ def check_patch(res_type: str, guard: AccessGuard) -> None:
 def patch(
     store: ResourceStore,
     res_type: str,
-    res_id: str,
+    target: str | None,
     document: object,
     *,
     clock: Clock,
+    query_string: str | None = None,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
 ) -> WriteOutcome:
     """Apply a JSON Patch (a list of operations) or a FHIRPath Patch (a Parameters resource) to the
-    current version and store the result as the next version, validated like an update; without
-    `if_match` the version patched is the one that must still be current."""
-    current = read(store, res_type, res_id, guard=guard)
+    current version of `target` (or of the single match of `query_string`, a conditional patch) and
+    store the result as the next version, validated like an update; without `if_match` the version
+    patched is the one that must still be current."""
+    _check_patch(res_type, guard)  # before any search: a client that may not patch learns nothing
+    if target is None:
+        if not query_string:
+            raise InvalidRequestError("a patch needs [type]/[id] or a conditional URL")
+        target = _single_match(store, res_type, query_string, "conditional patch", guard=guard)
+    current = read(store, res_type, target, guard=guard)
     stored = parse_stored_json(current.content or "{}")
     if is_fhirpath_patch(document):
-        patched = apply_fhirpath_patch(stored, document, res_type, res_id)  # type: ignore[arg-type]
+        patched = apply_fhirpath_patch(stored, document, res_type, target)  # type: ignore[arg-type]
     else:
-        patched = apply_json_patch(stored, document, res_type, res_id)
+        patched = apply_json_patch(stored, document, res_type, target)
     return update(
         store,
         res_type,
-        res_id,
+        target,
         patched,
         clock=clock,
         if_match=if_match or f'W/"{current.version_id}"',

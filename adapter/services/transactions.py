@@ -432,22 +432,13 @@ class BundleProcessor:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
             return EntryResult("204 No Content")
         if entry.method == "PATCH":
-            interactions.check_patch(entry.res_type, guard)
-            document = _patch_document(entry.resource)
-            if entry.res_id:
-                target = entry.res_id
-            elif entry.query:
-                target = interactions.single_match(
-                    store, entry.res_type, entry.query, "conditional patch", guard=guard
-                )
-            else:
-                raise InvalidRequestError("PATCH needs [type]/[id] or a conditional URL")
             outcome = interactions.patch(
                 store,
                 entry.res_type,
-                target,
-                document,
+                entry.res_id,
+                _patch_document(entry.resource),
                 clock=self.clock,
+                query_string=entry.query,
                 if_match=entry.if_match,
                 guard=guard,
             )
