@@ -43,6 +43,12 @@ class Services:
     audit_trail: AuditTrail
     ingest: IngestService
 
+    def close(self) -> None:
+        """Write the pending audit records and let go of the database (kept connections included)."""
+        self.auth.audit.close()
+        self.fhir.uow.close()
+        self.engine.dispose()
+
 
 def build_auth(settings: Settings, engine: Engine) -> AuthService:
     from adapter.security.clients import ClientRegistry, load_clients_file

@@ -137,8 +137,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     application = create_app(settings)
     yield application
     services = application.extensions["cart_adapter"]
-    services.auth.audit.close()
-    services.engine.dispose()
+    services.close()
 
 
 def bearer_for(app, client_id: str, role: str = "admin", scopes: str = "system/*.cruds", **kwargs) -> str:  # type: ignore[no-untyped-def]

@@ -88,7 +88,9 @@ def _sqlite_engine(url: str) -> Engine:
         # otherwise deadlock on the upgrade, and SQLite would fail one of them at once.
         # On the driver's connection: every request begins one, and SQLAlchemy's statement machinery
         # around a bare BEGIN costs more than the BEGIN.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # a kept read connection has begun on the driver already
+            driver.execute("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
     return engine
 

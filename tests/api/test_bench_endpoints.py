@@ -33,7 +33,7 @@ def test_the_floors_answer_when_configured(tmp_path):
     assert refused.status_code == 400 and refused.get_json()["resourceType"] == "OperationOutcome"
     # Nothing was stored by any of them.
     assert client.get("/fhir/Patient?_summary=count", headers=headers).get_json()["total"] == 0
-    app.extensions["cart_adapter"].auth.audit.close()
+    app.extensions["cart_adapter"].close()
 
 
 def test_the_floors_do_not_exist_unless_configured(tmp_path):
@@ -43,4 +43,4 @@ def test_the_floors_do_not_exist_unless_configured(tmp_path):
     for path in ("/bench/wsgi", "/bench/constant"):
         assert client.get(path, headers=headers).status_code == 404, path
     assert client.post("/bench/parse", data="{}", headers=headers).status_code == 404
-    app.extensions["cart_adapter"].auth.audit.close()
+    app.extensions["cart_adapter"].close()

@@ -126,5 +126,4 @@ def test_a_deployment_can_require_the_cart_profile_per_type(settings) -> None:
         # Other types stay open to plain resources.
         assert send(client, "POST", "/fhir/Patient", fixtures.patient()).status_code == 201
     finally:
-        app.extensions["cart_adapter"].auth.audit.close()
-        app.extensions["cart_adapter"].engine.dispose()
+        app.extensions["cart_adapter"].close()

@@ -34,8 +34,7 @@ def _tagged_tasks(tmp_path, database_url: str, count: int) -> list[str]:  # type
         ids.append(response.get_json()["id"])
     assert client.delete(f"/fhir/Task/{ids.pop()}").status_code == 204
     services = app.extensions["cart_adapter"]
-    services.auth.audit.close()
-    services.engine.dispose()
+    services.close()
     return ids
 
 
@@ -107,8 +106,7 @@ def test_the_indexed_parameters_can_be_narrowed_and_the_index_follows(tmp_path, 
         return app, client
 
     def close(app) -> None:  # type: ignore[no-untyped-def]
-        app.extensions["cart_adapter"].auth.audit.close()
-        app.extensions["cart_adapter"].engine.dispose()
+        app.extensions["cart_adapter"].close()
 
     try:
         app, client = app_with(("priority",))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import func, select
 
 from adapter.store.engine import make_engine
@@ -37,4 +39,77 @@ def test_a_read_does_not_see_what_commits_while_it_runs(database_url: str) -> No
         assert store.connection.execute(count).scalar_one() == before == 1
     with uow.reading() as store:
         assert store.connection.execute(count).scalar_one() == 2
+    engine.dispose()
+
+
+def _driver_count(store) -> int:  # type: ignore[no-untyped-def]
+    # As the cached search statements run: on the driver's cursor, below SQLAlchemy.
+    cursor = store.connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute("SELECT count(*) FROM resources")
+        return cursor.fetchone()[0]
+    finally:
+        cursor.close()
+
+
+def test_statements_on_the_driver_and_through_sqlalchemy_share_the_snapshot(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    uow = UnitOfWork(engine)
+    _insert(uow, "t1")
+    count = select(func.count()).select_from(resources)
+    for _ in range(2):  # the second time on a kept connection
+        with uow.reading() as store:
+            first = _driver_count(store)
+            _insert(uow, f"t-{first}")
+            assert store.connection.execute(count).scalar_one() == first
+            assert _driver_count(store) == first
+        with uow.reading() as store:
+            assert _driver_count(store) == first + 1
+    uow.close()
+    engine.dispose()
+
+
+def test_a_read_that_fails_leaves_no_snapshot_behind(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    uow = UnitOfWork(engine)
+    _insert(uow, "t1")
+    try:
+        with uow.reading() as store:
+            _driver_count(store)
+            raise LookupError("the service gave up halfway")
+    except LookupError:
+        pass
+    _insert(uow, "t2")
+    with uow.reading() as store:
+        assert _driver_count(store) == 2
+    uow.close()
+    engine.dispose()
+
+
+def test_a_forked_worker_opens_its_own_read_connections(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # gunicorn forks workers from the process that built the app; a SQLite connection must not be
+    # used by two processes.
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    upgrade(engine)
+    uow = UnitOfWork(engine)
+    _insert(uow, "t1")
+    with uow.reading() as store:
+        parent_connection = store.connection
+        _driver_count(store)
+    pid = os.fork()
+    if pid == 0:  # the child reports through its exit status only
+        try:
+            with uow.reading() as store:
+                ok = store.connection is not parent_connection and _driver_count(store) == 1
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with uow.reading() as store:
+        assert store.connection is parent_connection  # the parent keeps its own
+        assert _driver_count(store) == 1
+    uow.close()
     engine.dispose()
