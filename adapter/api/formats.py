@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import Request, Response
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from adapter.errors import NotAcceptableError, UnsupportedMediaTypeError
 from adapter.fhirio.jsonio import dump_json, parse_json
@@ -25,8 +28,17 @@ def response_format(request: Request) -> str:
         if base in _JSON_TYPES:
             return JSON
         raise NotAcceptableError(f"_format {wanted!r} is not supported (json or xml)", expression="_format")
-    accept = request.accept_mimetypes
-    if not accept or not accept.provided:
+    return _from_accept(request.headers.get("Accept", ""))
+
+
+@lru_cache(maxsize=64)
+def _from_accept(header: str) -> str:
+    # A client sends the same Accept header on every request; parsing it again each time showed up in
+    # the profile of a Task poll.
+    if not header:
+        return JSON
+    accept = parse_accept_header(header, MIMEAccept)
+    if not accept.provided:
         return JSON
     best = accept.best_match([JSON, "application/json", XML, "application/xml", "text/xml"])
     if best is None:

@@ -76,7 +76,8 @@ search_index = Table(
     Column("num", Float, nullable=True),
     # composite parameters: the rows of one combination's components share this number (migration 0007).
     Column("grp", Integer, nullable=True),
-    Index("ix_search_value", "res_type", "param", "value", "system"),
+    # With the resource key last (migration 0008): a search driven by these values needs no table lookup.
+    Index("ix_search_value", "res_type", "param", "value", "system", "resource_pk"),
     # Date rows only (migration 0004): the other rows have no range and would only slow every write.
     Index(
         "ix_search_date",
