@@ -20,6 +20,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -332,7 +333,9 @@ def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement
     return [table.c.pk.in_(select(ra.c.resource_pk).where(visible))]
 
 
-def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> ColumnElement[bool]:
+def _present(
+    name: str, match: ColumnElement[bool] | None, drives: bool, fenced: bool = False
+) -> ColumnElement[bool]:
     """The resource has index rows of parameter `name` (matching `match`)."""
     r, si = resources.c, search_index.c
     if drives:
@@ -342,7 +345,20 @@ def _present(name: str, match: ColumnElement[bool] | None, drives: bool) -> Colu
     # Correlated, without the resource type: only the (resource_pk, param) index serves it, so
     # each probe reads the few index rows of one resource.
     where = [si.resource_pk == r.pk, si.param == bindparam(f"{name}p")]
-    return exists().where(*where, *([match] if match is not None else []))
+    return _probe(*where, *([match] if match is not None else []), fenced=fenced)
+
+
+def _probe(*where: ColumnElement[bool], fenced: bool) -> ColumnElement[bool]:
+    """A correlated EXISTS: one index probe per row the search walks.
+
+    `fenced` (PostgreSQL): OFFSET 0 keeps the planner from turning the EXISTS into a join. The probes
+    then run per row in the order chosen here (as SQLite runs them), the plan no longer depends on
+    the searched values, and PostgreSQL keeps one generic plan of the prepared statement instead of
+    planning each poll again, which cost more than running it.
+    """
+    if not fenced:
+        return exists().where(*where)
+    return exists(select(literal_column("1")).where(*where).offset(literal_column("0")))
 
 
 def _lower_bounded(prefixes: tuple) -> bool:
@@ -421,9 +437,10 @@ def choose_driver(candidates: list[int | str], counts: tuple[int, ...]) -> int |
     return candidates[best] if counts[best] < PROBE_LIMIT else ORDERED
 
 
-def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[bool]]:
+def _filters(key: tuple, driver: int | str | None = None, fenced: bool = False) -> list[ColumnElement[bool]]:
     """The WHERE terms of a search. `driver` None keeps every filter an uncorrelated IN (counts, and
-    databases that plan by statistics); otherwise the filter that drives is an IN and the others probes."""
+    databases that plan by statistics); otherwise the filter that drives is an IN and the others probes
+    (`fenced`: probes the database may not turn into joins, see _probe)."""
     r = resources.c
     by_index = isinstance(driver, int)
     # `res_type || ''` keeps SQLite from reading the type's whole _lastUpdated index instead of the
@@ -440,7 +457,7 @@ def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[
         if driver is None:
             filters.append(r.pk.in_(select(ra.resource_pk).where(labels)))
         else:
-            filters.append(exists().where(ra.resource_pk == r.pk, labels))
+            filters.append(_probe(ra.resource_pk == r.pk, labels, fenced=fenced))
     for i, item in enumerate(key[1:]):
         name = f"c{i}"
         kind = item[0]
@@ -464,10 +481,10 @@ def _filters(key: tuple, driver: int | str | None = None) -> list[ColumnElement[
             continue
         drives = driver is None or driver == i
         if kind == "missing":
-            present = _present(name, None, drives)
+            present = _present(name, None, drives, fenced)
             filters.append(not_(present) if item[1] else present)
             continue
-        found = _present(name, _index_match(item, name, key[0]), drives)
+        found = _present(name, _index_match(item, name, key[0]), drives, fenced)
         filters.append(not_(found) if item[1] == "not" else found)
     return filters
 
@@ -573,17 +590,19 @@ def search_statement(
     after: tuple[int, ...] | None,
     limit: int,
     driver: int | str | None = None,
+    fenced: bool = False,
 ) -> tuple[CachedSelect, dict[str, Any]]:
     """The page query: filters, the snapshot bound, the keyset position `after` (the sort columns'
-    values of the last row of the previous page), the order, and one row more than the page."""
+    values of the last row of the previous page), the order, and one row more than the page.
+    `fenced`: the probes stay probes (see _probe)."""
     shape, params = plan(query)
-    key = ("search", shape, query.sort, snapshot is not None, after is not None, driver)
+    key = ("search", shape, query.sort, snapshot is not None, after is not None, driver, fenced)
     cached = _cache.get(key)
     if cached is None:
         order = _order(query)
         if by_parameter(query.sort):
             columns = (*columns, *(c.label(f"sort{i}") for i, (c, _) in enumerate(order[:-1])))
-        stmt = select(*columns).where(*_filters(shape, driver))
+        stmt = select(*columns).where(*_filters(shape, driver, fenced))
         if snapshot is not None:
             stmt = stmt.where(_snapshot_column(query.sort) <= bindparam("snapshot"))
         if after is not None:
