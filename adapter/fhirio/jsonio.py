@@ -34,7 +34,8 @@ def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
     """Parse FHIR JSON; decimals become Decimal.
 
     Raises:
-        InvalidSyntaxError: invalid UTF-8, not JSON, NaN/Infinity, or nested deeper than max_depth.
+        InvalidSyntaxError: invalid UTF-8, not JSON, NaN/Infinity, nested deeper than max_depth, an
+            integer too long to convert, or an unpaired surrogate escape.
     """
     if isinstance(data, bytes):
         try:
@@ -51,8 +52,33 @@ def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
         raise InvalidSyntaxError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise InvalidSyntaxError(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4300 digits (a guard against quadratic time).
+        raise InvalidSyntaxError("JSON number with too many digits") from None
     _check_depth(value, max_depth)
+    # A \uD800 escape without its pair decodes to a lone surrogate: valid JSON, but no Unicode text, and
+    # it could be neither stored nor written back as UTF-8. Only escapes can produce one.
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise InvalidSyntaxError("JSON string with an unpaired surrogate escape (\\uD800-\\uDFFF)")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def parse_stored_json(text: str) -> Any:

@@ -244,7 +244,8 @@ def _convert(raw: str, child: JsonChild, expr: str, line: int | None) -> Any:
     if kind == "integer":
         if not _INTEGER.fullmatch(raw):
             raise _error(f"Invalid {child.type_code} {raw!r}: expected a whole number", expr, line)
-        number = int(raw)
+        # int() refuses more than 4300 digits; any number that long is out of range anyway.
+        number = int(raw) if len(raw) <= 20 else _INT32[1] + 1
         low = _INT_FLOOR.get(child.type_code, _INT32[0])
         if not low <= number <= _INT32[1]:
             raise _error(f"{child.type_code} {raw!r} is out of range", expr, line)
@@ -418,6 +419,9 @@ def _format(value: Any, child: JsonChild, expr: str) -> str:
     raise _error(f"Expected a {child.type_code} ({kind}), found {type(value).__name__}", expr)
 
 
+_MAX_FIXED_ZEROS = 100
+
+
 def _format_decimal(value: Decimal | int | float, expr: str) -> str:
     try:
         number = value if isinstance(value, Decimal) else Decimal(repr(value))
@@ -426,8 +430,10 @@ def _format_decimal(value: Decimal | int | float, expr: str) -> str:
     if not number.is_finite():
         raise _error(f"Invalid decimal {value!r}", expr)
     exponent = number.as_tuple().exponent
-    # str() switches to E-notation for small numbers ("1E-7"); fixed-point keeps every digit.
-    return format(number, "f") if isinstance(exponent, int) and exponent < 0 else str(number)
+    # str() switches to E-notation for small numbers ("1E-7"); fixed-point keeps every digit. Not for
+    # tiny ones: 1e-999999999 is a valid decimal, and fixed-point would write a billion zeros.
+    fixed = isinstance(exponent, int) and exponent < 0 and number.adjusted() >= -_MAX_FIXED_ZEROS
+    return format(number, "f") if fixed else str(number)
 
 
 def _parse_xhtml(value: Any, expr: str) -> etree._Element:

@@ -124,6 +124,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
 
 
+def _as_float(value: int | float | Decimal) -> float:
+    # float() raises OverflowError on an integer beyond a double's range (a 400-digit JSON number) but
+    # gives infinity for the same number written with a decimal point: index both alike.
+    return float(Decimal(value)) if isinstance(value, int) else float(value)
+
+
 def _dates(value: Any) -> Iterator[tuple[int, int]]:
     if isinstance(value, str):
         found = date_range(value)
@@ -184,7 +190,7 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
             yield IndexRow(code, None, None, lo, hi)
     elif kind == "number":
         if _is_number(value):
-            yield IndexRow(code, None, None, num=float(value))
+            yield IndexRow(code, None, None, num=_as_float(value))
     elif kind == "quantity":
         # A Quantity (not a SampledData or Range the same expression may also reach): its unit by
         # code, or by the human unit when it has no code; no conversion between units.
@@ -192,7 +198,7 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
             unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
             system = value.get("system") if isinstance(value.get("system"), str) else None
             unit = unit[:512] if isinstance(unit, str) else None
-            yield IndexRow(code, system, unit, num=float(value["value"]))
+            yield IndexRow(code, system, unit, num=_as_float(value["value"]))
 
 
 def index_rows(resource: dict) -> list[IndexRow]:

@@ -171,14 +171,22 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
         raise InvalidRequestError(
             f"search parameter {param.code}: {raw!r} is not a number", expression=param.code
         )
-    if prefix in ("eq", "ne"):
-        half = Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
-        lo, hi = float(number - half), float(number + half)
-    elif prefix == "ap":
-        spread = abs(number) / 10 or Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
-        lo, hi = float(number - spread), float(number + spread)
-    else:
-        lo = hi = float(number)
+    try:
+        if prefix in ("eq", "ne"):
+            half = Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
+            lo, hi = float(number - half), float(number + half)
+        elif prefix == "ap":
+            spread = abs(number) / 10 or Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
+            lo, hi = float(number - spread), float(number + spread)
+        else:
+            lo = hi = float(number)
+    except ArithmeticError:
+        # An exponent beyond the decimal context's range (1e999999999, 1e-999999999): the bounds of its
+        # precision cannot be computed, and no stored value is that large or that precise.
+        raise InvalidRequestError(
+            f"search parameter {param.code}: {raw!r} is out of the range this server compares",
+            expression=param.code,
+        ) from None
     return NumberValue(prefix, lo, hi, system or None, unit or None)
 
 
@@ -216,6 +224,13 @@ def parse_search(
     summary: str | None = None
     elements: list[str] = []
     for name, raw in args:
+        if "\x00" in name or "\x00" in raw:
+            # No FHIR value holds a NUL (control characters are refused on write), and PostgreSQL text
+            # cannot hold one either: the database would fail on the comparison.
+            where = name if "\x00" not in name else repr(name)
+            raise InvalidRequestError(
+                f"search parameter {where}: a NUL character is not allowed", expression=where
+            )
         base, _, modifier = name.partition(":")
         if base in _IGNORED:
             query.canonical.append((name, raw))  # kept in links so that next pages come in the same format
@@ -225,7 +240,7 @@ def parse_search(
             continue
         query.canonical.append((name, raw))
         if base == "_count":
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):  # isdigit() alone accepts "²", which int() refuses
                 raise InvalidRequestError(
                     f"_count must be a non-negative integer, got {raw!r}", expression="_count"
                 )

@@ -34,7 +34,8 @@ class AuditTrail:
         guard.require("AuditEvent", "r")
         self.flush()  # this process's queued records first, so that a reader sees its own past requests
         with self.engine.connect() as connection:
-            content = audit_store.read(connection, event_id)
+            # No event id holds a NUL, and PostgreSQL refuses one in a text parameter.
+            content = None if "\x00" in event_id else audit_store.read(connection, event_id)
         if content is None:
             raise NotFoundError(f"AuditEvent/{event_id} is not known")
         return content
@@ -46,6 +47,10 @@ class AuditTrail:
         since_us = before = None
         count = self.default_count
         for name, value in args:
+            if "\x00" in name or "\x00" in value:
+                # PostgreSQL refuses a NUL in a text parameter, and no stored value holds one.
+                where = name if "\x00" not in name else repr(name)
+                raise InvalidRequestError(f"{where}: a NUL character is not allowed", expression=where)
             if name == "agent-name":
                 client_id = value
             elif name == "entity":
@@ -58,7 +63,7 @@ class AuditTrail:
                     )
                 since_us = found[0]
             elif name == "_count":
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()):  # isdigit() alone accepts "²"
                     raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
                 count = min(int(value), self.max_count)
             elif name == "_page":

@@ -224,7 +224,7 @@ class FhirService:
                     raise InvalidRequestError(f"_since {value!r} is not an instant", expression="_since")
                 since_us = found[0]
             elif name == "_count":
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()):  # isdigit() alone accepts "²"
                     raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
                 count = min(int(value), self.max_count)
             elif name == "_page":

@@ -55,7 +55,8 @@ def apply_fhirpath_patch(resource: dict, document: dict, res_type: str, res_id: 
             does not evaluate in patches (400).
         UnprocessableResourceError: an operation does not find what it needs (422); nothing changes.
     """
-    operations = [p for p in document.get("parameter") or [] if isinstance(p, dict)]
+    parameters = document.get("parameter")
+    operations = [p for p in parameters if isinstance(p, dict)] if isinstance(parameters, list) else []
     if not operations or any(p.get("name") != "operation" for p in operations):
         raise InvalidRequestError("a FHIRPath Patch is a Parameters resource of 'operation' parameters")
     current = copy.deepcopy(resource)
@@ -69,7 +70,10 @@ def apply_fhirpath_patch(resource: dict, document: dict, res_type: str, res_id: 
 
 def _parts(operation: dict, number: int) -> dict[str, Any]:
     parts: dict[str, Any] = {}
-    for part in operation.get("part") or []:
+    given = operation.get("part")
+    if given is not None and not isinstance(given, list):
+        raise InvalidRequestError(f"FHIRPath Patch operation {number}: part must be a list of parts")
+    for part in given or []:
         name = part.get("name") if isinstance(part, dict) else None
         if name == "value":
             parts["value"] = _value(part, number)
@@ -78,7 +82,8 @@ def _parts(operation: dict, number: int) -> dict[str, Any]:
             if len(found) != 1:
                 raise InvalidRequestError(f"FHIRPath Patch operation {number}: {name} needs one value")
             parts[name] = found[0]
-    if parts.get("type") not in _OPERATIONS:
+    # A JSON array or object here is unhashable: test its type before looking it up.
+    if not isinstance(parts.get("type"), str) or parts["type"] not in _OPERATIONS:
         raise InvalidRequestError(
             f"FHIRPath Patch operation {number}: type must be one of {', '.join(sorted(_OPERATIONS))}"
         )

@@ -33,6 +33,8 @@ from adapter.services.patching import apply_json_patch
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
+# Version numbers and keys are 64-bit signed integers in the database.
+MAX_VERSION = 2**63 - 1
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"?([^"]*)"?\s*$')
 
@@ -70,7 +72,8 @@ def check_id(res_id: str) -> None:
 
 def parse_etag(value: str) -> int:
     match = _ETAG_RE.match(value)
-    if not match or not match.group(1).isdigit():
+    # isascii(): isdigit() also accepts digits such as "²" that int() refuses
+    if not match or not (match.group(1).isascii() and match.group(1).isdigit()):
         raise InvalidRequestError(f'If-Match {value!r} is not a version ETag such as W/"3"')
     return int(match.group(1))
 
@@ -294,7 +297,10 @@ def vread(
 ) -> StoredResource:
     check_type(res_type)
     guard.require(res_type, "r")
-    found = store.version(res_type, res_id, int(version)) if version.isdigit() else None
+    # Only ASCII digits within the 64-bit column: "²" passes isdigit() but not int(), and a larger
+    # number overflows the database driver. Neither is a version that can exist.
+    known = version.isascii() and version.isdigit() and int(version) <= MAX_VERSION
+    found = store.version(res_type, res_id, int(version)) if known else None
     if found is None or not guard.can_see(store.labels(found.pk)):
         raise NotFoundError(f"{res_type}/{res_id}/_history/{version} is not known")
     if found.deleted:

@@ -7,6 +7,19 @@ import json
 
 from adapter.errors import InvalidRequestError
 
+# Snapshots, sequence numbers and keys are 64-bit signed integers in the database, and its text holds
+# neither NUL nor unpaired surrogates: a forged cursor holding a larger number, true (an int to Python)
+# or such a text would fail in the driver instead of being refused here.
+_MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
+
+
+def _fits(value: object) -> bool:
+    if type(value) is int:
+        return _MIN_INT <= value <= _MAX_INT
+    if type(value) is str:
+        return "\x00" not in value and value.encode("utf-8", "replace").decode("utf-8") == value
+    return True
+
 
 def encode_cursor(snapshot: int, after: int | tuple[int | str | float, ...]) -> str:
     position = list(after) if isinstance(after, tuple) else [after]
@@ -22,10 +35,11 @@ def decode_cursor(token: str) -> tuple[int, tuple[int | str | float, ...]]:
         version, snapshot, after = json.loads(raw)
         if (
             version != 2
-            or not isinstance(snapshot, int)
+            or type(snapshot) is not int
+            or not _fits(snapshot)
             or not isinstance(after, list)
             or not 1 <= len(after) <= 10
-            or not all(type(v) in (int, str, float) for v in after)
+            or not all(type(v) in (int, str, float) and _fits(v) for v in after)
         ):
             raise ValueError
         return snapshot, tuple(after)

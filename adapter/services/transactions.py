@@ -99,6 +99,13 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
             f"Bundle.entry[{index}].request with method and url is required",
             expression=f"Bundle.entry[{index}].request",
         )
+    for key in ("ifNoneExist", "ifMatch"):
+        # Read later as a query string and an ETag: anything but a string would fail there.
+        if request.get(key) is not None and not isinstance(request[key], str):
+            raise InvalidRequestError(
+                f"Bundle.entry[{index}].request.{key} must be a string",
+                expression=f"Bundle.entry[{index}].request.{key}",
+            )
     method = request["method"].upper()
     if method not in _ORDER:
         raise InvalidRequestError(

@@ -120,6 +120,8 @@ class ResourceStore:
 
     # -- reads -----------------------------------------------------------------------------------
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
+        if "\x00" in res_id:
+            return None  # no stored id holds a NUL, and PostgreSQL refuses one in a text parameter
         self.flush()
         stmt = select(*_HEAD_COLUMNS).where(resources.c.res_type == res_type, resources.c.res_id == res_id)
         if for_update:
@@ -128,6 +130,8 @@ class ResourceStore:
         return _head(row) if row else None
 
     def version(self, res_type: str, res_id: str, version_id: int) -> StoredResource | None:
+        if "\x00" in res_id:
+            return None  # as in current()
         self.flush()
         v = resource_versions.c
         row = self.connection.execute(
