@@ -57,13 +57,15 @@ def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
         raise InvalidSyntaxError("JSON number with too many digits") from None
     _check_depth(value, max_depth)
     # A \uD800 escape without its pair decodes to a lone surrogate: valid JSON, but no Unicode text, and
-    # it could be neither stored nor written back as UTF-8. Only escapes can produce one.
-    if "\\u" in text and _has_lone_surrogate(value):
+    # it could be neither stored nor written back as UTF-8. Only such an escape can produce one; the walk
+    # over every string is for bodies that hold one (French text escaped as \u00e9 does not).
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise InvalidSyntaxError("JSON string with an unpaired surrogate escape (\\uD800-\\uDFFF)")
     return value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _has_lone_surrogate(value: Any) -> bool:
