@@ -112,6 +112,10 @@ def _apply(resource: dict, res_type: str, op: dict[str, Any], number: int) -> No
     kind, path = op["type"], op["path"]
     where = f"FHIRPath Patch operation {number} ({kind} {path})"
     slots = _evaluate(resource, res_type, path, where)
+    if kind in ("delete", "replace") and any(s.key == "" for s in slots):
+        # The resource itself: a patch changes its elements; deleting or replacing the whole is what
+        # DELETE and PUT are for (applied to the evaluation's wrapper, it would silently do nothing).
+        raise UnprocessableResourceError(f"{where}: a patch cannot {kind} the resource itself")
     if kind == "delete":
         if len(slots) > 1:
             raise UnprocessableResourceError(f"{where}: the path matches {len(slots)} elements, not one")

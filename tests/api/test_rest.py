@@ -461,6 +461,8 @@ def test_a_fhirpath_patch_that_cannot_apply_changes_nothing(client):
         ),  # FHIRPath not evaluated here
         (_op("replace", "Patient.status", valueCode="accepted"), 400),
         (_op("replace", "Task.id", valueId="other"), 422),
+        (_op("delete", "Task"), 422),  # the resource itself: DELETE is for that
+        (_op("replace", "Task", valueString="x"), 422),
         ([{"name": "type", "valueCode": "rename"}, {"name": "path", "valueString": "Task.status"}], 400),
     ):
         response = _fhirpath_patch(client, url, operation)
