@@ -156,18 +156,26 @@ def write_audit(response: Response) -> Response:
     principal = g.get("principal")
     if record is None and principal is not None:
         query = request.query_string.decode() if request.method == "GET" else ""
+        # Built whole: every authenticated request comes here, and dataclasses.replace is slow.
         record = AuditRecord(
             g.get("interaction") or request.method.lower(),
             response.status_code,
             now_us(),
+            client_id=principal.client.client_id,
+            role=principal.role,
+            source_address=_source(),
             entity=g.get("entity"),
             query=query or None,
         )
-    if record is not None:
+    elif record is not None:
+        changes: dict[str, str | None] = {}
         if principal is not None and record.client_id is None:
-            record = replace(record, client_id=principal.client.client_id, role=principal.role)
+            changes.update(client_id=principal.client.client_id, role=principal.role)
         if record.source_address is None:
-            record = replace(record, source_address=_source())
+            changes["source_address"] = _source()
+        if changes:
+            record = replace(record, **changes)  # type: ignore[arg-type]
+    if record is not None:
         _auth().record(record)
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="cart-adapter", error="invalid_token"'

@@ -52,9 +52,13 @@ def _step(node: Any, key: str, cast: str | None) -> Iterator[Any]:
 def _walk(resource: dict, spec: PathSpec) -> Iterator[Any]:
     nodes: list[Any] = [resource]
     last = len(spec.steps) - 1
+    casts = dict(spec.step_casts)
     for position, key in enumerate(spec.steps):
-        cast = spec.cast if position == last else None
+        cast = spec.cast if position == last else casts.get(position)
         nodes = [child for node in nodes for child in _step(node, key, cast)]
+        for at, field, value in spec.filters:
+            if at == position:
+                nodes = [node for node in nodes if isinstance(node, dict) and node.get(field) == value]
         if not nodes:
             return
     yield from nodes

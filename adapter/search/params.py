@@ -1,9 +1,11 @@
 """Search parameters the server indexes, compiled once from the core SearchParameter definitions.
 
 Every R4 parameter of type token, reference, date, string, uri, number, quantity or composite is
-indexed on each type it is defined for, when its FHIRPath expression is a plain path (optionally
-`as Type` or `.where(resolve() is Type)`): such paths are walked directly over the JSON instead of
-running a FHIRPath engine per resource, which keeps indexing cheap on the write path.
+indexed on each type it is defined for, when its FHIRPath expression is a path: element names,
+optionally `as Type` (at the end, or in parentheses followed by more names), `.where(resolve() is
+Type)` at the end, equality filters such as `.where(system='email')`, and `.extension('url')`. Such
+paths are walked directly over the JSON instead of running a FHIRPath engine per resource, which
+keeps indexing cheap on the write path.
 """
 
 from __future__ import annotations
@@ -24,16 +26,30 @@ SUPPORTED_TYPES = frozenset(
 _WHERE_RESOLVE = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Za-z]+)\)$")
 _AS_OPERATOR = re.compile(r"^(?P<path>.+) as (?P<type>[A-Za-z]+)$")
 _AS_FUNCTION = re.compile(r"^(?P<path>.+)\.(?:as|ofType)\((?P<type>[A-Za-z]+)\)$")
-_PLAIN_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*$")
+# `(Observation.value as CodeableConcept).text`: a cast inside the path.
+_CAST_THEN = re.compile(r"^\((?P<inner>[^()]+ as [A-Za-z]+)\)(?P<rest>(?:\.[a-z][A-Za-z0-9]*)+)$")
+# One step after the type: an element name, an equality filter on the previous step, or an extension.
+_SEGMENT = re.compile(
+    r"\.(?:where\((?P<field>[a-z][A-Za-z0-9]*)\s*=\s*'(?P<value>[^'\\]*)'\)"
+    r"|extension\('(?P<url>[^'\\]+)'\)"
+    r"|(?P<name>[a-z][A-Za-z0-9]*))"
+)
 
 
 @dataclass(frozen=True)
 class PathSpec:
-    """One path of a parameter: JSON steps below the resource, an optional type cast and reference type."""
+    """One path of a parameter: JSON steps below the resource, an optional type cast and reference type.
+
+    `filters`: (step position, field, value) — after that step, only the nodes whose field has that
+    value go on (`telecom.where(system='email')`; an extension by its url). `step_casts`: (step
+    position, type) for a cast before the last step.
+    """
 
     steps: tuple[str, ...]
     cast: str | None = None
     target_type: str | None = None
+    filters: tuple[tuple[int, str, str], ...] = ()
+    step_casts: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,19 +98,50 @@ def _split_union(expression: str) -> list[str]:
 
 
 def compile_path(part: str, res_type: str) -> PathSpec | None:
-    """Compile one union member of an expression for `res_type`, or None when it is not a plain path."""
+    """Compile one union member of an expression for `res_type`, or None when it is not such a path."""
     part = _strip_parens(part)
     cast = target = None
     if m := _WHERE_RESOLVE.match(part):
         part, target = _strip_parens(m["path"]), m["type"]
+    if m := _CAST_THEN.match(part):
+        inner = compile_path(m["inner"], res_type)
+        if inner is None or inner.cast is None or inner.target_type is not None:
+            return None
+        rest = tuple(m["rest"][1:].split("."))
+        return PathSpec(
+            inner.steps + rest,
+            None,
+            target,
+            inner.filters,
+            (*inner.step_casts, (len(inner.steps) - 1, inner.cast)),
+        )
     if m := (_AS_OPERATOR.match(part) or _AS_FUNCTION.match(part)):
         part, cast = _strip_parens(m["path"]), m["type"]
-    if not _PLAIN_PATH.match(part):
+    if not part.startswith(res_type + "."):
         return None
-    steps = part.split(".")
-    if steps[0] != res_type or len(steps) < 2:
-        return None
-    return PathSpec(tuple(steps[1:]), cast, target)
+    steps: list[str] = []
+    filters: list[tuple[int, str, str]] = []
+    position = len(res_type)
+    while position < len(part):
+        m = _SEGMENT.match(part, position)
+        if m is None:
+            return None
+        if m["name"]:
+            steps.append(m["name"])
+        elif m["url"]:
+            steps.append("extension")
+            filters.append((len(steps) - 1, "url", m["url"]))
+        elif steps:
+            filters.append((len(steps) - 1, m["field"], m["value"]))
+        else:
+            return None
+        position = m.end()
+    if steps[-1] == "extension" and filters and filters[-1][:2] == (len(steps) - 1, "url"):
+        # A parameter on an extension searches its value[x] (`Patient.extension('u')`).
+        steps.append("value")
+    if cast is not None and filters and filters[-1][0] == len(steps) - 1:
+        return None  # a cast after a filter: not a form the definitions use
+    return PathSpec(tuple(steps), cast, target, tuple(filters))
 
 
 # Indexed whatever the configuration says: the searches the service's own users rely on (orders by

@@ -32,7 +32,10 @@ def index_definition() -> str:
     parts: list = [EXTRACTION_VERSION]
     for res_type, params in sorted(registry().items()):
         for code, param in sorted(params.items()):
-            paths = [[*spec.steps, spec.cast, spec.target_type] for spec in param.paths]
+            paths = [
+                [*spec.steps, spec.cast, spec.target_type, spec.filters, spec.step_casts]
+                for spec in param.paths
+            ]
             parts.append([res_type, code, param.type, paths, list(param.targets)])
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 

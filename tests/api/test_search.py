@@ -1183,6 +1183,37 @@ def test_the_standard_parameters_of_every_type_are_searchable(client):
     assert _found(client, "MedicationAdministration", [("effective-time", "lt2026-04-01")]) == set()
 
 
+def test_parameters_whose_expressions_filter_or_read_extensions_are_searchable(client):
+    """`Patient.telecom.where(system='email')`, `(Observation.value as CodeableConcept).text`,
+    `Patient.extension('...mothersMaidenName')`: the filter applies (a phone number is no email)."""
+    maiden = "http://hl7.org/fhir/StructureDefinition/patient-extensions-Patient-mothersMaidenName"
+    reached = fixtures.patient()
+    reached["telecom"] = [
+        {"system": "phone", "value": "0478000000"},
+        {"system": "email", "value": "sophie.martin@example.org"},
+    ]
+    reached["extension"] = [{"url": maiden, "valueString": "Durand"}]
+    patient = _create(client, reached)["id"]
+    other = fixtures.patient()
+    other["telecom"] = [
+        {"system": "email", "value": "0478000000"},
+        {"system": "phone", "value": "0611111111"},
+    ]
+    other["extension"] = [{"url": "https://example.org/other", "valueString": "Durand"}]
+    other_id = _create(client, other)["id"]
+    assert _found(client, "Patient", [("phone", "0478000000")]) == {patient}
+    assert _found(client, "Patient", [("email", "sophie.martin@example.org")]) == {patient}
+    assert _found(client, "Patient", [("email", "0478000000")]) == {other_id}
+    assert _found(client, "Patient", [("telecom", "0478000000")]) == {patient, other_id}
+    assert _found(client, "Patient", [("mothersMaidenName", "durand")]) == {patient}
+    cells = fixtures.observation()
+    cells["valueCodeableConcept"] = {"text": "Viable CD3+ cells"}
+    cells.pop("valueQuantity", None)
+    observation = _create(client, cells)["id"]
+    _create(client, fixtures.observation())
+    assert _found(client, "Observation", [("value-string", "viable")]) == {observation}
+
+
 def test_number_and_quantity_parameters_compare_with_prefixes_precision_and_units(client):
     """Lab values a CAR-T unit watches (ferritin for cytokine release syndrome) found by threshold."""
     ucum = "http://unitsofmeasure.org"

@@ -103,6 +103,8 @@ def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) ->
         "identifier=urn:oid:1.2.250.1.213.1.4.8|2680169123456",
         "address-city=Lyon",
         "telecom=0478000000",
+        "phone=0478000000",
+        "email=sophie.martin@example.org",
         "death-date=2026",
     ):
         assert world.maker_a("GET", f"/fhir/Patient?{query}").status_code == 403, query

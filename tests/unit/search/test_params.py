@@ -24,7 +24,23 @@ def test_as_cast_on_choice() -> None:
 def test_other_types_and_functions_are_not_compiled() -> None:
     assert compile_path("Patient.name", "Practitioner") is None
     assert compile_path("Bundle.entry[0].resource", "Bundle") is None
-    assert compile_path("Patient.extension('x').value", "Patient") is None
+    assert compile_path("Patient.deceased.exists() and Patient.deceased != false", "Patient") is None
+    assert compile_path("Patient.telecom.where(system != 'email')", "Patient") is None
+
+
+def test_filters_extensions_and_inner_casts_are_compiled() -> None:
+    assert compile_path("Patient.telecom.where(system='email')", "Patient") == PathSpec(
+        ("telecom",), filters=((0, "system", "email"),)
+    )
+    by_url = PathSpec(("extension", "value"), filters=((0, "url", "x"),))
+    assert compile_path("Patient.extension('x')", "Patient") == by_url
+    assert compile_path("Patient.extension('x').value", "Patient") == by_url
+    assert compile_path("Patient.extension('x').extension('y')", "Patient") == PathSpec(
+        ("extension", "extension", "value"), filters=((0, "url", "x"), (1, "url", "y"))
+    )
+    assert compile_path("(Observation.value as CodeableConcept).text", "Observation") == PathSpec(
+        ("value", "text"), step_casts=((0, "CodeableConcept"),)
+    )
 
 
 def test_task_parameters_needed_for_order_polling() -> None:
