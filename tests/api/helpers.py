@@ -12,3 +12,10 @@ def send(client, method: str, url: str, resource: object | None = None, **header
     hdrs = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
     hdrs.update({k.replace("_", "-"): v for k, v in headers.items()})
     return client.open(url, method=method, data=data, headers=hdrs)
+
+
+def created(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]
+    """POST a resource to its type and return what the server stored (the create must succeed)."""
+    response = send(client, "POST", f"/fhir/{resource['resourceType']}", resource)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()

@@ -12,6 +12,7 @@ import pytest
 from adapter.fhirio.jsonio import dump_json
 from adapter.services.paging import encode_cursor
 from tests import fixtures
+from tests.api.helpers import created as _create
 
 FHIR_JSON = "application/fhir+json"
 ORDER_SYSTEM = "https://cart-adapter.example.org/order"
@@ -20,16 +21,6 @@ LOINC = "http://loinc.org"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def _create(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]
-    response = client.post(
-        f"/fhir/{resource['resourceType']}",
-        data=dump_json(resource),
-        headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
-    )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.get_json()
 
 
 def _update(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ from urllib.parse import urlencode, urlsplit
 
 from adapter.fhirio.jsonio import dump_json
 from tests import fixtures
+from tests.api.helpers import created as _create
 
 FHIR_JSON = "application/fhir+json"
 INS = fixtures.INS_NIR
@@ -44,16 +45,6 @@ def _entry(
         entry["resource"] = resource
     entry["request"] = {"method": method, "url": url, **request}
     return entry
-
-
-def _create(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]
-    response = client.post(
-        f"/fhir/{resource['resourceType']}",
-        data=dump_json(resource),
-        headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
-    )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.get_json()
 
 
 def _read(client, res_type: str, res_id: str) -> dict:  # type: ignore[no-untyped-def]
