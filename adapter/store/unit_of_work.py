@@ -12,6 +12,10 @@ from sqlalchemy import Connection, Engine
 from adapter.store.engine import snapshot_reads, write_transaction
 from adapter.store.resources import ResourceStore
 
+# Kept connections stay checked out of the engine's pool (5 connections, 10 more on demand): beyond
+# this many idle ones, a reader gives its connection back, so that writers always find one.
+_KEPT_READERS = 4
+
 
 class UnitOfWork:
     """Hands out a ResourceStore bound to a transaction; commits only when the block ends cleanly."""
@@ -63,7 +67,7 @@ class UnitOfWork:
             _end(connection, driver)
             connection.close()
             raise
-        if _end(connection, driver):
+        if _end(connection, driver) and len(self._idle) < _KEPT_READERS:
             self._idle.append(connection)
         else:
             connection.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 
 from sqlalchemy import func, select
 
@@ -112,4 +113,19 @@ def test_a_forked_worker_opens_its_own_read_connections(tmp_path) -> None:  # ty
         assert store.connection is parent_connection  # the parent keeps its own
         assert _driver_count(store) == 1
     uow.close()
+    engine.dispose()
+
+
+def test_kept_read_connections_are_few_and_closing_lets_them_go(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    upgrade(engine)
+    uow = UnitOfWork(engine)
+    with ExitStack() as stack:  # many reads at once, as gthread workers' threads would make
+        stores = [stack.enter_context(uow.reading()) for _ in range(8)]
+        assert len({id(store.connection) for store in stores}) == 8
+    # Only a few stay out of the pool, which the writers share: it still has room for them.
+    assert engine.pool.checkedout() == 4
+    _insert(uow, "t1")
+    uow.close()
+    assert engine.pool.checkedout() == 0
     engine.dispose()
