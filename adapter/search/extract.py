@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from decimal import Decimal
@@ -208,7 +209,23 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
 def index_rows(resource: dict) -> list[IndexRow]:
     """All index rows of a resource, without duplicates."""
     seen: dict[IndexRow, None] = {}
+    present = _top_level_names(resource)
     for param in params_for(resource["resourceType"]).values():
+        # Most of a type's parameters read elements this resource does not have: skip their walks.
+        if param.starts is not None and param.starts.isdisjoint(present):
+            continue
         for row in _rows_for(param, resource):
             seen.setdefault(row, None)
     return list(seen)
+
+
+def _top_level_names(resource: dict) -> set[str]:
+    """The resource's element names, with choice elements also under their stem (valueQuantity: value)."""
+    names = set(resource)
+    for name in resource:
+        if m := _CHOICE_STEM.match(name):
+            names.add(m.group())
+    return names
+
+
+_CHOICE_STEM = re.compile(r"[a-z][A-Za-z0-9]*?(?=[A-Z])")

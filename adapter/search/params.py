@@ -60,6 +60,9 @@ class SearchParam:
     targets: tuple[str, ...] = ()
     # composite: (type, paths below each node the parameter's paths reach) of each component
     components: tuple[tuple[str, tuple[PathSpec, ...]], ...] = ()
+    # The top-level elements the paths start from (None: one starts at the resource itself), so that
+    # indexing skips the parameters a resource has nothing for.
+    starts: frozenset[str] | None = None
 
 
 def _strip_parens(text: str) -> str:
@@ -212,8 +215,9 @@ def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchPara
                     paths.append(spec)
             if not paths:
                 continue
+            starts = None if any(not p.steps for p in paths) else frozenset(p.steps[0] for p in paths)
             out.setdefault(res_type, {})[code] = SearchParam(
-                code, kind, tuple(paths), tuple(definition.get("target", [])), components
+                code, kind, tuple(paths), tuple(definition.get("target", [])), components, starts
             )
     return out
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from adapter.search.dates import date_range
 from adapter.search.extract import IndexRow, index_rows, normalise_text, split_reference
 from tests import fixtures
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def _rows(resource: dict, param: str) -> set[IndexRow]:
@@ -60,3 +65,20 @@ def test_reference_forms() -> None:
 def test_normalise_text_folds_case_accents_and_spaces() -> None:
     assert normalise_text("  Hélène  LEFÈVRE ") == "helene lefevre"
     assert normalise_text("Œuvre straße") == "œuvre strasse"
+
+
+def test_skipping_parameters_without_their_elements_loses_no_row() -> None:
+    """index_rows skips the parameters whose paths start at elements the resource lacks; walking every
+    parameter of the type gives the same rows, for each sample and for a pathway Bundle's resources."""
+    from adapter.search.extract import _rows_for
+    from adapter.search.params import params_for
+    from bench.pathway_bundle import pathway_bundle
+
+    samples = [json.loads(path.read_text()) for path in sorted(SAMPLES.glob("*.json"))]
+    samples += [entry["resource"] for entry in pathway_bundle(7)["entry"]]
+    total = 0
+    for resource in samples:
+        every = {row for p in params_for(resource["resourceType"]).values() for row in _rows_for(p, resource)}
+        assert set(index_rows(resource)) == every, resource["resourceType"]
+        total += len(every)
+    assert total > 150
