@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 
@@ -70,5 +70,20 @@ class CachedSelect:
         try:
             cursor.execute(direct.sql, direct.arguments(params))
             return cursor.fetchall()
+        except dialect.loaded_dbapi.Error as error:
+            raise _wrapped(connection, error, direct.sql, cursor) from error
         finally:
             cursor.close()
+
+
+def _wrapped(connection: Connection, error: Exception, sql: str, cursor: Any) -> exc.DBAPIError:
+    """The driver's error as SQLAlchemy would have raised it: the same exception classes reach the
+    callers (a lost connection is a 503, not a 500), and a connection the server dropped is invalidated,
+    so that the pool replaces it."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate()
+    return exc.DBAPIError.instance(
+        sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, literal, select
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, exc, literal, select
 
 from adapter.store.direct import CachedSelect
 from adapter.store.engine import make_engine
@@ -67,3 +68,38 @@ def test_an_expanding_list_goes_through_sqlalchemy(database_url: str) -> None:
         assert [tuple(row) for row in cached.rows(connection, {"pks": [2]})] == [(2,)]
     assert cached.compiled[engine.dialect.name] is None
     engine.dispose()
+
+
+def test_a_driver_error_reaches_the_caller_as_sqlalchemy_raises_it(database_url: str) -> None:
+    engine = _engine_with_rows(database_url)
+    cached = CachedSelect(select(_items.c.pk).where(_items.c.kind == bindparam("kind")))
+    with engine.connect() as connection:
+        assert cached.rows(connection, {"kind": "Task"})  # compiled for the driver
+        connection.rollback()
+        _metadata.drop_all(connection)
+        with pytest.raises(exc.DBAPIError) as raised:
+            cached.rows(connection, {"kind": "Task"})
+        assert not raised.value.connection_invalidated
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_is_invalidated(fresh_postgres_url: str) -> None:
+    engine = _engine_with_rows(fresh_postgres_url)
+    admin = make_engine(fresh_postgres_url)
+    cached = CachedSelect(select(_items.c.pk).where(_items.c.kind == bindparam("kind")))
+    try:
+        with engine.connect() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with admin.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            # An OperationalError, which the API answers with 503 and Retry-After.
+            with pytest.raises(exc.OperationalError) as raised:
+                cached.rows(connection, {"kind": "Task"})
+            assert raised.value.connection_invalidated
+            assert connection.invalidated
+        with engine.connect() as connection:  # the pool opened a new one
+            assert cached.rows(connection, {"kind": "Task"})
+    finally:
+        engine.dispose()
+        admin.dispose()
