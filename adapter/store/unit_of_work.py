@@ -4,12 +4,14 @@ one snapshot throughout."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from adapter.store.engine import snapshot_reads, write_transaction
+from adapter.store.engine import PING_AFTER_IDLE_SECONDS, snapshot_reads, write_transaction
 from adapter.store.resources import ResourceStore
 
 # Kept connections stay checked out of the engine's pool (5 connections, 10 more on demand): beyond
@@ -24,7 +26,7 @@ class UnitOfWork:
         self.engine = engine
         self._reads = snapshot_reads(engine)
         self._sqlite = engine.dialect.name == "sqlite"
-        # SQLite read connections kept between reads, owned by the process that opened them.
+        # Read connections kept between reads, owned by the process that opened them.
         self._idle: list[Connection] = []
         self._pid = os.getpid()
 
@@ -37,55 +39,71 @@ class UnitOfWork:
 
     @contextmanager
     def reading(self) -> Iterator[ResourceStore]:
-        if self._sqlite:
-            with self._sqlite_read() as connection:
-                yield ResourceStore(connection)
-            return
-        with self._reads.connect() as connection, connection.begin():
+        with self._kept_read() as connection:
             yield ResourceStore(connection)
 
     @contextmanager
-    def _sqlite_read(self) -> Iterator[Connection]:
+    def _kept_read(self) -> Iterator[Connection]:
         """A read transaction on a kept connection, begun and ended on the driver.
 
         A Task poll is one short SELECT; checking a connection out of the pool and SQLAlchemy's
-        transaction bookkeeping around it cost more than the SELECT. The snapshot still spans the
-        whole read: BEGIN here, and a statement SQLAlchemy runs joins it (the engine's begin hook
-        leaves a driver already in a transaction alone).
+        transaction bookkeeping around it cost more than the SELECT on SQLite, and a tenth of a poll
+        on PostgreSQL. The snapshot still spans the whole read: SQLite begins here (and the engine's
+        begin hook leaves a driver already in a transaction alone when SQLAlchemy runs a statement);
+        psycopg begins at the first statement, at the REPEATABLE READ level the connection was given.
         """
-        if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
-            self._idle, self._pid = [], os.getpid()
-        try:
-            connection = self._idle.pop()
-        except IndexError:
-            connection = self.engine.connect()
+        connection = self._borrow()
         driver = connection.connection.driver_connection
         try:
-            driver.execute("BEGIN")
+            if self._sqlite:
+                driver.execute("BEGIN")
             yield connection
         except BaseException:
-            _end(connection, driver)
+            self._end(connection, driver)
             connection.close()
             raise
-        if _end(connection, driver) and len(self._idle) < _KEPT_READERS:
+        if self._end(connection, driver) and len(self._idle) < _KEPT_READERS:
+            connection.info["kept_since"] = time.monotonic()
             self._idle.append(connection)
         else:
             connection.close()
+
+    def _borrow(self) -> Connection:
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
+            self._idle, self._pid = [], os.getpid()
+        while self._idle:
+            connection = self._idle.pop()
+            idle = time.monotonic() - connection.info.get("kept_since", 0.0)
+            # As the pool does at checkout: a PostgreSQL connection idle for a while is pinged first,
+            # so that one the server dropped meanwhile is replaced rather than failing the request.
+            if self._sqlite or idle < PING_AFTER_IDLE_SECONDS or self._alive(connection):
+                return connection
+            connection.invalidate()
+            connection.close()
+        return self._reads.connect()
+
+    def _alive(self, connection: Connection) -> bool:
+        try:
+            self.engine.dialect.do_ping(connection.connection.dbapi_connection)
+        except Exception:
+            return False
+        return True
+
+    def _end(self, connection: Connection, driver: Any) -> bool:
+        """End the read transaction; whether the connection is fit to keep."""
+        try:
+            if connection.in_transaction():
+                connection.rollback()  # SQLAlchemy ran a statement and so owns the transaction now
+            if not self._sqlite:
+                driver.rollback()  # psycopg: nothing is sent when no transaction is open
+            elif driver.in_transaction:
+                driver.execute("ROLLBACK")
+        except Exception:
+            return False
+        return True
 
     def close(self) -> None:
         """Close the kept read connections (the engine's dispose does not reach them)."""
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-
-
-def _end(connection: Connection, driver: object) -> bool:
-    """End the read transaction; whether the connection is fit to keep."""
-    try:
-        if connection.in_transaction():
-            connection.rollback()  # SQLAlchemy ran a statement and so owns the transaction now
-        if driver.in_transaction:  # type: ignore[attr-defined]
-            driver.execute("ROLLBACK")  # type: ignore[attr-defined]
-    except Exception:
-        return False
-    return True

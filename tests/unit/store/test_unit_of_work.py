@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 
+import pytest
 from sqlalchemy import func, select
 
 from adapter.store.engine import make_engine
@@ -40,6 +41,7 @@ def test_a_read_does_not_see_what_commits_while_it_runs(database_url: str) -> No
         assert store.connection.execute(count).scalar_one() == before == 1
     with uow.reading() as store:
         assert store.connection.execute(count).scalar_one() == 2
+    uow.close()
     engine.dispose()
 
 
@@ -129,3 +131,33 @@ def test_kept_read_connections_are_few_and_closing_lets_them_go(tmp_path) -> Non
     uow.close()
     assert engine.pool.checkedout() == 0
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_kept_connection_the_server_dropped_while_idle_is_replaced(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the pool does at checkout: a kept connection idle for longer than the ping threshold (0 here)
+    is pinged before a read uses it; one whose server process went away is replaced, and the read
+    succeeds."""
+    import adapter.store.unit_of_work as unit_of_work
+
+    monkeypatch.setattr(unit_of_work, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = make_engine(fresh_postgres_url)
+    admin = make_engine(fresh_postgres_url)
+    upgrade(engine)
+    uow = UnitOfWork(engine)
+    _insert(uow, "t1")
+    try:
+        with uow.reading() as store:
+            kept = store.connection
+            pid = store.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.connect() as connection:
+            assert connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar_one()
+        with uow.reading() as store:
+            assert store.connection is not kept
+            assert _driver_count(store) == 1
+    finally:
+        uow.close()
+        engine.dispose()
+        admin.dispose()
