@@ -49,7 +49,7 @@ def token() -> Response:
     try:
         body = _auth().issue_token(
             TokenRequest(
-                form=request.form.to_dict(),
+                form=_single_valued_form(),
                 authorization=request.headers.get("Authorization"),
                 token_url=token_url,
                 audience=fhir_base(),
@@ -80,6 +80,15 @@ def token() -> Response:
         response = jsonify(body)
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def _single_valued_form() -> dict[str, str]:
+    """The form fields; RFC 6749 §3.2: a parameter MUST NOT be sent more than once."""
+    form = request.form
+    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
+    if repeated:
+        raise OAuthError("invalid_request", f"parameter {repeated[0][:40]!r} is sent more than once")
+    return form.to_dict()
 
 
 def _issuer() -> str | None:
@@ -155,7 +164,7 @@ def write_audit(response: Response) -> Response:
     record: AuditRecord | None = g.pop("audit", None)
     principal = g.get("principal")
     if record is None and principal is not None:
-        query = request.query_string.decode() if request.method == "GET" else ""
+        query = request.query_string.decode(errors="replace") if request.method == "GET" else ""
         # Built whole: every authenticated request comes here, and dataclasses.replace is slow.
         record = AuditRecord(
             g.get("interaction") or request.method.lower(),

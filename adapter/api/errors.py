@@ -6,12 +6,12 @@ import logging
 import traceback
 import uuid
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter.api.formats import JSON, render, response_format
-from adapter.errors import AdapterError, Issue
+from adapter.errors import AdapterError, InvalidSyntaxError, Issue
 from adapter.fhirio.outcome import operation_outcome
 
 logger = logging.getLogger(__name__)
@@ -36,15 +36,35 @@ _HTTP_CODES = {
 def _format_or_json() -> str:
     try:
         return response_format(request)
-    except AdapterError:
+    except (AdapterError, UnicodeDecodeError):
         return JSON
 
 
+def _query_string_is_utf8() -> None:
+    """before_request: werkzeug decodes the query string as UTF-8 without a fallback, so raw bytes that are
+    not UTF-8 (sent unencoded; gunicorn passes them on) would raise from request.args anywhere, the error
+    handler included, and leave the client a bare HTML 500."""
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidSyntaxError(
+            f"the query string is not valid UTF-8 (byte {exc.start}); percent-encode it"
+        ) from None
+
+
 def outcome_response(status: int, issues: list[Issue]) -> Response:
+    if request.path == "/auth/token":
+        # An OAuth client reads RFC 6749 §5.2 errors there, whatever refused the request (size, method).
+        error = {500: "server_error", 503: "temporarily_unavailable"}.get(status, "invalid_request")
+        response = jsonify(error=error, error_description="; ".join(i.diagnostics for i in issues))
+        response.status_code = status
+        return response
     return render(operation_outcome(issues), _format_or_json(), status)
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(_query_string_is_utf8)
+
     @app.errorhandler(AdapterError)
     def _adapter_error(error: AdapterError) -> Response:
         return outcome_response(error.status, error.issues)

@@ -6,13 +6,30 @@ from flask import Blueprint, Response, current_app, g, request
 
 from adapter.api.auth import fhir_base
 from adapter.api.formats import render, response_format
+from adapter.errors import InvalidRequestError
 
 bp = Blueprint("ingest", __name__)
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _dry_run() -> bool:
+    # Refused rather than read as false: a typo such as dry-run=on must not store the file it meant to try.
+    values = request.args.getlist("dry-run")
+    if not values:
+        return False
+    flags = {_FLAGS.get(value.strip().lower()) for value in values}
+    if flags == {True}:
+        return True
+    if flags == {False}:
+        return False
+    given = ", ".join(repr(value[:20]) for value in values[:3])
+    raise InvalidRequestError(f"dry-run must be true or false (got {given})", expression="dry-run")
 
 
 @bp.post("/ingest/<mapping>")
 def ingest(mapping: str) -> Response:
-    dry_run = request.args.get("dry-run", "false").lower() in ("true", "1", "yes")
+    dry_run = _dry_run()
     g.interaction = "operation"
     g.entity = f"ingest/{mapping}"
     result = current_app.extensions["cart_adapter"].ingest.ingest(

@@ -97,7 +97,11 @@ def make_map_command(validate_hook: ValidateHook | None = None) -> click.Command
             progress.close()
         text = dump_json_pretty(result.bundle) + "\n"
         if out is not None:
-            out.write_text(text, encoding="utf-8")
+            # click checks only that --out is not a folder; its parent may be missing or read-only.
+            try:
+                out.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
         else:
             click.echo(text, nl=False)
         click.echo(result.summary(), err=True)

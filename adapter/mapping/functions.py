@@ -58,12 +58,19 @@ def fn_decimal(value: Any) -> Decimal | None:
         raise ValueProblem(f"'{value}' is not a number") from None
 
 
+_INT32 = (-(2**31), 2**31 - 1)
+
+
 def fn_integer(value: Any) -> int | None:
+    """A FHIR integer (32 bits): beyond that range the value is refused here, with its source, rather than
+    failing validation for the whole file (or, past 4300 digits, the JSON serialiser itself)."""
     number = fn_decimal(value)
     if number is None:
         return None
     if number != number.to_integral_value():
         raise ValueProblem(f"'{value}' is not a whole number")
+    if not _INT32[0] <= number <= _INT32[1]:
+        raise ValueProblem(f"'{value}' is out of range for an integer ({_INT32[0]}..{_INT32[1]})")
     return int(number)
 
 
@@ -177,7 +184,10 @@ def fn_add_minutes(value: Any, minutes: Any) -> str | None:
         raise ValueProblem(f"'{text}' is not a dateTime with a time of day") from None
     if moment.tzinfo is None or len(text) < 16:
         raise ValueProblem(f"'{text}' is not a dateTime with a time of day")
-    later = (moment + timedelta(minutes=float(count))).astimezone(_zone(PARIS))
+    try:
+        later = (moment + timedelta(minutes=float(count))).astimezone(_zone(PARIS))
+    except OverflowError:
+        raise ValueProblem(f"'{text}' plus {count} minutes is beyond the years 1 to 9999") from None
     return later.isoformat(timespec="seconds")
 
 

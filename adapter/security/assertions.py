@@ -6,14 +6,16 @@ import time
 from collections.abc import Callable
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from adapter.security.clients import Client
+from adapter.security.clients import Client, storable_text
 from adapter.security.secrets import verify_secret
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # SMART requires servers to support RS384 and ES384; the others are common and still safe.
 ALGORITHMS = ["RS384", "ES384", "RS256", "ES256", "RS512", "ES512", "PS384"]
 MAX_ASSERTION_LIFETIME = 300
+_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 
 
 class AuthenticationError(Exception):
@@ -55,6 +57,14 @@ def verify_assertion(
     candidates = [k for k in keys if kid is None or k.key_id == kid]
     if not candidates:
         raise AuthenticationError("no registered key matches the assertion's kid", client.client_id)
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        raise AuthenticationError(
+            f"client_assertion alg must be one of {', '.join(ALGORITHMS)}", client.client_id
+        )
+    candidates = [k for k in candidates if _fits(k.key, alg)]
+    if not candidates:
+        raise AuthenticationError(f"no registered key is usable with alg {alg}", client.client_id)
     claims = None
     for key in candidates:
         try:
@@ -84,8 +94,21 @@ def verify_assertion(
         )
     if int(claims["exp"]) > int(time.time()) + MAX_ASSERTION_LIFETIME + 5:
         raise AuthenticationError("client_assertion must expire within five minutes", client.client_id)
-    if not remember_jti(client.client_id, str(claims["jti"]), int(claims["exp"])):
+    jti = str(claims["jti"])
+    if not storable_text(jti):
+        raise AuthenticationError("client_assertion jti must be UTF-8 text without NUL", client.client_id)
+    if not remember_jti(client.client_id, jti, int(claims["exp"])):
         raise AuthenticationError("client_assertion jti was already used (replay)", client.client_id)
+
+
+def _fits(key: object, alg: str) -> bool:
+    """Whether a public key can check an `alg` signature; PyJWT raises TypeError or InvalidKeyError
+    (not InvalidTokenError) when the header names an algorithm of another key type or curve."""
+    if alg.startswith(("RS", "PS")):
+        return isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey)
+    return isinstance(
+        key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey
+    ) and key.curve.name == _CURVES.get(alg)
 
 
 def verify_client_secret(client: Client, secret: str) -> None:

@@ -46,6 +46,18 @@ class Client:
         return None
 
 
+def storable_text(text: str) -> bool:
+    """Whether both databases can hold the text: PostgreSQL refuses a NUL, and a lone surrogate (from a
+    JSON \\uD800 escape or a surrogate-escaped header) cannot be encoded as UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_client(client: Client) -> Client:
     if not client.client_id or len(client.client_id) > 100:
         raise ClientConfigError("client_id must be 1 to 100 characters")
@@ -115,11 +127,16 @@ class ClientRegistry:
     from_file: dict[str, Client]
     lookup: Callable[[str], Client | None]
     ttl_seconds: float = 10.0
+    max_cached: int = 4096
     _cache: dict[str, tuple[float, Client | None]] = field(default_factory=dict)
 
     def get(self, client_id: str) -> Client | None:
         if client_id in self.from_file:
             client = self.from_file[client_id]
+        elif not (0 < len(client_id) <= 100 and storable_text(client_id)):
+            # No such client can be registered: the database is not asked (PostgreSQL would fail on a
+            # NUL), and the id is not cached.
+            return None
         else:
             now = time.monotonic()
             cached = self._cache.get(client_id)
@@ -127,10 +144,21 @@ class ClientRegistry:
                 client = cached[1]
             else:
                 client = self.lookup(client_id)
-                self._cache[client_id] = (now, client)
+                self._remember(client_id, now, client)
         if client is None or client.disabled:
             return None
         return client
+
+    def _remember(self, client_id: str, now: float, client: Client | None) -> None:
+        # Unknown ids are cached too (a client retrying with a wrong id costs no query), so anyone can
+        # add entries: past the bound, expired ones go, and if none has expired, all of them.
+        if len(self._cache) >= self.max_cached:
+            for key, (at, _) in list(self._cache.items()):  # a copy: other threads write meanwhile
+                if now - at >= self.ttl_seconds:
+                    self._cache.pop(key, None)
+            if len(self._cache) >= self.max_cached:
+                self._cache.clear()
+        self._cache[client_id] = (now, client)
 
     def forget(self, client_id: str) -> None:
         self._cache.pop(client_id, None)

@@ -70,6 +70,8 @@ class AuthService:
     def issue_token(self, request: TokenRequest) -> dict:
         """Client credentials grant with private_key_jwt or client_secret_basic (RFC 6749, SMART)."""
         form = request.form
+        if not form.get("grant_type"):
+            raise OAuthError("invalid_request", "grant_type is required (client_credentials)")
         if form.get("grant_type") != "client_credentials":
             raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
         client = self._authenticate_client(request)

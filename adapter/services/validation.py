@@ -11,7 +11,10 @@ from adapter.validation.gate import is_resource_type, validator
 
 def _from_parameters(body: dict) -> tuple[Any, list[str]]:
     resource, profiles = None, []
-    for parameter in body.get("parameter") or []:
+    parameters = body.get("parameter") or []
+    if not isinstance(parameters, list):
+        raise InvalidRequestError("Parameters.parameter must be an array", expression="Parameters.parameter")
+    for parameter in parameters:
         if not isinstance(parameter, dict):
             continue
         if parameter.get("name") == "resource":

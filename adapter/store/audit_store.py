@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import Connection, select
 
 from adapter.fhirio.jsonio import dump_json
 from adapter.security.audit import AuditRecord, audit_event
 from adapter.store.schema import audit_events
 
+_TEXT_FIELDS = (
+    "interaction",
+    "client_id",
+    "role",
+    "source_address",
+    "entity",
+    "query",
+    "request_id",
+    "detail",
+)
+_COLUMN_LENGTHS = {name: audit_events.c[name].type.length for name in ("client_id", "interaction", "entity")}
+
+
+def _storable(text: str, length: int | None) -> str:
+    if "\x00" in text or not text.isascii():
+        text = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if length is not None and len(text) > length:
+        text = text[: length - 1] + "\u2026"
+    return text
+
+
+def _storable_record(record: AuditRecord) -> AuditRecord:
+    """The record as both databases can hold it: a NUL (PostgreSQL refuses it in text) or a lone surrogate
+    (not UTF-8) replaced, indexed columns cut to their length. These values come from the request (a
+    mapping name, a client_id in an assertion); a record that cannot be written would stay at the head
+    of the audit queue and block every record after it."""
+    changes = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value is not None:
+            safe = _storable(value, _COLUMN_LENGTHS.get(name))
+            if safe != value:
+                changes[name] = safe
+    return dataclasses.replace(record, **changes) if changes else record
+
 
 def append(connection: Connection, records: list[AuditRecord]) -> None:
     rows = []
     for record in records:
+        record = _storable_record(record)
         event = audit_event(record)
         rows.append(
             {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from adapter.mapping.errors import MappingIssue, SourceTooLargeError
+from adapter.mapping.errors import MappingIssue, SourceMediaTypeError, SourceTooLargeError
 
 Accessor = Callable[[Any], Any]
 # (node, its location) -> [(location of the item, item)]
@@ -37,6 +38,25 @@ class Limits:
             raise SourceTooLargeError(
                 f"the source has {count} {what}, more than the limit of {self.max_records}"
             )
+
+
+def text_codec(charset: str) -> str:
+    """The Python codec for a Content-Type charset parameter.
+
+    Raises:
+        SourceMediaTypeError: not a character set (unknown name, a NUL, or a bytes-to-bytes codec
+            such as rot13, hex or zlib, which Python's lookup also knows).
+    """
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):
+        info = None
+    # `undefined` is a text codec whose only purpose is to fail on every call.
+    if info is None or not getattr(info, "_is_text_encoding", True) or info.name == "undefined":
+        raise SourceMediaTypeError(
+            f"charset {charset[:40]!r} in the Content-Type is not a known character set", expression="charset"
+        )
+    return info.name
 
 
 class Record:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.mapping.errors import MappingIssue, MappingSpecError, SourceFormatError, SourceTooLargeError
-from adapter.mapping.readers.base import Accessor, ItemsAccessor, Limits, Record, SourceDocument
+from adapter.mapping.readers.base import Accessor, ItemsAccessor, Limits, Record, SourceDocument, text_codec
 from adapter.mapping.specfiles import schema_validator
 
 
@@ -31,15 +31,19 @@ def decode_text(data: bytes, charset: str | None, issues: list[MappingIssue]) ->
     """UTF-8 (BOM optional) unless a charset is given; else Windows-1252, reported as a warning.
 
     Raises:
+        SourceMediaTypeError: the charset is not a character set.
         SourceFormatError: the bytes are not in the given charset.
     """
+    if charset:
+        charset = text_codec(charset)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
         charset = charset or "utf-8"
     if charset:
         try:
             return data.decode(charset)
-        except (UnicodeDecodeError, LookupError) as exc:
+        # UnicodeError, not only UnicodeDecodeError: idna and punycode raise the base class.
+        except UnicodeError as exc:
             raise SourceFormatError(f"the source is not valid {charset}: {exc}") from None
     try:
         return data.decode("utf-8")

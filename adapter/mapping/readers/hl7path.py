@@ -43,7 +43,7 @@ DEFAULT_CODEC = Codec()
 def _decode_hex(buffer: bytearray, codec: Codec) -> str:
     try:
         return bytes(buffer).decode(codec.charset)
-    except UnicodeDecodeError:
+    except UnicodeError:  # idna and punycode raise the base class
         # Senders that declare nothing often mean Windows-1252; the message decode made the same choice.
         return bytes(buffer).decode("cp1252", errors="replace")
 

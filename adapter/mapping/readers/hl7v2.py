@@ -12,8 +12,8 @@ from typing import Any
 import hl7
 from hl7.exceptions import ParseException
 
-from adapter.mapping.errors import MappingIssue, MappingSpecError
-from adapter.mapping.readers.base import Accessor, ItemsAccessor, Limits, Record, SourceDocument
+from adapter.mapping.errors import MappingIssue, MappingSpecError, ValueProblem
+from adapter.mapping.readers.base import Accessor, ItemsAccessor, Limits, Record, SourceDocument, text_codec
 from adapter.mapping.readers.hl7path import Codec, check_segment_id, compile_hl7_path, unescape
 
 # MSH-18 values seen from French senders, to Python codecs; anything else is refused per message.
@@ -142,6 +142,8 @@ class Hl7v2Reader:
 
     def read(self, data: bytes, charset: str | None = None) -> SourceDocument:
         self.limits.check_size(data)
+        if charset:
+            charset = text_codec(charset)
         messages, orphans = _split_messages(data)
         self.limits.check_count(len(messages), "messages")
         document = SourceDocument([])
@@ -185,14 +187,16 @@ class Hl7v2Reader:
         charset = forced or _CHARSETS[declared] or "utf-8"
         try:
             text = raw.decode(charset)
-        except UnicodeDecodeError as exc:
+        # UnicodeError, not only UnicodeDecodeError: idna and punycode raise the base class.
+        except UnicodeError as exc:
             if forced or _CHARSETS[declared]:
                 return Record(
                     index,
                     location,
                     error=MappingIssue(
                         "error",
-                        f"bytes are not valid {charset} (offset {exc.start}) as MSH-18 declares",
+                        f"bytes are not valid {charset} (offset {getattr(exc, 'start', 0)}) as "
+                        + ("the Content-Type declares" if forced else "MSH-18 declares"),
                         source=location,
                     ),
                 )
@@ -242,7 +246,13 @@ class Hl7v2Reader:
             charset=charset,
         )
         header = text.split("\r", 1)[0].split(codec.field)
-        control = unescape(header[9], codec) if len(header) > 9 and header[9] else None
+        try:
+            control = unescape(header[9], codec) if len(header) > 9 and header[9] else None
+        except ValueProblem as problem:
+            # The message control id names the message in every finding: without it, only this one.
+            return Record(
+                index, location, error=MappingIssue("error", problem.message, source=f"{location}, MSH-10")
+            )
         if control:
             location = f"message {index} (MSH-10 {control})"
         bad = next((s for s in segments if not _SEGMENT_ID.match(s[:3])), None)
@@ -257,6 +267,8 @@ class Hl7v2Reader:
             # python-hl7 signals some malformed input with assert; a bad message must never stop the file.
             except (AssertionError, ParseException, IndexError, KeyError, TypeError, ValueError) as exc:
                 record.error = MappingIssue("error", f"cannot parse the message: {exc}", source=location)
+            except ValueProblem as problem:
+                record.error = MappingIssue("error", problem.message, source=location)
 
         return Record(index, location, loader=parse)
 
