@@ -59,7 +59,7 @@ class UnitOfWork:
                 driver.execute("BEGIN")
             yield connection
         except BaseException:
-            self._end(connection, driver)
+            self._end(connection, driver, failed=True)
             connection.close()
             raise
         if self._end(connection, driver) and len(self._idle) < _KEPT_READERS:
@@ -89,15 +89,26 @@ class UnitOfWork:
             return False
         return True
 
-    def _end(self, connection: Connection, driver: Any) -> bool:
-        """End the read transaction; whether the connection is fit to keep."""
+    def _end(self, connection: Connection, driver: Any, *, failed: bool = False) -> bool:
+        """End the read transaction; whether the connection is fit to keep.
+
+        A read that went well commits, which for a read is the same as a rollback, except to psycopg:
+        after a rollback it forgets the statements it prepared (a PREPARE in the transaction would be
+        undone), so PostgreSQL would plan every poll again and psycopg deallocate each time."""
         try:
             if connection.in_transaction():
-                connection.rollback()  # SQLAlchemy ran a statement and so owns the transaction now
+                # SQLAlchemy ran a statement and so owns the transaction now.
+                if failed:
+                    connection.rollback()
+                else:
+                    connection.commit()
             if not self._sqlite:
-                driver.rollback()  # psycopg: nothing is sent when no transaction is open
+                if failed:
+                    driver.rollback()
+                else:
+                    driver.commit()  # psycopg sends nothing when no transaction is open
             elif driver.in_transaction:
-                driver.execute("ROLLBACK")
+                driver.execute("ROLLBACK" if failed else "COMMIT")
         except Exception:
             return False
         return True

@@ -161,3 +161,25 @@ def test_a_kept_connection_the_server_dropped_while_idle_is_replaced(
         uow.close()
         engine.dispose()
         admin.dispose()
+
+
+@pytest.mark.postgres
+def test_statements_a_poll_repeats_stay_prepared_on_postgresql(fresh_postgres_url: str) -> None:
+    """psycopg prepares a statement run five times on a connection, so that PostgreSQL need not plan
+    each poll again; ending reads with a rollback would make it forget them every time."""
+    engine = make_engine(fresh_postgres_url)
+    upgrade(engine)
+    uow = UnitOfWork(engine)
+    _insert(uow, "t1")
+    try:
+        for _ in range(8):
+            with uow.reading() as store:
+                assert _driver_count(store) == 1
+        with uow.reading() as store:
+            cursor = store.connection.connection.driver_connection.cursor()
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%resources%'")
+            assert cursor.fetchone()[0] == 1
+            cursor.close()
+    finally:
+        uow.close()
+        engine.dispose()
