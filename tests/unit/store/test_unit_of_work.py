@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
@@ -12,6 +13,23 @@ from adapter.store.engine import make_engine
 from adapter.store.migrate import upgrade
 from adapter.store.schema import resources
 from adapter.store.unit_of_work import UnitOfWork
+
+
+@pytest.fixture
+def unit_of_work() -> Iterator[Callable[[str], UnitOfWork]]:
+    """Makes a unit of work on a migrated database; closes it and its engine after the test."""
+    made: list[UnitOfWork] = []
+
+    def make(url: str) -> UnitOfWork:
+        engine = make_engine(url)
+        upgrade(engine)
+        made.append(UnitOfWork(engine))
+        return made[-1]
+
+    yield make
+    for uow in made:
+        uow.close()
+        uow.engine.dispose()
 
 
 def _insert(uow: UnitOfWork, res_id: str) -> None:
@@ -28,10 +46,8 @@ def _insert(uow: UnitOfWork, res_id: str) -> None:
         )
 
 
-def test_a_read_does_not_see_what_commits_while_it_runs(database_url: str) -> None:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+def test_a_read_does_not_see_what_commits_while_it_runs(unit_of_work, database_url: str) -> None:
+    uow = unit_of_work(database_url)
     _insert(uow, "t1")
     count = select(func.count()).select_from(resources)
     with uow.reading() as store:
@@ -41,8 +57,6 @@ def test_a_read_does_not_see_what_commits_while_it_runs(database_url: str) -> No
         assert store.connection.execute(count).scalar_one() == before == 1
     with uow.reading() as store:
         assert store.connection.execute(count).scalar_one() == 2
-    uow.close()
-    engine.dispose()
 
 
 def _driver_count(store) -> int:  # type: ignore[no-untyped-def]
@@ -55,10 +69,10 @@ def _driver_count(store) -> int:  # type: ignore[no-untyped-def]
         cursor.close()
 
 
-def test_statements_on_the_driver_and_through_sqlalchemy_share_the_snapshot(database_url: str) -> None:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+def test_statements_on_the_driver_and_through_sqlalchemy_share_the_snapshot(
+    unit_of_work, database_url: str
+) -> None:
+    uow = unit_of_work(database_url)
     _insert(uow, "t1")
     count = select(func.count()).select_from(resources)
     for _ in range(2):  # the second time on a kept connection
@@ -69,14 +83,10 @@ def test_statements_on_the_driver_and_through_sqlalchemy_share_the_snapshot(data
             assert _driver_count(store) == first
         with uow.reading() as store:
             assert _driver_count(store) == first + 1
-    uow.close()
-    engine.dispose()
 
 
-def test_a_read_that_fails_leaves_no_snapshot_behind(database_url: str) -> None:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+def test_a_read_that_fails_leaves_no_snapshot_behind(unit_of_work, database_url: str) -> None:
+    uow = unit_of_work(database_url)
     _insert(uow, "t1")
     try:
         with uow.reading() as store:
@@ -87,16 +97,12 @@ def test_a_read_that_fails_leaves_no_snapshot_behind(database_url: str) -> None:
     _insert(uow, "t2")
     with uow.reading() as store:
         assert _driver_count(store) == 2
-    uow.close()
-    engine.dispose()
 
 
-def test_a_forked_worker_opens_its_own_read_connections(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_forked_worker_opens_its_own_read_connections(unit_of_work, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # gunicorn forks workers from the process that built the app; a SQLite connection must not be
     # used by two processes.
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+    uow = unit_of_work(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     _insert(uow, "t1")
     with uow.reading() as store:
         parent_connection = store.connection
@@ -114,39 +120,32 @@ def test_a_forked_worker_opens_its_own_read_connections(tmp_path) -> None:  # ty
     with uow.reading() as store:
         assert store.connection is parent_connection  # the parent keeps its own
         assert _driver_count(store) == 1
-    uow.close()
-    engine.dispose()
 
 
-def test_kept_read_connections_are_few_and_closing_lets_them_go(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+def test_kept_read_connections_are_few_and_closing_lets_them_go(unit_of_work, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    uow = unit_of_work(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     with ExitStack() as stack:  # many reads at once, as gthread workers' threads would make
         stores = [stack.enter_context(uow.reading()) for _ in range(8)]
         assert len({id(store.connection) for store in stores}) == 8
     # Only a few stay out of the pool, which the writers share: it still has room for them.
-    assert engine.pool.checkedout() == 4
+    assert uow.engine.pool.checkedout() == 4
     _insert(uow, "t1")
     uow.close()
-    assert engine.pool.checkedout() == 0
-    engine.dispose()
+    assert uow.engine.pool.checkedout() == 0
 
 
 @pytest.mark.postgres
 def test_a_kept_connection_the_server_dropped_while_idle_is_replaced(
-    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    unit_of_work, fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As the pool does at checkout: a kept connection idle for longer than the ping threshold (0 here)
     is pinged before a read uses it; one whose server process went away is replaced, and the read
     succeeds."""
-    import adapter.store.unit_of_work as unit_of_work
+    import adapter.store.unit_of_work as uow_module
 
-    monkeypatch.setattr(unit_of_work, "PING_AFTER_IDLE_SECONDS", 0.0)
-    engine = make_engine(fresh_postgres_url)
+    monkeypatch.setattr(uow_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    uow = unit_of_work(fresh_postgres_url)
     admin = make_engine(fresh_postgres_url)
-    upgrade(engine)
-    uow = UnitOfWork(engine)
     _insert(uow, "t1")
     try:
         with uow.reading() as store:
@@ -158,28 +157,20 @@ def test_a_kept_connection_the_server_dropped_while_idle_is_replaced(
             assert store.connection is not kept
             assert _driver_count(store) == 1
     finally:
-        uow.close()
-        engine.dispose()
         admin.dispose()
 
 
 @pytest.mark.postgres
-def test_statements_a_poll_repeats_stay_prepared_on_postgresql(fresh_postgres_url: str) -> None:
+def test_statements_a_poll_repeats_stay_prepared_on_postgresql(unit_of_work, fresh_postgres_url: str) -> None:
     """psycopg prepares a statement run five times on a connection, so that PostgreSQL need not plan
     each poll again; ending reads with a rollback would make it forget them every time."""
-    engine = make_engine(fresh_postgres_url)
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+    uow = unit_of_work(fresh_postgres_url)
     _insert(uow, "t1")
-    try:
-        for _ in range(8):
-            with uow.reading() as store:
-                assert _driver_count(store) == 1
+    for _ in range(8):
         with uow.reading() as store:
-            cursor = store.connection.connection.driver_connection.cursor()
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%resources%'")
-            assert cursor.fetchone()[0] == 1
-            cursor.close()
-    finally:
-        uow.close()
-        engine.dispose()
+            assert _driver_count(store) == 1
+    with uow.reading() as store:
+        cursor = store.connection.connection.driver_connection.cursor()
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%resources%'")
+        assert cursor.fetchone()[0] == 1
+        cursor.close()
