@@ -14,8 +14,9 @@ from sqlalchemy import Connection, Engine
 from adapter.store.engine import PING_AFTER_IDLE_SECONDS, snapshot_reads, write_transaction
 from adapter.store.resources import ResourceStore
 
-# Kept connections stay checked out of the engine's pool (5 connections, 10 more on demand): beyond
-# this many idle ones, a reader gives its connection back, so that writers always find one.
+# Kept connections stay checked out of the engine's pool (SQLite: 5 connections and 10 more on demand;
+# PostgreSQL: 10 and 10): beyond this many idle ones, a reader gives its connection back, so that the
+# writers always find one.
 _KEPT_READERS = 4
 
 
