@@ -13,6 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import exc
+
 from adapter.security.audit import AuditRecord
 
 logger = logging.getLogger(__name__)
@@ -67,11 +69,39 @@ class AuditWriter:
                 return
             try:
                 self._write(batch)
-            except Exception:  # the database is away: keep the records for the next attempt
-                logger.exception("audit trail: %d record(s) could not be written yet", len(batch))
+            except (exc.DataError, exc.IntegrityError):
+                # The database refuses something in the batch, and would the next time too: kept, it
+                # would block every later record. Write them one by one and drop only what it refuses.
+                if not self._write_each(batch):
+                    return
+            except Exception as error:  # the database is away: keep the records for the next attempt
+                logger.warning(
+                    "audit trail: %d record(s) could not be written yet (%s)",
+                    len(batch),
+                    type(error).__name__,
+                )
                 with self._lock:
                     self._pending[:0] = batch
                 return
+
+    def _write_each(self, batch: list[AuditRecord]) -> bool:
+        """Write records singly, dropping those the database refuses; False if it went away meanwhile
+        (the rest are queued again)."""
+        for n, record in enumerate(batch):
+            try:
+                self._write([record])
+            except (exc.DataError, exc.IntegrityError) as error:
+                # The type only: the message could quote the record's values.
+                logger.error(
+                    "audit trail: a %s record was refused and dropped (%s)",
+                    record.interaction,
+                    type(error).__name__,
+                )
+            except Exception:
+                with self._lock:
+                    self._pending[:0] = batch[n:]
+                return False
+        return True
 
     def close(self) -> None:
         """Write what is queued and stop the thread (shutdown, or an app torn down in tests)."""

@@ -21,14 +21,17 @@ PING_AFTER_IDLE_SECONDS = 2.0
 
 
 def make_engine(url: str, *, ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> Engine:
-    """Create the engine for `url` (sqlite:///... or postgresql+psycopg://...)."""
+    """Create the engine for `url` (sqlite:///... or postgresql+psycopg://...).
+
+    `hide_parameters`: a database error's text leaves out the bound values (identifiers, names, audit
+    query strings), so that logging the error cannot put patient data in the logs."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     if parsed.drivername == "postgresql":
         # psycopg 3 is the supported driver; plain postgresql:// would pick psycopg2.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    engine = create_engine(url, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
     # A list of rows becomes multi-row INSERT statements, as SQLAlchemy already does for INSERT ...
     # RETURNING, instead of psycopg's executemany (one statement per row, even when pipelined).
     engine.dialect.use_insertmanyvalues_wo_returning = True
@@ -66,7 +69,9 @@ def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
