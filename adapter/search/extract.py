@@ -11,6 +11,15 @@ from typing import Any, NamedTuple
 from adapter.search.dates import MAX_US, MIN_US, date_range
 from adapter.search.params import PathSpec, SearchParam, params_for
 
+# The widths of the index's system and value columns: longer ones are cut, here and in searched values,
+# so that the two still meet (a search then also matches values that differ only beyond the cut).
+SYSTEM_CHARS = 255
+VALUE_CHARS = 512
+
+
+def cut_system(system: str | None) -> str | None:
+    return system[:SYSTEM_CHARS] if system is not None else None
+
 
 class IndexRow(NamedTuple):
     param: str
@@ -180,16 +189,16 @@ def _composite_rows(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
 def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[IndexRow]:
     if kind == "token":
         for system, token in _tokens(value):
-            yield IndexRow(code, system, token[:512])
+            yield IndexRow(code, cut_system(system), token[:VALUE_CHARS])
     elif kind == "reference":
         for target, ident in _references(value, spec.target_type):
-            yield IndexRow(code, target, ident[:512])
+            yield IndexRow(code, target, ident[:VALUE_CHARS])
     elif kind == "string":
         for text in _strings(value):
-            yield IndexRow(code, None, normalise_text(text)[:512])
+            yield IndexRow(code, None, normalise_text(text)[:VALUE_CHARS])
     elif kind == "uri":
         if isinstance(value, str):
-            yield IndexRow(code, None, value[:512])
+            yield IndexRow(code, None, value[:VALUE_CHARS])
     elif kind == "date":
         for lo, hi in _dates(value):
             yield IndexRow(code, None, None, lo, hi)
@@ -201,8 +210,8 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
         # code, or by the human unit when it has no code; no conversion between units.
         if isinstance(value, dict) and _is_number(value.get("value")):
             unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
-            system = value.get("system") if isinstance(value.get("system"), str) else None
-            unit = unit[:512] if isinstance(unit, str) else None
+            system = cut_system(value["system"]) if isinstance(value.get("system"), str) else None
+            unit = unit[:VALUE_CHARS] if isinstance(unit, str) else None
             yield IndexRow(code, system, unit, num=_as_float(value["value"]))
 
 

@@ -23,7 +23,8 @@ from adapter.store.schema import resources, search_index, store_state
 logger = logging.getLogger(__name__)
 
 # Raise when extract.py indexes the same parameters differently (normalisation, date ranges...).
-EXTRACTION_VERSION = 1
+# 2: systems cut to the width of their column, as values were (PostgreSQL refused longer ones).
+EXTRACTION_VERSION = 2
 _KEY = "search_index"
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from adapter.search.extract import IndexRow
 from adapter.search.query import SearchQuery
 from adapter.store import search_sql, selectivity
+from adapter.store.column_arrays import ColumnArrays
 from adapter.store.schema import (
     LOCK_SLOTS,
     conditional_locks,
@@ -31,6 +32,17 @@ _INSERT_HEADS = resources.insert().returning(resources.c.pk, sort_by_parameter_o
 _INSERT_VERSIONS = resource_versions.insert()
 _INSERT_INDEX = search_index.insert()
 _INSERT_LABELS = resource_access.insert()
+# The same INSERTs on PostgreSQL, with one array per column (see column_arrays).
+_HEAD_COLUMNS_IN = ("res_type", "res_id", "version_id", "last_updated_us", "deleted", "content")
+_ARRAY_HEADS = ColumnArrays(resources, _HEAD_COLUMNS_IN, returning=("pk", "res_type", "res_id"))
+_ARRAY_VERSIONS = ColumnArrays(
+    resource_versions,
+    ("resource_pk", "res_type", "res_id", "version_id", "last_updated_us", "method", "deleted", "content"),
+)
+_ARRAY_INDEX = ColumnArrays(
+    search_index, ("resource_pk", "res_type", "param", "system", "value", "lo_us", "hi_us", "num", "grp")
+)
+_ARRAY_LABELS = ColumnArrays(resource_access, ("resource_pk", "label"))
 _UPDATE_HEAD = (
     update(resources)
     .where(resources.c.pk == bindparam("head_pk"))
@@ -267,28 +279,43 @@ class ResourceStore:
             # A deleted or replaced resource changes what the reference cache would answer.
             self._known.clear()
         connection = self.connection
+        arrays = not self._sqlite
         real: dict[int, int] = {}
         if pending.heads:
-            returned = connection.execute(_INSERT_HEADS, pending.heads).all()
-            real = {-(i + 1): row[0] for i, row in enumerate(returned)}
+            if arrays:
+                # INSERT ... SELECT returns its rows in no promised order: match them by (type, id).
+                keys = {(h["res_type"], h["res_id"]): -(i + 1) for i, h in enumerate(pending.heads)}
+                returned = connection.execute(_ARRAY_HEADS.statement, _ARRAY_HEADS.parameters(pending.heads))
+                real = {keys[(row[1], row[2])]: row[0] for row in returned}
+            else:
+                returned = connection.execute(_INSERT_HEADS, pending.heads).all()
+                real = {-(i + 1): row[0] for i, row in enumerate(returned)}
 
         def pk_of(key: int) -> int:
             return real[key] if key < 0 else key
 
+        def insert(plain, columns: ColumnArrays, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+            if arrays:
+                connection.execute(columns.statement, columns.parameters(rows))
+            else:
+                connection.execute(plain, rows)
+
         versions = pending.versions
         for row in versions:
             row["resource_pk"] = pk_of(row["resource_pk"])
-        connection.execute(_INSERT_VERSIONS, versions)
+        insert(_INSERT_VERSIONS, _ARRAY_VERSIONS, versions)
         if pending.head_updates:
             connection.execute(_UPDATE_HEAD, pending.head_updates)
             connection.execute(_DELETE_INDEX, pending.index_deletes)
         if pending.index_rows:
             for row in pending.index_rows:
                 row["resource_pk"] = pk_of(row["resource_pk"])
-            connection.execute(_INSERT_INDEX, pending.index_rows)
+            insert(_INSERT_INDEX, _ARRAY_INDEX, pending.index_rows)
         if pending.labels:
-            connection.execute(
-                _INSERT_LABELS, [{"resource_pk": pk_of(key), "label": label} for key, label in pending.labels]
+            insert(
+                _INSERT_LABELS,
+                _ARRAY_LABELS,
+                [{"resource_pk": pk_of(key), "label": label} for key, label in pending.labels],
             )
         for key, labels in pending.added_labels.items():
             if key < 0:

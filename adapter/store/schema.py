@@ -17,6 +17,8 @@ from sqlalchemy import (
     text,
 )
 
+from adapter.search.extract import SYSTEM_CHARS, VALUE_CHARS
+
 metadata = MetaData()
 
 # SQLite only makes an INTEGER PRIMARY KEY an auto-incrementing rowid; PostgreSQL wants BIGINT.
@@ -67,8 +69,8 @@ search_index = Table(
     Column("res_type", String(64), nullable=False),
     Column("param", String(64), nullable=False),
     # token: system|code; reference: target type|id; string: normalised text in value; uri: value.
-    Column("system", String(255), nullable=True),
-    Column("value", String(512), nullable=True),
+    Column("system", String(SYSTEM_CHARS), nullable=True),
+    Column("value", String(VALUE_CHARS), nullable=True),
     # date ranges as [lo, hi) in microseconds since the epoch, UTC.
     Column("lo_us", BigInteger, nullable=True),
     Column("hi_us", BigInteger, nullable=True),

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from adapter.search.extract import VALUE_CHARS, cut_system
 from adapter.search.query import Condition, SearchQuery, SortKey
 from adapter.store.direct import CachedSelect
 from adapter.store.schema import resource_access, resources, search_index
@@ -103,28 +104,33 @@ def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, 
     """The shape of one searched value of a parameter of type `kind`; its values go into `params`."""
     if kind == "token":
         system, code = value
-        params[f"{v}s"], params[f"{v}c"] = system, code
+        # Cut as the index cuts them (search.extract), so that a long value still finds itself.
+        params[f"{v}s"], params[f"{v}c"] = cut_system(system), _cut(code)
         return (system is None, system == "", code is None)
     if kind == "reference":
         target, ident = value
-        params[f"{v}t"], params[f"{v}c"] = target, ident
+        params[f"{v}t"], params[f"{v}c"] = target, _cut(ident)
         return target is None
     if kind == "string":
-        pattern = _escape_like(str(value)) + "%"
+        pattern = _escape_like(str(value)[:VALUE_CHARS]) + "%"
         params[f"{v}c"] = "%" + pattern if modifier == "contains" else pattern
         return "like"
     if kind == "uri":
         below = modifier == "below"
-        params[f"{v}c"] = _escape_like(str(value)) + "%" if below else value
+        params[f"{v}c"] = _escape_like(str(value)[:VALUE_CHARS]) + "%" if below else _cut(value)
         return "like" if below else "eq"
     if kind == "date":
         params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
         return value.prefix
     if kind in ("number", "quantity"):
         params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
-        params[f"{v}s"], params[f"{v}c"] = value.system, value.unit
+        params[f"{v}s"], params[f"{v}c"] = cut_system(value.system), _cut(value.unit)
         return (value.prefix, value.system is not None, value.unit is not None)
     raise ValueError(f"unsupported condition type {kind}")
+
+
+def _cut(value: str | None) -> str | None:
+    return value[:VALUE_CHARS] if value is not None else None
 
 
 def number_match(num, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]

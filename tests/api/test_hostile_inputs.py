@@ -136,6 +136,41 @@ def test_huge_integer_json_number_is_indexed_like_a_huge_decimal(client) -> None
     assert [e["resource"]["id"] for e in response.get_json()["entry"]] == [created["id"]]
 
 
+LONG_SYSTEM = "urn:example:" + "s" * 300  # beyond the index's 255-character system column
+LONG_VALUE = "v" * 600  # beyond its 512-character value column
+
+
+def _ids(client, query: str) -> list[str]:  # type: ignore[no-untyped-def]
+    response = client.get(query, headers={"Accept": FHIR_JSON})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return [e["resource"]["id"] for e in response.get_json().get("entry", [])]
+
+
+def test_identifier_with_a_system_longer_than_its_index_column_is_stored_and_found(client) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL refused the index row (varchar(255)): a 500 for a valid resource
+    patient = fixtures.patient()
+    patient["identifier"] = [{"system": LONG_SYSTEM, "value": LONG_VALUE}]
+    created = _create(client, patient)
+    assert created["identifier"][0]["system"] == LONG_SYSTEM  # stored whole; only the index cuts
+    assert _ids(client, f"/fhir/Patient?identifier={LONG_SYSTEM}|{LONG_VALUE}") == [created["id"]]
+    assert _ids(client, f"/fhir/Patient?identifier={LONG_SYSTEM}|other") == []
+
+
+def test_quantity_with_a_long_system_and_unit_is_stored_and_found(client) -> None:  # type: ignore[no-untyped-def]
+    observation = fixtures.observation()
+    observation["valueQuantity"] = {"value": 5, "system": LONG_SYSTEM, "code": LONG_VALUE}
+    created = _create(client, observation)
+    found = _ids(client, f"/fhir/Observation?value-quantity=5|{LONG_SYSTEM}|{LONG_VALUE}")
+    assert found == [created["id"]]
+
+
+def test_string_longer_than_its_index_column_is_found_by_its_whole_text(client) -> None:  # type: ignore[no-untyped-def]
+    patient = fixtures.patient()
+    patient["name"] = [{"family": "Martin" + "e" * 600}]
+    created = _create(client, patient)
+    assert _ids(client, "/fhir/Patient?family=Martin" + "e" * 600) == [created["id"]]
+
+
 # -- characters XML cannot carry in an OperationOutcome ------------------------------------------------
 
 

@@ -174,3 +174,31 @@ def test_statements_a_poll_repeats_stay_prepared_on_postgresql(unit_of_work, fre
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%resources%'")
         assert cursor.fetchone()[0] == 1
         cursor.close()
+
+
+def test_buffered_writes_land_on_their_own_resources(unit_of_work, database_url: str) -> None:
+    """Heads, versions, index rows and labels of many new resources go out in one statement per table
+    (on PostgreSQL as column arrays, whose INSERT ... SELECT returns keys in no promised order): each row
+    must still reach the resource it was written for."""
+    from adapter.search.extract import IndexRow
+    from adapter.store.schema import resource_access, resource_versions, search_index
+
+    uow = unit_of_work(database_url)
+    ids = [f"task-{n:02d}" for n in range(40)]
+    with uow.writing() as store:
+        for n, res_id in enumerate(reversed(ids)):
+            row = IndexRow("identifier", "urn:example", res_id)
+            head = store.insert("Task", res_id, f'{{"id":"{res_id}"}}', 1000 + n, [row])
+            store.add_labels(head.pk, [f"org-{res_id}"], existing=set())
+    with uow.reading() as store:
+        c = store.connection
+        by_pk = dict(c.execute(select(resources.c.pk, resources.c.res_id)).all())
+        assert sorted(by_pk.values()) == ids
+        versions = c.execute(select(resource_versions.c.resource_pk, resource_versions.c.res_id)).all()
+        assert sorted((by_pk[pk], res_id) for pk, res_id in versions) == [(i, i) for i in ids]
+        index = c.execute(select(search_index.c.resource_pk, search_index.c.value)).all()
+        assert sorted((by_pk[pk], value) for pk, value in index) == [(i, i) for i in ids]
+        labels = c.execute(select(resource_access.c.resource_pk, resource_access.c.label)).all()
+        assert sorted((by_pk[pk], label) for pk, label in labels) == [(i, f"org-{i}") for i in ids]
+        contents = dict(c.execute(select(resources.c.res_id, resources.c.content)).all())
+        assert all(contents[i] == f'{{"id":"{i}"}}' for i in ids)
