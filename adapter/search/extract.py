@@ -192,7 +192,7 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
             yield IndexRow(code, cut_system(system), token[:VALUE_CHARS])
     elif kind == "reference":
         for target, ident in _references(value, spec.target_type):
-            yield IndexRow(code, target, ident[:VALUE_CHARS])
+            yield IndexRow(code, cut_system(target), ident[:VALUE_CHARS])
     elif kind == "string":
         for text in _strings(value):
             yield IndexRow(code, None, normalise_text(text)[:VALUE_CHARS])

@@ -109,7 +109,7 @@ def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, 
         return (system is None, system == "", code is None)
     if kind == "reference":
         target, ident = value
-        params[f"{v}t"], params[f"{v}c"] = target, _cut(ident)
+        params[f"{v}t"], params[f"{v}c"] = cut_system(target), _cut(ident)
         return target is None
     if kind == "string":
         pattern = _escape_like(str(value)[:VALUE_CHARS]) + "%"

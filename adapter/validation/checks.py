@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from adapter.definitions import resource_types
 from adapter.validation.dates import compare_dates
 from adapter.validation.environment import Environment
 from adapter.validation.errors import CODE_INVALID, INVALID, NOT_FOUND, TOO_LONG, VALUE
@@ -218,6 +220,31 @@ def _reference_check(allowed: frozenset[str], shown: str) -> Check:
     return check
 
 
+# A relative literal reference is [type]/[id] or [type]/[id]/_history/[vid], with FHIR ids as parts.
+_RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/([^/]*)(?:/_history/([^/]*))?")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _literal_reference_check(value: Any, expr: str, env: Environment) -> None:
+    """A relative reference to a resource type must carry a valid id: "Organization/" followed by 300
+    characters can name no resource (and would not fit where the server keeps who owns a Task)."""
+    if not isinstance(value, dict):
+        return
+    reference = value.get("reference")
+    if not isinstance(reference, str):
+        return
+    match = _RELATIVE.fullmatch(reference)
+    if match is None or match[1] not in resource_types():
+        return
+    if not _ID.fullmatch(match[2]) or (match[3] is not None and not _ID.fullmatch(match[3])):
+        env.error(
+            VALUE,
+            f"{_show(reference)} is not a valid reference: the id of a [type]/[id] reference is "
+            "1 to 64 letters, digits, '-' or '.'",
+            f"{expr}.reference",
+        )
+
+
 def _target_types(type_refs: list[dict], registry: ProfileRegistry) -> frozenset[str] | None:
     allowed: set[str] = set()
     for type_ref in type_refs:
@@ -258,6 +285,8 @@ def element_checks(element: dict, registry: ProfileRegistry, terminology: Termin
         codes = {t.get("code") for t in type_refs}
         if strength in ("required", "extensible", "preferred") and codes & _BINDABLE:
             out.append(_BindingCheck(terminology, binding["valueSet"], strength))
+    if any(t.get("code") == "Reference" for t in type_refs):
+        out.append(_literal_reference_check)
     allowed = _target_types(type_refs, registry)
     if allowed:
         out.append(_reference_check(allowed, ", ".join(sorted(allowed))))

@@ -171,6 +171,26 @@ def test_string_longer_than_its_index_column_is_found_by_its_whole_text(client) 
     assert _ids(client, "/fhir/Patient?family=Martin" + "e" * 600) == [created["id"]]
 
 
+def test_relative_reference_with_an_id_no_resource_can_have_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    # The owner of a Task becomes an access label (255 characters): PostgreSQL answered 500
+    task = fixtures.task()
+    task["owner"] = {"reference": "Organization/" + "x" * 300}
+    response = client.post("/fhir/Task", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+    task["owner"] = {"reference": "Organization/a b"}
+    response = client.post("/fhir/Task", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+
+
+def test_absolute_reference_with_a_long_type_segment_is_stored_and_found(client) -> None:  # type: ignore[no-untyped-def]
+    # The segment before the id is indexed as the target type, in the 255-character system column
+    target = "http://example.org/fhir/" + "P" * 300 + "/1"
+    observation = fixtures.observation()
+    observation["focus"] = [{"reference": target}]
+    created = _create(client, observation)
+    assert _ids(client, f"/fhir/Observation?focus={target}") == [created["id"]]
+
+
 # -- characters XML cannot carry in an OperationOutcome ------------------------------------------------
 
 
