@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Table, exc, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 
@@ -87,3 +87,46 @@ def _wrapped(connection: Connection, error: Exception, sql: str, cursor: Any) ->
     return exc.DBAPIError.instance(
         sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
     )
+
+
+@dataclass
+class DriverInserts:
+    """SQLite: many rows of one table through the driver's executemany, compiled by SQLAlchemy once.
+
+    SQLAlchemy's executemany prepares every row's parameters in Python before the driver sees them,
+    and asking it for the new rows' keys (RETURNING) makes it send one INSERT per row. Here the rows go
+    to sqlite3 as tuples, and new keys are given by the caller (see next_keys). The columns' bind
+    processors (Boolean to int, Float to float) change nothing the driver would not do itself for the
+    bools and floats the store writes.
+    """
+
+    table: Table
+    columns: tuple[str, ...]
+    _sql: str = ""
+    _order: tuple[str, ...] = ()  # the columns in the order of the statement's placeholders
+
+    def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not self._sql:
+            compiled = self.table.insert().compile(dialect=connection.dialect, column_keys=list(self.columns))
+            order = tuple(compiled.positiontup or ())
+            if sorted(order) != sorted(self.columns):
+                raise ValueError(f"{self.table.name}: {order} compiled for columns {self.columns}")
+            self._sql, self._order = compiled.string, order
+        columns = self._order
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(self._sql, [tuple(row[name] for name in columns) for row in rows])
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(connection, error, self._sql, cursor) from error
+        finally:
+            cursor.close()
+
+
+def next_keys(connection: Connection, table: Table, count: int) -> list[int]:
+    """SQLite: the next `count` integer primary keys of `table`, for a writer holding the write lock.
+
+    Every write transaction on SQLite begins IMMEDIATE, so no other writer can take these keys before
+    this one commits; rows are never removed from the tables this serves (deletes are versions)."""
+    (pk,) = table.primary_key.columns
+    start = (connection.execute(select(func.max(pk))).scalar() or 0) + 1
+    return list(range(start, start + count))

@@ -10,13 +10,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.search.extract import IndexRow
 from adapter.search.query import SearchQuery
 from adapter.store import search_sql, selectivity
 from adapter.store.column_arrays import ColumnArrays
+from adapter.store.direct import DriverInserts, next_keys
 from adapter.store.schema import (
     LOCK_SLOTS,
     conditional_locks,
@@ -26,23 +27,34 @@ from adapter.store.schema import (
     search_index,
 )
 
-# Sent with a list of rows: SQLAlchemy turns these into multi-row INSERTs ("insertmanyvalues") and
-# returns the generated keys in the order of the rows.
-_INSERT_HEADS = resources.insert().returning(resources.c.pk, sort_by_parameter_order=True)
-_INSERT_VERSIONS = resource_versions.insert()
-_INSERT_INDEX = search_index.insert()
-_INSERT_LABELS = resource_access.insert()
-# The same INSERTs on PostgreSQL, with one array per column (see column_arrays).
-_HEAD_COLUMNS_IN = ("res_type", "res_id", "version_id", "last_updated_us", "deleted", "content")
-_ARRAY_HEADS = ColumnArrays(resources, _HEAD_COLUMNS_IN, returning=("pk", "res_type", "res_id"))
-_ARRAY_VERSIONS = ColumnArrays(
+
+class _Inserts:
+    """The INSERT of one table's buffered rows, in one statement whatever their number: column arrays
+    on PostgreSQL (column_arrays), the driver's executemany on SQLite (direct.DriverInserts)."""
+
+    def __init__(self, table: Table, columns: tuple[str, ...]):
+        self.arrays = ColumnArrays(table, columns)
+        self.driver = DriverInserts(table, columns)
+
+    def write(self, connection: Connection, sqlite: bool, rows: list[dict]) -> None:
+        if sqlite:
+            self.driver.run(connection, rows)
+        else:
+            connection.execute(self.arrays.statement, self.arrays.parameters(rows))
+
+
+_HEAD_FIELDS = ("res_type", "res_id", "version_id", "last_updated_us", "deleted", "content")
+# New heads' keys: PostgreSQL returns them from its sequence; on SQLite the writer picks them (next_keys).
+_PG_HEADS = ColumnArrays(resources, _HEAD_FIELDS, returning=("pk", "res_type", "res_id"))
+_SQLITE_HEADS = DriverInserts(resources, ("pk", *_HEAD_FIELDS))
+_VERSIONS = _Inserts(
     resource_versions,
     ("resource_pk", "res_type", "res_id", "version_id", "last_updated_us", "method", "deleted", "content"),
 )
-_ARRAY_INDEX = ColumnArrays(
+_INDEX = _Inserts(
     search_index, ("resource_pk", "res_type", "param", "system", "value", "lo_us", "hi_us", "num", "grp")
 )
-_ARRAY_LABELS = ColumnArrays(resource_access, ("resource_pk", "label"))
+_LABEL_ROWS = _Inserts(resource_access, ("resource_pk", "label"))
 _UPDATE_HEAD = (
     update(resources)
     .where(resources.c.pk == bindparam("head_pk"))
@@ -279,44 +291,38 @@ class ResourceStore:
             # A deleted or replaced resource changes what the reference cache would answer.
             self._known.clear()
         connection = self.connection
-        arrays = not self._sqlite
+        sqlite = self._sqlite
         real: dict[int, int] = {}
         if pending.heads:
-            if arrays:
+            if sqlite:
+                pks = next_keys(connection, resources, len(pending.heads))
+                for pk, head in zip(pks, pending.heads, strict=True):
+                    head["pk"] = pk
+                _SQLITE_HEADS.run(connection, pending.heads)
+                real = {-(i + 1): pk for i, pk in enumerate(pks)}
+            else:
                 # INSERT ... SELECT returns its rows in no promised order: match them by (type, id).
                 keys = {(h["res_type"], h["res_id"]): -(i + 1) for i, h in enumerate(pending.heads)}
-                returned = connection.execute(_ARRAY_HEADS.statement, _ARRAY_HEADS.parameters(pending.heads))
+                returned = connection.execute(_PG_HEADS.statement, _PG_HEADS.parameters(pending.heads))
                 real = {keys[(row[1], row[2])]: row[0] for row in returned}
-            else:
-                returned = connection.execute(_INSERT_HEADS, pending.heads).all()
-                real = {-(i + 1): row[0] for i, row in enumerate(returned)}
 
         def pk_of(key: int) -> int:
             return real[key] if key < 0 else key
 
-        def insert(plain, columns: ColumnArrays, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
-            if arrays:
-                connection.execute(columns.statement, columns.parameters(rows))
-            else:
-                connection.execute(plain, rows)
-
         versions = pending.versions
         for row in versions:
             row["resource_pk"] = pk_of(row["resource_pk"])
-        insert(_INSERT_VERSIONS, _ARRAY_VERSIONS, versions)
+        _VERSIONS.write(connection, sqlite, versions)
         if pending.head_updates:
             connection.execute(_UPDATE_HEAD, pending.head_updates)
             connection.execute(_DELETE_INDEX, pending.index_deletes)
         if pending.index_rows:
             for row in pending.index_rows:
                 row["resource_pk"] = pk_of(row["resource_pk"])
-            insert(_INSERT_INDEX, _ARRAY_INDEX, pending.index_rows)
+            _INDEX.write(connection, sqlite, pending.index_rows)
         if pending.labels:
-            insert(
-                _INSERT_LABELS,
-                _ARRAY_LABELS,
-                [{"resource_pk": pk_of(key), "label": label} for key, label in pending.labels],
-            )
+            labels = [{"resource_pk": pk_of(key), "label": label} for key, label in pending.labels]
+            _LABEL_ROWS.write(connection, sqlite, labels)
         for key, labels in pending.added_labels.items():
             if key < 0:
                 self._db_labels[real[key]] = set(labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, exc, literal, select
 
-from adapter.store.direct import CachedSelect
+from adapter.store.direct import CachedSelect, DriverInserts, next_keys
 from adapter.store.engine import make_engine
 
 _metadata = MetaData()
@@ -103,3 +103,17 @@ def test_a_connection_the_server_dropped_is_invalidated(fresh_postgres_url: str)
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_driver_inserts_write_rows_in_the_tables_column_order_and_raise_as_sqlalchemy_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = _engine_with_rows(f"sqlite:///{tmp_path / 'direct.sqlite3'}")
+    inserts = DriverInserts(_items, ("label", "pk", "kind"))  # not the table's order
+    with engine.begin() as connection:
+        keys = next_keys(connection, _items, 2)
+        assert keys == [41, 42]
+        inserts.run(connection, [{"pk": k, "kind": "Task", "label": f"new-{k}"} for k in keys])
+        rows = connection.execute(select(_items).where(_items.c.pk > 40).order_by(_items.c.pk)).all()
+        assert [tuple(r) for r in rows] == [(41, "Task", "new-41"), (42, "Task", "new-42")]
+        with pytest.raises(exc.IntegrityError):
+            inserts.run(connection, [{"pk": 41, "kind": "Task", "label": "again"}])
+    engine.dispose()
