@@ -18,6 +18,7 @@ from adapter.fhirio.jsonio import parse_stored_json
 from adapter.search.extract import index_rows
 from adapter.search.params import registry
 from adapter.store.engine import write_transaction
+from adapter.store.resources import insert_index_rows
 from adapter.store.schema import resources, search_index, store_state
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,6 @@ def _rebuild(connection: Connection, batch: int) -> int:
             for found in index_rows(parse_stored_json(row.content))
         ]
         if fresh:
-            connection.execute(insert(search_index), fresh)
+            insert_index_rows(connection, fresh)
         count += len(rows)
         after = pks[-1]

@@ -55,6 +55,13 @@ _INDEX = _Inserts(
     search_index, ("resource_pk", "res_type", "param", "system", "value", "lo_us", "hi_us", "num", "grp")
 )
 _LABEL_ROWS = _Inserts(resource_access, ("resource_pk", "label"))
+
+
+def insert_index_rows(connection: Connection, rows: list[dict]) -> None:
+    """Search index rows (dicts keyed by column name) in one statement, as a flush writes them."""
+    _INDEX.write(connection, connection.dialect.name == "sqlite", rows)
+
+
 _UPDATE_HEAD = (
     update(resources)
     .where(resources.c.pk == bindparam("head_pk"))
