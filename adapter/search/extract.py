@@ -195,7 +195,8 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
             yield IndexRow(code, cut_system(target), ident[:VALUE_CHARS])
     elif kind == "string":
         for text in _strings(value):
-            yield IndexRow(code, None, normalise_text(text)[:VALUE_CHARS])
+            # Folded in value (plain and :contains searches); as written in system (:exact).
+            yield IndexRow(code, cut_system(text), normalise_text(text)[:VALUE_CHARS])
     elif kind == "uri":
         if isinstance(value, str):
             yield IndexRow(code, None, value[:VALUE_CHARS])

@@ -19,7 +19,7 @@ _CONTROL = {"_count", "_sort", "_summary", "_elements", "_page", "_total"}
 _IGNORED = {"_format", "_pretty"}
 _MODIFIERS = {
     "token": {"", "not"},
-    "string": {"", "contains"},
+    "string": {"", "contains", "exact"},
     "reference": {""},
     "date": {""},
     "uri": {"", "below"},
@@ -518,6 +518,9 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
     if param.type == "composite":
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
+    elif modifier == "exact":
+        # The index keeps each string folded (for plain and :contains searches) and as written.
+        values = tuple((normalise_text(v), v) for v in pieces)
     else:
         values = tuple(_parse_value(param, v) for v in pieces)
     return Condition(param.code, param.type, modifier, values, param)

@@ -112,6 +112,10 @@ def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, 
         params[f"{v}t"], params[f"{v}c"] = cut_system(target), _cut(ident)
         return target is None
     if kind == "string":
+        if modifier == "exact":
+            folded, written = value
+            params[f"{v}c"], params[f"{v}s"] = _cut(folded), cut_system(written)
+            return "exact"
         pattern = _escape_like(str(value)[:VALUE_CHARS]) + "%"
         params[f"{v}c"] = "%" + pattern if modifier == "contains" else pattern
         return "like"
@@ -260,6 +264,8 @@ def _value_match(kind: str, part: Hashable, v: str, si) -> ColumnElement[bool]: 
         match = si.value == bindparam(f"{v}c")
         return match if part else and_(match, si.system == bindparam(f"{v}t"))
     if kind in ("string", "uri"):
+        if part == "exact":
+            return and_(si.value == bindparam(f"{v}c"), si.system == bindparam(f"{v}s"))
         if part == "like":
             return si.value.like(bindparam(f"{v}c"), escape="\\")
         return si.value == bindparam(f"{v}c")

@@ -544,6 +544,27 @@ def test_string_contains_modifier_matches_inside_the_value(client, three_patient
     assert _found(client, "Patient", [("family:contains", "evre")]) == {three_patients["helene"]}
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ([("family:exact", "Lefèvre")], {"helene"}),
+        ([("family:exact", "Lefevre")], set()),  # the accent counts
+        ([("family:exact", "lefèvre")], set()),  # and the case
+        ([("family:exact", "Lef")], set()),  # the whole value, not a prefix
+        ([("given:exact", "Helena")], {"helena"}),
+        ([("name:exact", "Hélène")], {"helene"}),  # any part of the name, as written
+        ([("family:exact", "Dupont,Martin")], {"jean", "helena"}),
+        ([("family:exact", "Martin"), ("given", "hel")], {"helena"}),
+    ],
+)
+def test_string_exact_modifier_matches_the_whole_value_as_written(client, three_patients, params, expected):
+    names = {v: k for k, v in three_patients.items()}
+
+    found = _found(client, "Patient", params)
+
+    assert {names[i] for i in found} == expected
+
+
 def test_string_search_treats_like_wildcards_literally(client, three_patients):
     assert _found(client, "Patient", [("family", "%")]) == set()
     assert _found(client, "Patient", [("family", "_upont")]) == set()
