@@ -17,6 +17,11 @@ SYSTEM_CHARS = 255
 VALUE_CHARS = 512
 
 
+# Index rows for two modifiers are kept under the parameter's code with the modifier after it.
+IDENTIFIER = ":identifier"  # a reference parameter's logical references (Reference.identifier)
+OF_TYPE = ":of-type"  # a token parameter's typed identifiers
+
+
 def cut_system(system: str | None) -> str | None:
     return system[:SYSTEM_CHARS] if system is not None else None
 
@@ -110,6 +115,36 @@ def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]
         yield split
 
 
+def _logical_reference(code: str, value: Any, target_type: str | None) -> Iterator[IndexRow]:
+    """`<code>:identifier` rows: the identifier a reference carries, for `subject:identifier=system|value`.
+    A reference typed as another resource than the parameter's target is not one of its values."""
+    if not isinstance(value, dict) or not isinstance(value.get("identifier"), dict):
+        return
+    identifier = value["identifier"]
+    kind = value.get("type")
+    if target_type is not None and isinstance(kind, str) and kind != target_type:
+        return
+    if isinstance(identifier.get("value"), str):
+        system = identifier.get("system") if isinstance(identifier.get("system"), str) else None
+        yield IndexRow(code + IDENTIFIER, cut_system(system), identifier["value"][:VALUE_CHARS])
+
+
+def _identifier_types(code: str, value: Any) -> Iterator[IndexRow]:
+    """`<code>:of-type` rows of an Identifier with a type: the type's `system|code` with the value, for
+    `identifier:of-type=<type system>|<type code>|<value>`."""
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str):
+        return
+    kind = value.get("type")
+    codings = kind.get("coding") if isinstance(kind, dict) else None
+    for coding in codings if isinstance(codings, list) else ():
+        if isinstance(coding, dict):
+            system, type_code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(type_code, str):
+                yield IndexRow(
+                    code + OF_TYPE, cut_system(f"{system}|{type_code}"), value["value"][:VALUE_CHARS]
+                )
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -190,9 +225,11 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
     if kind == "token":
         for system, token in _tokens(value):
             yield IndexRow(code, cut_system(system), token[:VALUE_CHARS])
+        yield from _identifier_types(code, value)
     elif kind == "reference":
         for target, ident in _references(value, spec.target_type):
             yield IndexRow(code, cut_system(target), ident[:VALUE_CHARS])
+        yield from _logical_reference(code, value, spec.target_type)
     elif kind == "string":
         for text in _strings(value):
             # Folded in value (plain and :contains searches); as written in system (:exact).

@@ -10,7 +10,7 @@ from adapter.definitions import resource_types
 from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio.subsetting import Subset, parse_subset
 from adapter.search.dates import date_range
-from adapter.search.extract import normalise_text, split_reference
+from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, split_reference
 from adapter.search.params import SearchParam, params_for
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -18,9 +18,9 @@ DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _CONTROL = {"_count", "_sort", "_summary", "_elements", "_page", "_total"}
 _IGNORED = {"_format", "_pretty"}
 _MODIFIERS = {
-    "token": {"", "not"},
+    "token": {"", "not", "of-type"},
     "string": {"", "contains", "exact"},
-    "reference": {""},
+    "reference": {"", "identifier"},
     "date": {""},
     "uri": {"", "below"},
     "number": {""},
@@ -195,6 +195,17 @@ def _parse_token(raw: str) -> tuple[str | None, str | None]:
         return None, raw
     system, _, code = raw.partition("|")
     return system, (code or None)
+
+
+def _of_type(code: str, raw: str) -> tuple[str, str]:
+    """`<type system>|<type code>|<value>`, all three present: as stored, ("system|code", value)."""
+    parts = raw.split("|", 2)
+    if len(parts) != 3 or not all(parts):
+        raise InvalidRequestError(
+            f"search parameter {code}:of-type: {raw!r} is not <type system>|<type code>|<value>",
+            expression=f"{code}:of-type",
+        )
+    return f"{parts[0]}|{parts[1]}", parts[2]
 
 
 def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | None, str]:
@@ -516,6 +527,13 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
     pieces = [v for v in raw.split(",") if v != ""]
     if not pieces:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
+    if modifier == "identifier":
+        # Matched against the `<code>:identifier` index rows, as a token.
+        return Condition(param.code + IDENTIFIER, "token", "", tuple(_parse_token(v) for v in pieces), param)
+    if modifier == "of-type":
+        return Condition(
+            param.code + OF_TYPE, "token", "", tuple(_of_type(param.code, v) for v in pieces), param
+        )
     if param.type == "composite":
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
     elif modifier == "exact":

@@ -13,7 +13,7 @@ from typing import Any
 
 from adapter.errors import ForbiddenError
 from adapter.fhirio.jsonio import dump_json, parse_stored_json
-from adapter.search.extract import split_reference
+from adapter.search.extract import IDENTIFIER, OF_TYPE, split_reference
 from adapter.security.clients import Client
 
 # Resources a manufacturer may create: what comes back from manufacturing and shipping.
@@ -105,6 +105,10 @@ class AccessGuard:
             return
         conditions = list(conditions)
         for condition in conditions:
+            if condition.code.endswith((IDENTIFIER, OF_TYPE)):
+                # Identifiers in references and identifier types may be patients' (an INS).
+                name = condition.code.rpartition(":")[2]
+                raise ForbiddenError(f"searches with :{name} are not available to manufacturers")
             if condition.type == "chain":
                 targets, inner = condition.values
                 for target in targets:

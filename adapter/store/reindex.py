@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 # Raise when extract.py indexes the same parameters differently (normalisation, date ranges...).
 # 2: systems cut to the width of their column, as values were (PostgreSQL refused longer ones).
 # 3: string values also as written, in the system column (:exact).
-EXTRACTION_VERSION = 3
+# 4: reference identifiers (:identifier) and identifier types (:of-type).
+EXTRACTION_VERSION = 4
 _KEY = "search_index"
 
 

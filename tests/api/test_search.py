@@ -565,6 +565,45 @@ def test_string_exact_modifier_matches_the_whole_value_as_written(client, three_
     assert {names[i] for i in found} == expected
 
 
+FR_CORE_ID_TYPES = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+INS_NIR = "urn:oid:1.2.250.1.213.1.4.8"
+
+
+def test_identifier_of_type_matches_the_type_and_the_value_together(client):
+    typed = fixtures.patient(ins="2750399123456")
+    typed["identifier"][0]["type"] = {"coding": [{"system": FR_CORE_ID_TYPES, "code": "INS-NIR"}]}
+    untyped = fixtures.patient(ins="1850575000001")
+    ids = {_create(client, typed)["id"]: "typed", _create(client, untyped)["id"]: "untyped"}
+
+    def found(value: str) -> set[str]:
+        return {ids[i] for i in _found(client, "Patient", [("identifier:of-type", value)])}
+
+    assert found(f"{FR_CORE_ID_TYPES}|INS-NIR|2750399123456") == {"typed"}
+    assert found(f"{FR_CORE_ID_TYPES}|INS-NIA|2750399123456") == set()  # another type
+    assert found(f"{FR_CORE_ID_TYPES}|INS-NIR|1850575000001") == set()  # that one has no type
+    assert found(f"{FR_CORE_ID_TYPES}|INS-NIR|1,{FR_CORE_ID_TYPES}|INS-NIR|2750399123456") == {"typed"}
+    response = client.get(f"/fhir/Patient?identifier:of-type={FR_CORE_ID_TYPES}|2750399123456")
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["identifier:of-type"]
+
+
+def test_reference_identifier_modifier_matches_logical_references(client):
+    task = fixtures.task()
+    task["for"] = {"type": "Patient", "identifier": {"system": INS_NIR, "value": "2750399123456"}}
+    logical = _create(client, task)["id"]
+    other = fixtures.task()
+    other["for"] = {"type": "Group", "identifier": {"system": INS_NIR, "value": "2750399123456"}}
+    group = _create(client, other)["id"]
+
+    assert _found(client, "Task", [("patient:identifier", f"{INS_NIR}|2750399123456")]) == {logical}
+    assert _found(client, "Task", [("patient:identifier", "2750399123456")]) == {logical}
+    assert _found(client, "Task", [("patient:identifier", "urn:other|2750399123456")]) == set()
+    # `subject` takes any type; `patient` only references typed Patient (or untyped)
+    assert _found(client, "Task", [("subject:identifier", f"{INS_NIR}|2750399123456")]) == {logical, group}
+    # a literal reference is not matched by its identifier, nor the other way round
+    assert _found(client, "Task", [("patient", "Patient/2750399123456")]) == set()
+
+
 def test_string_search_treats_like_wildcards_literally(client, three_patients):
     assert _found(client, "Patient", [("family", "%")]) == set()
     assert _found(client, "Patient", [("family", "_upont")]) == set()

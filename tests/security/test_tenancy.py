@@ -106,8 +106,16 @@ def test_manufacturer_cannot_search_patients_by_hidden_elements(world: World) ->
         "phone=0478000000",
         "email=sophie.martin@example.org",
         "death-date=2026",
+        f"identifier:of-type=urn:x|INS-NIR|{COI}",
     ):
         assert world.maker_a("GET", f"/fhir/Patient?{query}").status_code == 403, query
+    # A logical reference may carry a patient's INS: no search by it, on any type or through a chain
+    for path in (
+        "Task?patient:identifier=urn:oid:1.2.250.1.213.1.4.8|2680169123456",
+        "Task?focus:identifier=2680169123456",
+        "Task?focus:ServiceRequest.subject:identifier=2680169123456",
+    ):
+        assert world.maker_a("GET", f"/fhir/{path}").status_code == 403, path
     assert _ids(world.maker_a("GET", f"/fhir/Patient?identifier={COI}|COI-FR-69-000101")) == {
         world.ids["px1"]
     }
