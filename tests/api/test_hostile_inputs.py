@@ -76,6 +76,9 @@ BAD_QUERIES = [
     ("/fhir/Patient/%00/_history", 404, "Patient"),
     ("/fhir/AuditEvent/%00", 404, "AuditEvent"),
     ("/fhir/Patient/x/_history/99999999999999999999", 404, "_history/99999999999999999999"),
+    # version ids are 32-bit integers: PostgreSQL refused a larger one cast to the column's type (500)
+    ("/fhir/Patient/x/_history/2147483648", 404, "_history/2147483648"),
+    ("/fhir/Patient/x/_history/9223372036854775807", 404, "_history/9223372036854775807"),
     ("/fhir/Patient/x/_history/%C2%B2", 404, "_history/²"),
 ]
 
@@ -377,6 +380,7 @@ def _post_bundle(client, bundle: dict):  # type: ignore[no-untyped-def]
         ({"method": "GET", "url": "Patient?_count=²"}, False, "_count"),
         ({"method": "GET", "url": "Patient/p1/_history/²"}, False, "_history/²"),
         ({"method": "GET", "url": "Patient/p1/_history/99999999999999999999"}, False, "_history/"),
+        ({"method": "GET", "url": "Patient/p1/_history/2147483648"}, False, "_history/2147483648"),
         ({"method": "GET", "url": "Patient?name=%00"}, False, "name"),
         ({"method": "DELETE", "url": "Patient?identifier=%00"}, False, "identifier"),
     ],
