@@ -104,6 +104,17 @@ def test_forged_cursor_with_a_nul_in_its_text_position_is_refused(client) -> Non
     assert _issue(response, 400)["expression"] == ["_page"]
 
 
+def test_audit_trail_search_with_count_zero_is_an_empty_page(client) -> None:  # type: ignore[no-untyped-def]
+    # With records to list, the next link was built from the last of none of them: 500 on both databases
+    assert client.get("/fhir/Patient", headers={"Accept": FHIR_JSON}).status_code == 200
+    response = client.get("/fhir/AuditEvent?_count=0", headers={"Accept": FHIR_JSON})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    bundle = response.get_json()
+    assert bundle.get("entry", []) == []
+    assert [link["relation"] for link in bundle["link"]] == ["self"]
+    assert len(client.get("/fhir/AuditEvent?_count=1", headers={"Accept": FHIR_JSON}).get_json()["entry"]) == 1
+
+
 def test_bad_values_in_a_form_search_are_refused(client) -> None:  # type: ignore[no-untyped-def]
     for form, named in (("status=req%00uested", "status"), ("_count=%C2%B2", "_count")):
         response = client.post(
