@@ -196,6 +196,31 @@ def test_relative_reference_with_an_id_no_resource_can_have_is_refused(client) -
     assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
 
 
+@pytest.mark.parametrize(
+    "owner",
+    [
+        "Organization/a/" + "x" * 300,
+        "Organization//" + "x" * 300,
+        "Organization/a/_history/1/" + "x" * 300,
+        "Organization/" + "x" * 60 + "/" + "y" * 250,
+    ],
+)
+def test_relative_reference_with_more_path_segments_is_refused(client, owner: str) -> None:  # type: ignore[no-untyped-def]
+    # [type]/[id]/<more> escaped the [type]/[id] check: the Task owner overflowed its access label
+    # (500 on PostgreSQL), for a create, an update and a transaction or batch entry alike
+    task = dict(fixtures.task(), id="t1", owner={"reference": owner})
+    response = client.post("/fhir/Task", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+    response = client.put("/fhir/Task/t1", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+    entry = {"request": {"method": "POST", "url": "Task"}, "resource": task}
+    assert _post_bundle(client, _bundle("transaction", entry)).status_code == 422
+    batch = _post_bundle(client, _bundle("batch", entry))
+    assert batch.status_code == 200, batch.get_data(as_text=True)
+    assert batch.get_json()["entry"][0]["response"]["status"].startswith("422")
+    assert _ids(client, "/fhir/Task") == []
+
+
 def test_absolute_reference_with_a_long_type_segment_is_stored_and_found(client) -> None:  # type: ignore[no-untyped-def]
     # The segment before the id is indexed as the target type, in the 255-character system column
     target = "http://example.org/fhir/" + "P" * 300 + "/1"
