@@ -271,6 +271,82 @@ def test_token_endpoint_refusals_before_the_grant_are_oauth_errors(app) -> None:
     _oauth_error(huge, 413, "invalid_request")
 
 
+# -- client registration ----------------------------------------------------------------------------------
+
+BAD_REGISTRATIONS = [
+    # the label and the organisation are varchar(255) columns, and the organisation becomes the access
+    # label (varchar(255)) of everything the client writes: PostgreSQL refused them (DataError)
+    pytest.param({"client_id": "long-label", "role": "admin", "label": "l" * 300}, "label", id="long-label"),
+    pytest.param(
+        {"client_id": "long-finess", "role": "hospital", "organization": "6" * 300},
+        "organization",
+        id="long-finess",
+    ),
+    pytest.param(
+        {"client_id": "long-org", "role": "manufacturer", "organization": "Organization/" + "o" * 300},
+        "organization",
+        id="long-manufacturer",
+    ),
+    pytest.param(
+        {"client_id": "bad-org", "role": "manufacturer", "organization": "Organization/a b"},
+        "organization",
+        id="manufacturer-id-no-task-owner-can-have",
+    ),
+    # PostgreSQL refuses a NUL in text
+    pytest.param({"client_id": "nul\x00id", "role": "admin"}, "client_id", id="nul-in-client-id"),
+    pytest.param(
+        {"client_id": "nul-org", "role": "hospital", "organization": "690781810\x00"},
+        "organization",
+        id="nul-in-finess",
+    ),
+    pytest.param({"client_id": "nul-label", "role": "admin", "label": "a\x00b"}, "label", id="nul-in-label"),
+]
+
+
+@pytest.mark.parametrize(("fields", "named"), BAD_REGISTRATIONS)
+def test_a_registration_no_database_can_hold_is_refused_and_names_the_field(  # type: ignore[no-untyped-def]
+    app, fields: dict, named: str
+) -> None:
+    auth = app.extensions["cart_adapter"].auth
+    extra = {k: v for k, v in fields.items() if k not in ("client_id", "role")}
+    with pytest.raises(ValueError, match=named):
+        auth.register(fields["client_id"], fields["role"], "system/*.rs", **extra)
+    assert auth.registry.get(fields["client_id"]) is None
+    # the longest that fits is registered, and its writes are labelled with its organisation
+    auth.register("fits", "hospital", "system/*.cruds", organization="6" * 248, label="l" * 255)
+
+
+def test_clients_add_with_a_label_longer_than_its_column_is_an_error_message(  # type: ignore[no-untyped-def]
+    database_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+
+    monkeypatch.setenv("CART_ADAPTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("CART_ADAPTER_INSTANCE_PATH", str(tmp_path))
+    args = ["clients", "add", "portal", "--role", "admin", "--scopes", "system/*.rs"]
+    result = CliRunner().invoke(main, args + ["--label", "l" * 300])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert "label" in result.output
+    result = CliRunner().invoke(main, args + ["--label", "Lab portal"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_clients_file_with_a_nul_in_a_client_is_refused(tmp_path: Path) -> None:
+    from adapter.security.clients import ClientConfigError, load_clients_file
+
+    path = tmp_path / "clients.toml"
+    path.write_text(
+        '[[client]]\nclient_id = "lab"\nrole = "hospital"\norganization = "690781810\\u0000"\n'
+        'scopes = "system/*.rs"\nsecret_hash = "x"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ClientConfigError, match="organization"):
+        load_clients_file(path)
+
+
 # -- the audit trail of hostile requests ----------------------------------------------------------------
 
 
