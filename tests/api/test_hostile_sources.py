@@ -241,6 +241,19 @@ def test_an_assertion_jti_with_a_nul_is_401(app) -> None:  # type: ignore[no-unt
     assert "jti" in _oauth_error(response, 401, "invalid_client")
 
 
+def test_assertion_jtis_longer_than_their_column_are_told_apart(app) -> None:  # type: ignore[no-untyped-def]
+    # Cut to the 255-character column, two jtis sharing their first 255 characters were one: the second
+    # assertion was refused as a replay
+    key = ec.generate_private_key(ec.SECP384R1())
+    _register(app, "lab", key.public_key(), "ES384")
+    client = app.test_client()
+    first, second = "j" * 300, "j" * 255 + "k" * 45
+    assert _token(client, _assertion(key, "lab", "ES384", jti=first)).status_code == 200
+    assert _token(client, _assertion(key, "lab", "ES384", jti=second)).status_code == 200
+    replay = _token(client, _assertion(key, "lab", "ES384", jti=first))
+    assert "replay" in _oauth_error(replay, 401, "invalid_client")
+
+
 def test_basic_credentials_with_a_nul_in_the_client_id_are_401(app) -> None:  # type: ignore[no-untyped-def]
     response = app.test_client().post(
         TOKEN_URL, data={"grant_type": "client_credentials"}, auth=("sim\x00ple", "secret")
