@@ -128,6 +128,23 @@ def test_an_integer_beyond_32_bits_rejects_its_message_and_the_others_are_stored
     assert _patients(client) >= 1
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_nul_in_an_identifier_the_mapping_looks_up_names_the_element(client, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+    # The order's COI is looked up to merge into a stored ServiceRequest: the search refused the NUL and
+    # the whole file got 400 naming a search parameter "identifier" the client never sent
+    data = (FIXTURES / "hl7v2-order" / "orders.hl7").read_bytes().replace(b"COI-FR-69-000042", b"COI\\X00\\")
+    response = client.post(
+        "/ingest/hl7v2-order" + ("?dry-run=true" if dry_run else ""), data=data, headers={"Content-Type": HL7}
+    )
+    if dry_run:
+        findings = _rejections(_params(response))
+    else:
+        assert response.status_code == 422, response.get_data(as_text=True)
+        findings = [i["diagnostics"] for i in response.get_json()["issue"] if i["severity"] == "error"]
+        assert _patients(client) == 0
+    assert any(".identifier[" in f and "control characters" in f for f in findings), findings
+
+
 # -- the ingest endpoint's parameters --------------------------------------------------------------------
 
 
