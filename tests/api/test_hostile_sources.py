@@ -420,6 +420,25 @@ def test_a_hostile_request_is_audited_and_does_not_block_the_records_after_it(ap
     assert _audited(app, "after-hostile") == 1
 
 
+def test_audit_records_with_values_longer_than_their_columns_are_found_by_the_whole_value(app) -> None:  # type: ignore[no-untyped-def]
+    # Stored cut to the column, searched whole: the admin never found them
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "hostile")
+    mapping = "m" * 300
+    assert client.post(f"/ingest/{mapping}", data=b"x", headers={"Content-Type": HL7}).status_code == 404
+    issuer = "c" * 150
+    claims = json.dumps({"iss": issuer, "sub": issuer}).encode()
+    _token(app.test_client(), _unsigned(claims))
+    admin = app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "auditor")
+    for query in (f"entity=ingest/{mapping}", f"agent-name={issuer}"):
+        response = admin.get(f"/fhir/AuditEvent?{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert len(response.get_json().get("entry", [])) == 1, query
+    # (like the search index, a search also matches values that differ only beyond the cut)
+    assert admin.get("/fhir/AuditEvent?entity=ingest/" + "n" * 300).get_json().get("entry") is None
+
+
 def test_the_client_cache_stays_bounded_and_skips_ids_no_client_can_have() -> None:
     asked: list[str] = []
 
