@@ -126,6 +126,26 @@ def test_bad_values_in_a_form_search_are_refused(client) -> None:  # type: ignor
         assert _issue(response, 400)["expression"] == [named], form
 
 
+def test_a_form_search_body_of_raw_bytes_that_are_not_utf8_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    # werkzeug dropped the whole form it could not decode: the search ran without its filters and
+    # answered every Patient
+    _create(client, fixtures.patient())
+    response = client.post(
+        "/fhir/Patient/_search",
+        data=b"name=\xff\xfe&_count=1",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Accept": FHIR_JSON},
+    )
+    assert "UTF-8" in _issue(response, 400)["diagnostics"]
+    response = client.post(
+        "/fhir/Patient/_search",
+        data="name=Ren%C3%A9e",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Accept": FHIR_JSON},
+    )
+    assert response.status_code == 200 and response.get_json()["total"] == 0
+
+
 def test_nul_in_a_conditional_write_query_is_refused(client) -> None:  # type: ignore[no-untyped-def]
     response = client.put(
         "/fhir/Patient?identifier=%00",
