@@ -75,7 +75,9 @@ def validate_client(client: Client) -> Client:
         if value is not None and not storable_text(value):
             raise ClientConfigError(f"client {client.client_id}: {name} must be text without NUL")
         if value is not None and len(value) > LABEL_CHARS:
-            raise ClientConfigError(f"client {client.client_id}: {name} is longer than {LABEL_CHARS} characters")
+            raise ClientConfigError(
+                f"client {client.client_id}: {name} is longer than {LABEL_CHARS} characters"
+            )
     if client.role not in ROLES:
         raise ClientConfigError(f"client {client.client_id}: role must be one of {', '.join(ROLES)}")
     if client.role == "hospital" and not (client.organization or "").isdigit():

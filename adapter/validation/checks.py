@@ -238,11 +238,7 @@ def _literal_reference_check(value: Any, expr: str, env: Environment) -> None:
     if not slash or head not in resource_types():
         return
     match = _RELATIVE.fullmatch(reference)
-    if (
-        match is None
-        or not _ID.fullmatch(match[2])
-        or (match[3] is not None and not _ID.fullmatch(match[3]))
-    ):
+    if match is None or not _ID.fullmatch(match[2]) or (match[3] is not None and not _ID.fullmatch(match[3])):
         env.error(
             VALUE,
             f"{_show(reference)} is not a valid reference: a relative reference is [type]/[id] or "
