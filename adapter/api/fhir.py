@@ -7,7 +7,7 @@ from werkzeug.http import http_date, parse_date
 
 from adapter.api.auth import fhir_base
 from adapter.api.formats import parse_body, render, response_format
-from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
+from adapter.errors import InvalidSyntaxError, Issue, MethodNotAllowedError, UnsupportedMediaTypeError
 from adapter.fhirio.jsonio import parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
@@ -204,6 +204,15 @@ def _conditional_query(interaction: str) -> str:
 
 @bp.post("/<res_type>/_search")
 def search_post(res_type: str) -> Response:
+    if request.mimetype == "application/x-www-form-urlencoded":
+        # werkzeug drops a form body it cannot decode, every field of it: the search would run without
+        # its filters. Refused like a query string of such bytes.
+        try:
+            request.get_data(cache=True).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidSyntaxError(
+                f"the form body is not valid UTF-8 (byte {exc.start}); percent-encode it"
+            ) from None
     return _search(res_type, _args() + list(request.form.items(multi=True)))
 
 

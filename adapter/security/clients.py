@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import tomllib
 from collections.abc import Callable
@@ -12,6 +13,13 @@ from pathlib import Path
 from adapter.security.scopes import ScopeSet
 
 ROLES = ("hospital", "manufacturer", "engineer", "admin")
+# The widths of the columns a client's texts go to (store/schema.py uses these): its id, its label and
+# organisation, and the access label its organisation becomes on everything it writes.
+CLIENT_ID_CHARS = 100
+LABEL_CHARS = 255
+# A manufacturer's organisation is the owner reference of its Tasks, which validation holds to
+# Organization/[FHIR id].
+_ORGANIZATION_REFERENCE = re.compile(r"Organization/[A-Za-z0-9\-.]{1,64}")
 
 
 class ClientConfigError(ValueError):
@@ -59,14 +67,31 @@ def storable_text(text: str) -> bool:
 
 
 def validate_client(client: Client) -> Client:
-    if not client.client_id or len(client.client_id) > 100:
-        raise ClientConfigError("client_id must be 1 to 100 characters")
+    """The client, or ClientConfigError: also for texts the database cannot hold (PostgreSQL refuses a
+    NUL, and a value longer than its column), which would fail its registration or every write it makes."""
+    if not client.client_id or len(client.client_id) > CLIENT_ID_CHARS or not storable_text(client.client_id):
+        raise ClientConfigError(f"client_id must be 1 to {CLIENT_ID_CHARS} characters of text without NUL")
+    for name, value in (("organization", client.organization), ("label", client.label)):
+        if value is not None and not storable_text(value):
+            raise ClientConfigError(f"client {client.client_id}: {name} must be text without NUL")
+        if value is not None and len(value) > LABEL_CHARS:
+            raise ClientConfigError(
+                f"client {client.client_id}: {name} is longer than {LABEL_CHARS} characters"
+            )
     if client.role not in ROLES:
         raise ClientConfigError(f"client {client.client_id}: role must be one of {', '.join(ROLES)}")
     if client.role == "hospital" and not (client.organization or "").isdigit():
         raise ClientConfigError(f"client {client.client_id}: a hospital is bound to its FINESS (9 digits)")
-    if client.role == "manufacturer" and not (client.organization or "").startswith("Organization/"):
-        raise ClientConfigError(f"client {client.client_id}: a manufacturer is bound to Organization/<id>")
+    if client.role == "manufacturer" and not _ORGANIZATION_REFERENCE.fullmatch(client.organization or ""):
+        raise ClientConfigError(
+            f"client {client.client_id}: a manufacturer is bound to Organization/<id> (its organization: "
+            "an id of 1 to 64 letters, digits, '-' or '.')"
+        )
+    if client.tenant is not None and len(client.tenant) > LABEL_CHARS:
+        raise ClientConfigError(
+            f"client {client.client_id}: organization is too long for the access label "
+            f"{client.tenant[:20]}... ({LABEL_CHARS} characters at most)"
+        )
     if not client.secret_hash and not client.jwks:
         raise ClientConfigError(f"client {client.client_id}: needs a jwks (private_key_jwt) or a secret hash")
     if client.jwks is not None and not isinstance(client.jwks.get("keys"), list):
@@ -133,7 +158,7 @@ class ClientRegistry:
     def get(self, client_id: str) -> Client | None:
         if client_id in self.from_file:
             client = self.from_file[client_id]
-        elif not (0 < len(client_id) <= 100 and storable_text(client_id)):
+        elif not (0 < len(client_id) <= CLIENT_ID_CHARS and storable_text(client_id)):
             # No such client can be registered: the database is not asked (PostgreSQL would fail on a
             # NUL), and the id is not cached.
             return None

@@ -85,7 +85,9 @@ class AuditTrail:
         kept = [(n, v) for n, v in args if n != "_page"]
         qs = "&".join(f"{n}={v}" for n, v in kept)
         links = [("self", f"{path}?{qs}" if qs else path)]
-        if len(rows) > count:
+        if count == 0:
+            rows = []  # _count=0 asks for no entries; there is no total to give, nor a next page
+        elif len(rows) > count:
             rows = rows[:count]
             links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={encode_cursor(0, rows[-1][0])}"))
         import time

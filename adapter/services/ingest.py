@@ -9,6 +9,7 @@ from typing import Any
 from adapter.errors import Issue, UnprocessableResourceError
 from adapter.fhirio.jsonio import parse_json
 from adapter.mapping import MappingRegistry, MappingResult, ResourceLookup, StoredResource, map_source
+from adapter.security.clients import storable_text
 from adapter.security.tenancy import AccessGuard
 from adapter.services import searching
 from adapter.services.transactions import BundleProcessor, response_bundle
@@ -24,6 +25,10 @@ class StoreLookup(ResourceLookup):
     guard: AccessGuard
 
     def find(self, resource_type: str, system: str, value: str) -> StoredResource | None:
+        if not (storable_text(system) and storable_text(value)):
+            # No stored identifier holds a NUL: the search would refuse it (400 naming a parameter the
+            # client never sent); without a match, validation names the element that carries it.
+            return None
         query = searching.prepare(
             resource_type,
             [("identifier", f"{system}|{value}")],

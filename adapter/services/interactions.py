@@ -33,8 +33,9 @@ from adapter.services.patching import apply_json_patch
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
-# Version numbers and keys are 64-bit signed integers in the database.
-MAX_VERSION = 2**63 - 1
+# Version numbers are 32-bit signed integers in the database (resources.version_id): PostgreSQL casts a
+# searched version to that type and fails on a larger one.
+MAX_VERSION = 2**31 - 1
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"?([^"]*)"?\s*$')
 
@@ -297,7 +298,7 @@ def vread(
 ) -> StoredResource:
     check_type(res_type)
     guard.require(res_type, "r")
-    # Only ASCII digits within the 64-bit column: "²" passes isdigit() but not int(), and a larger
+    # Only ASCII digits within the 32-bit column: "²" passes isdigit() but not int(), and a larger
     # number overflows the database driver. Neither is a version that can exist.
     known = version.isascii() and version.isdigit() and int(version) <= MAX_VERSION
     found = store.version(res_type, res_id, int(version)) if known else None

@@ -79,10 +79,11 @@ def find(
     """(seq, AuditEvent JSON), newest first."""
     a = audit_events.c
     stmt = select(a.seq, a.content)
+    # Searched as stored (cut to the column, see _storable_record): a long value still finds itself.
     if client_id:
-        stmt = stmt.where(a.client_id == client_id)
+        stmt = stmt.where(a.client_id == _storable(client_id, _COLUMN_LENGTHS["client_id"]))
     if entity:
-        stmt = stmt.where(a.entity == entity)
+        stmt = stmt.where(a.entity == _storable(entity, _COLUMN_LENGTHS["entity"]))
     if since_us is not None:
         stmt = stmt.where(a.recorded_us >= since_us)
     if before_seq is not None:

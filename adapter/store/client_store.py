@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -46,6 +47,15 @@ def set_disabled(connection: Connection, client_id: str, disabled: bool) -> bool
     return result.rowcount == 1
 
 
+def _jti_key(jti: str) -> str:
+    """The jti as stored: whole when it fits its column, else a digest of it. Cut to the column, two
+    jtis that share their first 255 characters were one, and the second assertion a replay."""
+    width = used_assertions.c.jti.type.length
+    if len(jti) <= width:
+        return jti
+    return "sha256:" + hashlib.sha256(jti.encode("utf-8")).hexdigest()
+
+
 def remember_assertion(connection: Connection, client_id: str, jti: str, expires: int) -> bool:
     """Record a client assertion id; False when it was seen before (a replay)."""
     now_us = time.time_ns() // 1000
@@ -54,7 +64,7 @@ def remember_assertion(connection: Connection, client_id: str, jti: str, expires
         with connection.begin_nested():
             connection.execute(
                 insert(used_assertions).values(
-                    client_id=client_id, jti=jti[:255], expires_us=expires * 1_000_000
+                    client_id=client_id, jti=_jti_key(jti), expires_us=expires * 1_000_000
                 )
             )
     except IntegrityError:

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 
 from adapter.search.extract import SYSTEM_CHARS, VALUE_CHARS
+from adapter.security.clients import CLIENT_ID_CHARS, LABEL_CHARS
 
 metadata = MetaData()
 
@@ -113,14 +114,14 @@ conditional_locks = Table(
 clients = Table(
     "clients",
     metadata,
-    Column("client_id", String(100), primary_key=True),
+    Column("client_id", String(CLIENT_ID_CHARS), primary_key=True),
     Column("role", String(20), nullable=False),
-    Column("organization", String(255), nullable=True),
+    Column("organization", String(LABEL_CHARS), nullable=True),
     Column("scopes", Text, nullable=False),
     Column("secret_hash", String(255), nullable=True),
     Column("jwks", Text, nullable=True),
     Column("patient_fields", Text, nullable=True),
-    Column("label", String(255), nullable=True),
+    Column("label", String(LABEL_CHARS), nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_us", BigInteger, nullable=False),
 )
@@ -129,7 +130,7 @@ clients = Table(
 used_assertions = Table(
     "used_assertions",
     metadata,
-    Column("client_id", String(100), primary_key=True),
+    Column("client_id", String(CLIENT_ID_CHARS), primary_key=True),
     Column("jti", String(255), primary_key=True),
     Column("expires_us", BigInteger, nullable=False),
     Index("ix_used_assertions_expires", "expires_us"),
@@ -140,7 +141,7 @@ resource_access = Table(
     "resource_access",
     metadata,
     Column("resource_pk", BigInteger, ForeignKey("resources.pk"), primary_key=True),
-    Column("label", String(255), primary_key=True),
+    Column("label", String(LABEL_CHARS), primary_key=True),
     Index("ix_resource_access_label", "label", "resource_pk"),
 )
 

@@ -226,21 +226,23 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def _literal_reference_check(value: Any, expr: str, env: Environment) -> None:
-    """A relative reference to a resource type must carry a valid id: "Organization/" followed by 300
-    characters can name no resource (and would not fit where the server keeps who owns a Task)."""
+    """A relative reference to a resource type must be [type]/[id] or [type]/[id]/_history/[vid] with
+    valid ids: "Organization/" followed by 300 characters, or "Organization/a/" followed by more path,
+    can name no resource (and would not fit where the server keeps who owns a Task)."""
     if not isinstance(value, dict):
         return
     reference = value.get("reference")
     if not isinstance(reference, str):
         return
-    match = _RELATIVE.fullmatch(reference)
-    if match is None or match[1] not in resource_types():
+    head, slash, _ = reference.partition("/")
+    if not slash or head not in resource_types():
         return
-    if not _ID.fullmatch(match[2]) or (match[3] is not None and not _ID.fullmatch(match[3])):
+    match = _RELATIVE.fullmatch(reference)
+    if match is None or not _ID.fullmatch(match[2]) or (match[3] is not None and not _ID.fullmatch(match[3])):
         env.error(
             VALUE,
-            f"{_show(reference)} is not a valid reference: the id of a [type]/[id] reference is "
-            "1 to 64 letters, digits, '-' or '.'",
+            f"{_show(reference)} is not a valid reference: a relative reference is [type]/[id] or "
+            "[type]/[id]/_history/[version], each id 1 to 64 letters, digits, '-' or '.'",
             f"{expr}.reference",
         )
 

@@ -76,6 +76,9 @@ BAD_QUERIES = [
     ("/fhir/Patient/%00/_history", 404, "Patient"),
     ("/fhir/AuditEvent/%00", 404, "AuditEvent"),
     ("/fhir/Patient/x/_history/99999999999999999999", 404, "_history/99999999999999999999"),
+    # version ids are 32-bit integers: PostgreSQL refused a larger one cast to the column's type (500)
+    ("/fhir/Patient/x/_history/2147483648", 404, "_history/2147483648"),
+    ("/fhir/Patient/x/_history/9223372036854775807", 404, "_history/9223372036854775807"),
     ("/fhir/Patient/x/_history/%C2%B2", 404, "_history/²"),
 ]
 
@@ -101,6 +104,18 @@ def test_forged_cursor_with_a_nul_in_its_text_position_is_refused(client) -> Non
     assert _issue(response, 400)["expression"] == ["_page"]
 
 
+def test_audit_trail_search_with_count_zero_is_an_empty_page(client) -> None:  # type: ignore[no-untyped-def]
+    # With records to list, the next link was built from the last of none of them: 500 on both databases
+    assert client.get("/fhir/Patient", headers={"Accept": FHIR_JSON}).status_code == 200
+    response = client.get("/fhir/AuditEvent?_count=0", headers={"Accept": FHIR_JSON})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    bundle = response.get_json()
+    assert bundle.get("entry", []) == []
+    assert [link["relation"] for link in bundle["link"]] == ["self"]
+    one = client.get("/fhir/AuditEvent?_count=1", headers={"Accept": FHIR_JSON}).get_json()
+    assert len(one["entry"]) == 1
+
+
 def test_bad_values_in_a_form_search_are_refused(client) -> None:  # type: ignore[no-untyped-def]
     for form, named in (("status=req%00uested", "status"), ("_count=%C2%B2", "_count")):
         response = client.post(
@@ -110,6 +125,26 @@ def test_bad_values_in_a_form_search_are_refused(client) -> None:  # type: ignor
             headers={"Accept": FHIR_JSON},
         )
         assert _issue(response, 400)["expression"] == [named], form
+
+
+def test_a_form_search_body_of_raw_bytes_that_are_not_utf8_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    # werkzeug dropped the whole form it could not decode: the search ran without its filters and
+    # answered every Patient
+    _create(client, fixtures.patient())
+    response = client.post(
+        "/fhir/Patient/_search",
+        data=b"name=\xff\xfe&_count=1",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Accept": FHIR_JSON},
+    )
+    assert "UTF-8" in _issue(response, 400)["diagnostics"]
+    response = client.post(
+        "/fhir/Patient/_search",
+        data="name=Ren%C3%A9e",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Accept": FHIR_JSON},
+    )
+    assert response.status_code == 200 and response.get_json()["total"] == 0
 
 
 def test_nul_in_a_conditional_write_query_is_refused(client) -> None:  # type: ignore[no-untyped-def]
@@ -180,6 +215,31 @@ def test_relative_reference_with_an_id_no_resource_can_have_is_refused(client) -
     task["owner"] = {"reference": "Organization/a b"}
     response = client.post("/fhir/Task", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
     assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        "Organization/a/" + "x" * 300,
+        "Organization//" + "x" * 300,
+        "Organization/a/_history/1/" + "x" * 300,
+        "Organization/" + "x" * 60 + "/" + "y" * 250,
+    ],
+)
+def test_relative_reference_with_more_path_segments_is_refused(client, owner: str) -> None:  # type: ignore[no-untyped-def]
+    # [type]/[id]/<more> escaped the [type]/[id] check: the Task owner overflowed its access label
+    # (500 on PostgreSQL), for a create, an update and a transaction or batch entry alike
+    task = dict(fixtures.task(), id="t1", owner={"reference": owner})
+    response = client.post("/fhir/Task", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+    response = client.put("/fhir/Task/t1", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert _issue(response, 422)["expression"] == ["Task.owner.reference"]
+    entry = {"request": {"method": "POST", "url": "Task"}, "resource": task}
+    assert _post_bundle(client, _bundle("transaction", entry)).status_code == 422
+    batch = _post_bundle(client, _bundle("batch", entry))
+    assert batch.status_code == 200, batch.get_data(as_text=True)
+    assert batch.get_json()["entry"][0]["response"]["status"].startswith("422")
+    assert _ids(client, "/fhir/Task") == []
 
 
 def test_absolute_reference_with_a_long_type_segment_is_stored_and_found(client) -> None:  # type: ignore[no-untyped-def]
@@ -377,6 +437,7 @@ def _post_bundle(client, bundle: dict):  # type: ignore[no-untyped-def]
         ({"method": "GET", "url": "Patient?_count=²"}, False, "_count"),
         ({"method": "GET", "url": "Patient/p1/_history/²"}, False, "_history/²"),
         ({"method": "GET", "url": "Patient/p1/_history/99999999999999999999"}, False, "_history/"),
+        ({"method": "GET", "url": "Patient/p1/_history/2147483648"}, False, "_history/2147483648"),
         ({"method": "GET", "url": "Patient?name=%00"}, False, "name"),
         ({"method": "DELETE", "url": "Patient?identifier=%00"}, False, "identifier"),
     ],

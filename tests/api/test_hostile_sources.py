@@ -128,6 +128,23 @@ def test_an_integer_beyond_32_bits_rejects_its_message_and_the_others_are_stored
     assert _patients(client) >= 1
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_nul_in_an_identifier_the_mapping_looks_up_names_the_element(client, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+    # The order's COI is looked up to merge into a stored ServiceRequest: the search refused the NUL and
+    # the whole file got 400 naming a search parameter "identifier" the client never sent
+    data = (FIXTURES / "hl7v2-order" / "orders.hl7").read_bytes().replace(b"COI-FR-69-000042", b"COI\\X00\\")
+    response = client.post(
+        "/ingest/hl7v2-order" + ("?dry-run=true" if dry_run else ""), data=data, headers={"Content-Type": HL7}
+    )
+    if dry_run:
+        findings = _rejections(_params(response))
+    else:
+        assert response.status_code == 422, response.get_data(as_text=True)
+        findings = [i["diagnostics"] for i in response.get_json()["issue"] if i["severity"] == "error"]
+        assert _patients(client) == 0
+    assert any(".identifier[" in f and "control characters" in f for f in findings), findings
+
+
 # -- the ingest endpoint's parameters --------------------------------------------------------------------
 
 
@@ -241,6 +258,19 @@ def test_an_assertion_jti_with_a_nul_is_401(app) -> None:  # type: ignore[no-unt
     assert "jti" in _oauth_error(response, 401, "invalid_client")
 
 
+def test_assertion_jtis_longer_than_their_column_are_told_apart(app) -> None:  # type: ignore[no-untyped-def]
+    # Cut to the 255-character column, two jtis sharing their first 255 characters were one: the second
+    # assertion was refused as a replay
+    key = ec.generate_private_key(ec.SECP384R1())
+    _register(app, "lab", key.public_key(), "ES384")
+    client = app.test_client()
+    first, second = "j" * 300, "j" * 255 + "k" * 45
+    assert _token(client, _assertion(key, "lab", "ES384", jti=first)).status_code == 200
+    assert _token(client, _assertion(key, "lab", "ES384", jti=second)).status_code == 200
+    replay = _token(client, _assertion(key, "lab", "ES384", jti=first))
+    assert "replay" in _oauth_error(replay, 401, "invalid_client")
+
+
 def test_basic_credentials_with_a_nul_in_the_client_id_are_401(app) -> None:  # type: ignore[no-untyped-def]
     response = app.test_client().post(
         TOKEN_URL, data={"grant_type": "client_credentials"}, auth=("sim\x00ple", "secret")
@@ -269,6 +299,82 @@ def test_token_endpoint_refusals_before_the_grant_are_oauth_errors(app) -> None:
     limit = app.config["MAX_CONTENT_LENGTH"]
     huge = client.post(TOKEN_URL, data=b"a" * (limit + 1), content_type="application/x-www-form-urlencoded")
     _oauth_error(huge, 413, "invalid_request")
+
+
+# -- client registration ----------------------------------------------------------------------------------
+
+BAD_REGISTRATIONS = [
+    # the label and the organisation are varchar(255) columns, and the organisation becomes the access
+    # label (varchar(255)) of everything the client writes: PostgreSQL refused them (DataError)
+    pytest.param({"client_id": "long-label", "role": "admin", "label": "l" * 300}, "label", id="long-label"),
+    pytest.param(
+        {"client_id": "long-finess", "role": "hospital", "organization": "6" * 300},
+        "organization",
+        id="long-finess",
+    ),
+    pytest.param(
+        {"client_id": "long-org", "role": "manufacturer", "organization": "Organization/" + "o" * 300},
+        "organization",
+        id="long-manufacturer",
+    ),
+    pytest.param(
+        {"client_id": "bad-org", "role": "manufacturer", "organization": "Organization/a b"},
+        "organization",
+        id="manufacturer-id-no-task-owner-can-have",
+    ),
+    # PostgreSQL refuses a NUL in text
+    pytest.param({"client_id": "nul\x00id", "role": "admin"}, "client_id", id="nul-in-client-id"),
+    pytest.param(
+        {"client_id": "nul-org", "role": "hospital", "organization": "690781810\x00"},
+        "organization",
+        id="nul-in-finess",
+    ),
+    pytest.param({"client_id": "nul-label", "role": "admin", "label": "a\x00b"}, "label", id="nul-in-label"),
+]
+
+
+@pytest.mark.parametrize(("fields", "named"), BAD_REGISTRATIONS)
+def test_a_registration_no_database_can_hold_is_refused_and_names_the_field(  # type: ignore[no-untyped-def]
+    app, fields: dict, named: str
+) -> None:
+    auth = app.extensions["cart_adapter"].auth
+    extra = {k: v for k, v in fields.items() if k not in ("client_id", "role")}
+    with pytest.raises(ValueError, match=named):
+        auth.register(fields["client_id"], fields["role"], "system/*.rs", **extra)
+    assert auth.registry.get(fields["client_id"]) is None
+    # the longest that fits is registered, and its writes are labelled with its organisation
+    auth.register("fits", "hospital", "system/*.cruds", organization="6" * 248, label="l" * 255)
+
+
+def test_clients_add_with_a_label_longer_than_its_column_is_an_error_message(  # type: ignore[no-untyped-def]
+    database_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+
+    monkeypatch.setenv("CART_ADAPTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("CART_ADAPTER_INSTANCE_PATH", str(tmp_path))
+    args = ["clients", "add", "portal", "--role", "admin", "--scopes", "system/*.rs"]
+    result = CliRunner().invoke(main, args + ["--label", "l" * 300])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert "label" in result.output
+    result = CliRunner().invoke(main, args + ["--label", "Lab portal"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_clients_file_with_a_nul_in_a_client_is_refused(tmp_path: Path) -> None:
+    from adapter.security.clients import ClientConfigError, load_clients_file
+
+    path = tmp_path / "clients.toml"
+    path.write_text(
+        '[[client]]\nclient_id = "lab"\nrole = "hospital"\norganization = "690781810\\u0000"\n'
+        'scopes = "system/*.rs"\nsecret_hash = "x"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ClientConfigError, match="organization"):
+        load_clients_file(path)
 
 
 # -- the audit trail of hostile requests ----------------------------------------------------------------
@@ -312,6 +418,25 @@ def test_a_hostile_request_is_audited_and_does_not_block_the_records_after_it(ap
     after.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "after-hostile")
     assert after.get("/fhir/Patient").status_code == 200
     assert _audited(app, "after-hostile") == 1
+
+
+def test_audit_records_with_values_longer_than_their_columns_are_found_by_the_whole_value(app) -> None:  # type: ignore[no-untyped-def]
+    # Stored cut to the column, searched whole: the admin never found them
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "hostile")
+    mapping = "m" * 300
+    assert client.post(f"/ingest/{mapping}", data=b"x", headers={"Content-Type": HL7}).status_code == 404
+    issuer = "c" * 150
+    claims = json.dumps({"iss": issuer, "sub": issuer}).encode()
+    _token(app.test_client(), _unsigned(claims))
+    admin = app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "auditor")
+    for query in (f"entity=ingest/{mapping}", f"agent-name={issuer}"):
+        response = admin.get(f"/fhir/AuditEvent?{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert len(response.get_json().get("entry", [])) == 1, query
+    # (like the search index, a search also matches values that differ only beyond the cut)
+    assert admin.get("/fhir/AuditEvent?entity=ingest/" + "n" * 300).get_json().get("entry") is None
 
 
 def test_the_client_cache_stays_bounded_and_skips_ids_no_client_can_have() -> None:
