@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from adapter.definitions import resource_types
@@ -25,9 +26,9 @@ from adapter.errors import (
 from adapter.fhirio.jsonio import dump_json, parse_stored_json
 from adapter.fhirio.subsetting import is_subsetted
 from adapter.search.dates import format_instant
-from adapter.search.extract import index_rows
+from adapter.search.extract import index_rows, split_reference
 from adapter.search.query import parse_search
-from adapter.security.tenancy import AccessGuard, references
+from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch
 from adapter.store.resources import ResourceStore, StoredResource
@@ -117,6 +118,16 @@ class PreparedBody:
 
 
 def prepare(res_type: str, res_id: str, resource: dict) -> PreparedBody:
+    texts = list(reference_texts(resource))
+    for text in texts:
+        if is_conditional_reference(text):
+            # A transaction resolves these before it gets here; anywhere else one would be stored as
+            # a reference to nothing.
+            raise UnprocessableResourceError(
+                f"conditional reference {text!r}: conditional references are resolved in transaction "
+                "Bundles only; send a literal reference, or this write in a transaction",
+                expression=_reference_path(resource, text, res_type),
+            )
     stamped = _stamp(resource, res_type, res_id, _VERSION_MARK, _UPDATED_MARK)
     # The meta elements stand in for values unknown yet; no search parameter reads them.
     return PreparedBody(
@@ -126,8 +137,30 @@ def prepare(res_type: str, res_id: str, resource: dict) -> PreparedBody:
         stamped,
         dump_json(stamped),
         index_rows(stamped),
-        list(references(resource)),
+        [split for text in texts if (split := split_reference(text))],
     )
+
+
+def is_conditional_reference(text: str) -> bool:
+    """`Patient?identifier=...`: a search in place of a reference, as transactions accept."""
+    return text[:1].isupper() and "?" in text[1:]
+
+
+def _reference_path(node: Any, text: str, path: str) -> str | None:
+    """Where in the resource the reference `text` is (for the error), as Type.element[.element...]."""
+    if isinstance(node, dict):
+        if node.get("reference") == text:
+            return f"{path}.reference"
+        for key, value in node.items():
+            found = _reference_path(value, text, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(node, list):
+        for n, item in enumerate(node):
+            found = _reference_path(item, text, f"{path}[{n}]")
+            if found:
+                return found
+    return None
 
 
 def _prepared(prepared: PreparedBody | None, res_type: str, res_id: str, resource: dict) -> PreparedBody:

@@ -180,7 +180,7 @@ def _rewrite(
                     value = mapping[value]
                 elif value in unknown:
                     raise _NeedsDatabase(value)
-                elif key == "reference" and "?" in value[1:] and value[:1].isupper():
+                elif key == "reference" and interactions.is_conditional_reference(value):
                     value = resolve(value)
             elif key == "div":
                 if any(url in value for url in unknown):

@@ -453,6 +453,26 @@ def test_conditional_reference_with_one_match_is_resolved_to_that_resource(clien
     assert _read(client, "Task", task_id)["for"] == {"reference": f"Patient/{patient['id']}"}
 
 
+def test_conditional_reference_outside_a_transaction_is_refused_not_stored(client):
+    # Conditional references are a transaction feature (R4 http.html); stored elsewhere, the text
+    # "Patient?identifier=..." would be a reference to nothing.
+    _create(client, fixtures.patient(ins="2750399123456"))
+    task = fixtures.task()
+    task["for"] = {"reference": f"Patient?identifier={INS}|2750399123456"}
+
+    response = client.post("/fhir/Task", data=dump_json(task), headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["issue"][0]["expression"] == ["Task.for.reference"]
+
+    batch = _post_bundle(client, _bundle("batch", _entry("POST", "Task", task)))
+    assert batch.status_code == 200
+    entry = batch.get_json()["entry"][0]
+    assert entry["response"]["status"].startswith("422")
+    issue = entry["response"]["outcome"]["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[0].resource.for.reference"]
+    assert _count(client, "Task") == 0
+
+
 def test_conditional_reference_without_a_match_fails_the_transaction_with_412(client):
     _create(client, fixtures.patient(ins="1850575000001", family="Dupont", given="Jean"))
     task = fixtures.task()

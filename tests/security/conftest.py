@@ -59,7 +59,7 @@ def _patient(ins: str, family: str, given: str, coi: str | None = None) -> dict:
     }
 
 
-def _order(patient_id: str, owner: str, order: str) -> tuple[dict, dict]:
+def order_and_task(patient_id: str, owner: str, order: str) -> tuple[dict, dict]:
     request = {
         "resourceType": "ServiceRequest",
         "status": "active",
@@ -109,12 +109,12 @@ def world(app) -> World:  # type: ignore[no-untyped-def]
 
     ids["px1"] = create(x, _patient("2680169123456", "Martin", "Sophie", coi="COI-FR-69-000101"))
     ids["px2"] = create(x, _patient("1720769654321", "Bernard", "Luc"))
-    request, task = _order(ids["px1"], "Organization/mfr-a", "ORD-X-1")
+    request, task = order_and_task(ids["px1"], "Organization/mfr-a", "ORD-X-1")
     ids["srx1"] = create(x, request)
     task["focus"] = {"reference": f"ServiceRequest/{ids['srx1']}"}
     ids["tx1"] = create(x, task)
     ids["py1"] = create(y, _patient("2550275111222", "Petit", "Claire", coi="COI-FR-75-000007"))
-    request, task = _order(ids["py1"], "Organization/mfr-b", "ORD-Y-1")
+    request, task = order_and_task(ids["py1"], "Organization/mfr-b", "ORD-Y-1")
     ids["sry1"] = create(y, request)
     task["focus"] = {"reference": f"ServiceRequest/{ids['sry1']}"}
     ids["ty1"] = create(y, task)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter.fhirio.jsonio import dump_json
-from tests.security.conftest import COI, World
+from tests.security.conftest import COI, World, order_and_task
 
 
 def _ids(response) -> set[str]:  # type: ignore[no-untyped-def]
@@ -41,6 +41,14 @@ def test_manufacturer_searches_only_its_own(world: World) -> None:
     assert _ids(world.maker_b("GET", "/fhir/Task")) == {world.ids["ty1"]}
     assert world.maker_a("GET", "/fhir/Task?_summary=count").get_json()["total"] == 1
     assert _ids(world.maker_a("GET", f"/fhir/Task?_id={world.ids['ty1']}")) == set()
+
+
+def test_a_task_owned_through_a_versioned_reference_is_its_owners(world: World) -> None:
+    _, task = order_and_task(world.ids["px2"], "Organization/mfr-b/_history/3", "ORD-X-2")
+    created = world.hospital_x("POST", "/fhir/Task", task)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["id"] in _ids(world.maker_b("GET", "/fhir/Task"))
+    assert created.get_json()["id"] not in _ids(world.maker_a("GET", "/fhir/Task"))
 
 
 def test_manufacturer_type_history_shows_only_its_own(world: World) -> None:
