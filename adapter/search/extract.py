@@ -108,10 +108,15 @@ def split_reference(reference: str) -> tuple[str, str] | None:
 
 
 def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]]:
-    if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
+    if isinstance(value, str):
+        # A canonical (QuestionnaireResponse.questionnaire, CarePlan.instantiatesCanonical...): by the
+        # type and id its URL ends with, as an absolute reference, without its |version or #fragment.
+        split = split_reference(value.split("|", 1)[0].split("#", 1)[0])
+    elif isinstance(value, dict) and isinstance(value.get("reference"), str):
+        split = split_reference(value["reference"])
+    else:
         return
-    split = split_reference(value["reference"])
-    if split and (target_type is None or split[0] == target_type):
+    if split and split[1] and (target_type is None or split[0] == target_type):
         yield split
 
 

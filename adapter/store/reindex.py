@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 # 2: systems cut to the width of their column, as values were (PostgreSQL refused longer ones).
 # 3: string values also as written, in the system column (:exact).
 # 4: reference identifiers (:identifier) and identifier types (:of-type).
-EXTRACTION_VERSION = 4
+# 5: canonical references, by the type and id their URL ends with.
+EXTRACTION_VERSION = 5
 _KEY = "search_index"
 
 

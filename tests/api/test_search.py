@@ -422,6 +422,36 @@ def test_task_owner_focus_based_on_and_business_status(client):
     )
 
 
+def test_canonical_references_are_searched_by_their_url_or_type_and_id(client):
+    checklist = "https://cart-adapter.example.org/fhir/Questionnaire/cart-infusion-checklist"
+
+    def response(questionnaire: str) -> dict:
+        return {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "questionnaire": questionnaire,
+        }
+
+    versioned = _create(client, response(f"{checklist}|1.2"))["id"]
+    plain = _create(client, response(checklist))["id"]
+    _create(client, response("https://cart-adapter.example.org/fhir/Questionnaire/other"))
+    plan = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "Patient/p1"},
+        "instantiatesCanonical": ["https://cart-adapter.example.org/fhir/PlanDefinition/cart-pathway"],
+    }
+    plan_id = _create(client, plan)["id"]
+
+    assert _found(client, "QuestionnaireResponse", [("questionnaire", checklist)]) == {versioned, plain}
+    by_id = [("questionnaire", "Questionnaire/cart-infusion-checklist")]
+    assert _found(client, "QuestionnaireResponse", by_id) == {versioned, plain}
+    assert _found(client, "QuestionnaireResponse", [("questionnaire", "Questionnaire/nothing")]) == set()
+    found = _found(client, "CarePlan", [("instantiates-canonical", "PlanDefinition/cart-pathway")])
+    assert found == {plan_id}
+
+
 def test_missing_modifier_separates_resources_with_and_without_the_element(client):
     with_focus = _create(client, _task("ORD-1", focus={"reference": "ServiceRequest/sr-1"}))
     without_focus = _create(client, _task("ORD-2"))
