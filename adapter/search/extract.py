@@ -199,6 +199,10 @@ def _rows_for(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
     if param.type == "composite":
         yield from _composite_rows(param, resource)
         return
+    if param.present_not_false:
+        found = any(value is not False for spec in param.paths for value in _walk(resource, spec))
+        yield IndexRow(param.code, None, "true" if found else "false")
+        return
     for spec in param.paths:
         for value in _walk(resource, spec):
             yield from _value_rows(param.code, param.type, value, spec)

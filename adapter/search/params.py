@@ -23,6 +23,7 @@ SUPPORTED_TYPES = frozenset(
     {"token", "reference", "date", "string", "uri", "number", "quantity", "composite"}
 )
 
+_PRESENT_NOT_FALSE = re.compile(r"^(?P<path>[A-Za-z.]+)\.exists\(\) and (?P<again>[A-Za-z.]+) != false$")
 _WHERE_RESOLVE = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Za-z]+)\)$")
 _AS_OPERATOR = re.compile(r"^(?P<path>.+) as (?P<type>[A-Za-z]+)$")
 _AS_FUNCTION = re.compile(r"^(?P<path>.+)\.(?:as|ofType)\((?P<type>[A-Za-z]+)\)$")
@@ -63,6 +64,9 @@ class SearchParam:
     # The top-level elements the paths start from (None: one starts at the resource itself), so that
     # indexing skips the parameters a resource has nothing for.
     starts: frozenset[str] | None = None
+    # `<path>.exists() and <path> != false` (Patient?deceased=): one row per resource, "true" when the
+    # path reaches a value other than false, else "false" (an absent element included).
+    present_not_false: bool = False
 
 
 def _strip_parens(text: str) -> str:
@@ -202,6 +206,9 @@ def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchPara
         if selected is not None and code not in selected:
             continue
         expression = definition.get("expression") or ""
+        flag = _PRESENT_NOT_FALSE.match(expression)
+        if flag and flag["path"] == flag["again"] and kind == "token" and not generic:
+            expression = flag["path"]
         components = _components(definition) if kind == "composite" else ()
         if components is None:
             continue
@@ -216,8 +223,10 @@ def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchPara
             if not paths:
                 continue
             starts = None if any(not p.steps for p in paths) else frozenset(p.steps[0] for p in paths)
+            if flag:
+                starts = None  # an absent element is a value too ("false")
             out.setdefault(res_type, {})[code] = SearchParam(
-                code, kind, tuple(paths), tuple(definition.get("target", [])), components, starts
+                code, kind, tuple(paths), tuple(definition.get("target", [])), components, starts, bool(flag)
             )
     return out
 

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 # 3: string values also as written, in the system column (:exact).
 # 4: reference identifiers (:identifier) and identifier types (:of-type).
 # 5: canonical references, by the type and id their URL ends with.
-EXTRACTION_VERSION = 5
+# 6: Patient?deceased (present and not false).
+EXTRACTION_VERSION = 6
 _KEY = "search_index"
 
 

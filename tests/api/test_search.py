@@ -599,6 +599,21 @@ FR_CORE_ID_TYPES = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 INS_NIR = "urn:oid:1.2.250.1.213.1.4.8"
 
 
+def test_deceased_is_true_for_a_death_date_or_true_and_false_otherwise(client):
+    kinds = {"alive": {}, "not": {"deceasedBoolean": False}, "dead": {"deceasedBoolean": True}}
+    kinds["dated"] = {"deceasedDateTime": "2026-11-02T08:00:00+01:00"}
+    ids = {}
+    for n, (name, extra) in enumerate(kinds.items()):
+        ids[_create(client, {**fixtures.patient(ins=f"275039912345{n}"), **extra})["id"]] = name
+
+    def found(value: str) -> set[str]:
+        return {ids[i] for i in _found(client, "Patient", [("deceased", value)])}
+
+    assert found("true") == {"dead", "dated"}
+    assert found("false") == {"alive", "not"}
+    assert found("true,false") == set(kinds)
+
+
 def test_identifier_of_type_matches_the_type_and_the_value_together(client):
     typed = fixtures.patient(ins="2750399123456")
     typed["identifier"][0]["type"] = {"coding": [{"system": FR_CORE_ID_TYPES, "code": "INS-NIR"}]}
