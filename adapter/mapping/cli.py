@@ -81,7 +81,8 @@ def make_map_command(validate_hook: ValidateHook | None = None) -> click.Command
         """Map INPUT (HL7 v2, CSV, JSON or XML; '-' for stdin) to a FHIR transaction Bundle.
 
         The Bundle goes to standard output (or --out); the summary - records mapped, rejected and why -
-        to standard error. Exit status: 0 all mapped, 1 some records rejected or invalid, 2 usage error.
+        to standard error. Exit status: 0 all mapped, 1 some records rejected or invalid, or none mapped,
+        2 usage error.
         """
         if validate and validate_hook is None:
             raise click.UsageError(
@@ -106,6 +107,10 @@ def make_map_command(validate_hook: ValidateHook | None = None) -> click.Command
             click.echo(text, nl=False)
         click.echo(result.summary(), err=True)
         failed = not result.ok
+        if not result.bundle.get("entry"):
+            # As POST /ingest answers 422: an empty Bundle is not a successful mapping.
+            click.echo("no record could be mapped", err=True)
+            failed = True
         if validate and validate_hook is not None:
             failed = _validate(result, validate_hook) or failed
         sys.exit(1 if failed else 0)

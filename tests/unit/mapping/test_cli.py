@@ -34,6 +34,12 @@ def test_map_writes_to_a_file_and_exits_1_when_records_are_rejected(tmp_path: Pa
     assert "PID-7" in result.stderr and "Patient.birthDate" in result.stderr
 
 
+def test_map_exits_1_when_the_input_holds_no_record() -> None:
+    result = CliRunner().invoke(map_command, ["--mapping", "hl7v2-adt", "-"], input=b"")
+    assert result.exit_code == 1
+    assert "0 record(s)" in result.stderr and "no record could be mapped" in result.stderr
+
+
 def test_map_reads_standard_input() -> None:
     result = CliRunner().invoke(map_command, ["--mapping", "hl7v2-adt", "-"], input=ADT.read_bytes())
     assert result.exit_code == 0
