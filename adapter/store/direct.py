@@ -1,4 +1,5 @@
-"""Cached SELECTs run on the driver's cursor, compiled by SQLAlchemy once per dialect.
+"""Statements run on the driver's cursor, compiled by SQLAlchemy once: cached SELECTs (per dialect), and
+on SQLite the INSERTs of a flush (DriverInserts).
 
 A Task poll spends more time in SQLAlchemy's per-execution work (cache key, parameter processing,
 result wrapping) than in the database. The search statements are already built once per shape
@@ -7,7 +8,7 @@ statements that need no per-value processing qualify: no expanding IN lists, no 
 callers that read results by position. Anything else goes through SQLAlchemy as usual.
 
 What runs here does not pass through SQLAlchemy's cursor events (before_cursor_execute): statement
-tracing hooked on those sees the probes and writes, not the page and count queries.
+tracing hooked on those sees the probes, not the page and count queries nor SQLite's buffered INSERTs.
 """
 
 from __future__ import annotations
