@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -107,6 +108,37 @@ class SearchQuery:
         return urlencode(self.canonical)
 
 
+def split_escaped(text: str, separator: str) -> list[str]:
+    """`text` cut at each `separator` that no backslash escapes; the escapes stay (see unescape).
+
+    FHIR search values use `,` between alternatives, `|` between system and code and `$` between the
+    parts of a composite; `\\,`, `\\|`, `\\$` and `\\\\` stand for the characters themselves.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    """A search value with its escapes (`\\,` `\\|` `\\$` `\\\\`) resolved; other backslashes stay."""
+    return _ESCAPE.sub(r"\1", text)
+
+
+_ESCAPE = re.compile(r"\\([\\,|$])")
+
+
 def _parse_date(code: str, raw: str) -> DateValue:
     prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
     text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
@@ -118,7 +150,7 @@ def _parse_date(code: str, raw: str) -> DateValue:
 
 def _parse_composite(param: SearchParam, raw: str) -> tuple:
     """`code$value` (a token, then the value of the second component): one parsed value per component."""
-    parts = raw.split("$")
+    parts = split_escaped(raw, "$")
     if len(parts) != len(param.components) or not all(parts):
         raise InvalidRequestError(
             f"search parameter {param.code}: {raw!r} needs {len(param.components)} values separated by $",
@@ -137,12 +169,12 @@ def _parse_value(param: SearchParam, raw: str) -> object:
     if param.type == "token":
         return _parse_token(raw)
     if param.type == "reference":
-        return _parse_reference(param.code, raw, param)
+        return _parse_reference(param.code, unescape(raw), param)
     if param.type == "string":
-        return normalise_text(raw)
+        return normalise_text(unescape(raw))
     if param.type in ("number", "quantity"):
         return _parse_number(param, raw)
-    return raw
+    return unescape(raw)
 
 
 def _parse_number(param: SearchParam, raw: str) -> NumberValue:
@@ -156,13 +188,13 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
     text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
     system = unit = None
     if param.type == "quantity" and "|" in text:
-        parts = text.split("|")
+        parts = split_escaped(text, "|")
         if len(parts) != 3 or not parts[2]:
             raise InvalidRequestError(
                 f"search parameter {param.code}: {raw!r} is not [prefix]number|system|code",
                 expression=param.code,
             )
-        text, system, unit = parts
+        text, system, unit = parts[0], unescape(parts[1]), unescape(parts[2])
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -191,15 +223,17 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
 
 
 def _parse_token(raw: str) -> tuple[str | None, str | None]:
-    if "|" not in raw:
-        return None, raw
-    system, _, code = raw.partition("|")
+    parts = split_escaped(raw, "|")
+    if len(parts) == 1:
+        return None, unescape(raw)
+    system, code = unescape(parts[0]), unescape("|".join(parts[1:]))
     return system, (code or None)
 
 
 def _of_type(code: str, raw: str) -> tuple[str, str]:
     """`<type system>|<type code>|<value>`, all three present: as stored, ("system|code", value)."""
-    parts = raw.split("|", 2)
+    parts = split_escaped(raw, "|")
+    parts = [unescape(p) for p in parts[:2]] + ([unescape("|".join(parts[2:]))] if len(parts) > 2 else [])
     if len(parts) != 3 or not all(parts):
         raise InvalidRequestError(
             f"search parameter {code}:of-type: {raw!r} is not <type system>|<type code>|<value>",
@@ -524,7 +558,7 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         raise InvalidRequestError(
             f"modifier :{modifier} is not supported on {param.code} ({param.type})", expression=param.code
         )
-    pieces = [v for v in raw.split(",") if v != ""]
+    pieces = [v for v in split_escaped(raw, ",") if v != ""]
     if not pieces:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
     if modifier == "identifier":
@@ -538,7 +572,7 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
     elif modifier == "exact":
         # The index keeps each string folded (for plain and :contains searches) and as written.
-        values = tuple((normalise_text(v), v) for v in pieces)
+        values = tuple((normalise_text(unescape(v)), unescape(v)) for v in pieces)
     else:
         values = tuple(_parse_value(param, v) for v in pieces)
     return Condition(param.code, param.type, modifier, values, param)

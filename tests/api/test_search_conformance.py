@@ -1,0 +1,59 @@
+"""FHIR R4 search semantics checked against the specification (search.html), case by case.
+
+Every test runs on SQLite and on PostgreSQL (the `client` fixture is parametrised over both).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from tests.api.helpers import created as _create
+
+FHIR_JSON = "application/fhir+json"
+
+
+def _get(client, res_type: str, params: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    return client.get(f"/fhir/{res_type}?{urlencode(params)}", headers={"Accept": FHIR_JSON})
+
+
+def _found(client, res_type: str, params: list[tuple[str, str]]) -> set[str]:  # type: ignore[no-untyped-def]
+    response = _get(client, res_type, params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    entries = response.get_json().get("entry", [])
+    return {e["resource"]["id"] for e in entries if e["search"]["mode"] == "match"}
+
+
+def _patient(system: str, value: str, family: str | None = None) -> dict:
+    resource: dict = {"resourceType": "Patient", "identifier": [{"system": system, "value": value}]}
+    if family:
+        resource["name"] = [{"family": family}]
+    return resource
+
+
+def test_escaped_comma_pipe_dollar_and_backslash_are_part_of_the_value(client):
+    # R4 search.html, "Escaping search parameters": `,` `|` and `$` separate values, systems and
+    # composite components; preceded by a backslash they stand for themselves, and `\\` is a backslash.
+    comma = _create(client, _patient("urn:s", "A,B", family="Smith, Jr"))["id"]
+    pipe = _create(client, _patient("urn:s", "A|B"))["id"]
+    backslash = _create(client, _patient("urn:s", "A\\B"))["id"]
+    a = _create(client, _patient("urn:s", "A"))["id"]
+    b = _create(client, _patient("urn:s", "B"))["id"]
+
+    assert _found(client, "Patient", [("identifier", "urn:s|A\\,B")]) == {comma}
+    assert _found(client, "Patient", [("identifier", "A\\,B")]) == {comma}
+    assert _found(client, "Patient", [("identifier", "urn:s|A\\|B")]) == {pipe}
+    assert _found(client, "Patient", [("identifier", "urn:s|A\\\\B")]) == {backslash}
+    assert _found(client, "Patient", [("identifier", "urn:s|A\\,B,urn:s|B")]) == {comma, b}
+    assert _found(client, "Patient", [("identifier", "urn:s|A,urn:s|B")]) == {a, b}
+    assert _found(client, "Patient", [("family", "Smith\\, Jr")]) == {comma}
+    assert _found(client, "Patient", [("family:exact", "Smith\\, Jr")]) == {comma}
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8251-1"}]},
+        "valueString": "fee $5",
+    }
+    with_dollar = _create(client, observation)["id"]
+    assert _found(client, "Observation", [("code-value-string", "http://loinc.org|8251-1$fee \\$5")]) == {
+        with_dollar
+    }
