@@ -351,8 +351,16 @@ def parse_search(
             else:
                 query.conditions.append(has)
         elif base == "_id":
-            query.conditions.append(Condition("_id", "_id", "", tuple(v for v in raw.split(",") if v)))
+            # A token parameter: :not is every resource but those ids; other modifiers are refused.
+            if modifier not in ("", "not"):
+                raise InvalidRequestError(f"modifier :{modifier} is not supported on _id", expression="_id")
+            ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
+            query.conditions.append(Condition("_id", "_id", modifier, ids))
         elif base == "_lastUpdated":
+            if modifier:
+                raise InvalidRequestError(
+                    f"modifier :{modifier} is not supported on _lastUpdated", expression="_lastUpdated"
+                )
             values = tuple(_parse_date(base, v) for v in raw.split(","))
             query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
         elif base in known and "." not in modifier:

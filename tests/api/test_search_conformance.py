@@ -57,3 +57,20 @@ def test_escaped_comma_pipe_dollar_and_backslash_are_part_of_the_value(client):
     assert _found(client, "Observation", [("code-value-string", "http://loinc.org|8251-1$fee \\$5")]) == {
         with_dollar
     }
+
+
+def test_id_not_excludes_the_ids_and_unsupported_modifiers_on_id_and_last_updated_are_refused(client):
+    # R4 search.html: _id is a token parameter, so :not applies (every resource but those ids); a
+    # modifier the server does not support must be refused, not ignored (the old answer to
+    # _id:not=x was resource x itself).
+    first = _create(client, _patient("urn:s", "1"))["id"]
+    second = _create(client, _patient("urn:s", "2"))["id"]
+    third = _create(client, _patient("urn:s", "3"))["id"]
+
+    assert _found(client, "Patient", [("_id:not", first)]) == {second, third}
+    assert _found(client, "Patient", [("_id:not", f"{first},{second}")]) == {third}
+    assert _found(client, "Patient", [("_id:not", first), ("identifier", "urn:s|2")]) == {second}
+    for name, value in (("_id:exact", first), ("_id:missing", "true"), ("_lastUpdated:exact", "2026")):
+        response = _get(client, "Patient", [(name, value)])
+        assert response.status_code == 400, name
+        assert response.get_json()["resourceType"] == "OperationOutcome"
