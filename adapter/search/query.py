@@ -251,6 +251,19 @@ def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | Non
     return (param.targets[0] if len(param.targets) == 1 else None), raw
 
 
+def _typed_reference(param: SearchParam, target: str, value: str) -> tuple[str, str]:
+    """A value of `<code>:<target>`: an id, or a reference to a resource of that type."""
+    name = f"{param.code}:{target}"
+    if param.targets and target not in param.targets:
+        raise InvalidRequestError(f"{param.code} never points at a {target}", expression=name)
+    if "/" not in value:
+        return target, value
+    split = split_reference(value)
+    if not split or not split[1] or split[0] != target:
+        raise InvalidRequestError(f"search parameter {name}: {value!r} is not a {target}", expression=name)
+    return split
+
+
 def parse_search(
     res_type: str,
     args: list[tuple[str, str]],
@@ -562,13 +575,18 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         if raw not in ("true", "false"):
             raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
         return Condition(param.code, "missing", "missing", (raw == "true",), param)
-    if modifier not in _MODIFIERS[param.type]:
+    typed = param.type == "reference" and modifier in resource_types()
+    if modifier not in _MODIFIERS[param.type] and not typed:
         raise InvalidRequestError(
             f"modifier :{modifier} is not supported on {param.code} ({param.type})", expression=param.code
         )
     pieces = [v for v in split_escaped(raw, ",") if v != ""]
     if not pieces:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
+    if typed:
+        # `subject:Patient=23`, the target type as a modifier: the same search as subject=Patient/23.
+        values = tuple(_typed_reference(param, modifier, unescape(v)) for v in pieces)
+        return Condition(param.code, "reference", "", values, param)
     if modifier == "identifier":
         # Matched against the `<code>:identifier` index rows, as a token.
         return Condition(param.code + IDENTIFIER, "token", "", tuple(_parse_token(v) for v in pieces), param)

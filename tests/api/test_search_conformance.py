@@ -74,3 +74,28 @@ def test_id_not_excludes_the_ids_and_unsupported_modifiers_on_id_and_last_update
         response = _get(client, "Patient", [(name, value)])
         assert response.status_code == 400, name
         assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_reference_type_modifier_restricts_the_target_type(client):
+    # R4 search.html, reference parameters: subject:Patient=23 is the same search as subject=Patient/23
+    # (the :[type] modifier names the target type); it was refused with 400.
+    def observation(subject: str) -> dict:
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "ferritin"},
+            "subject": {"reference": subject},
+        }
+
+    of_patient = _create(client, observation("Patient/p23"))["id"]
+    of_group = _create(client, observation("Group/p23"))["id"]
+
+    assert _found(client, "Observation", [("subject", "p23")]) == {of_patient, of_group}
+    assert _found(client, "Observation", [("subject:Patient", "p23")]) == {of_patient}
+    assert _found(client, "Observation", [("subject:Group", "p23")]) == {of_group}
+    assert _found(client, "Observation", [("subject:Patient", "p23,p24")]) == {of_patient}
+    assert _found(client, "Observation", [("subject:Patient", "Patient/p23")]) == {of_patient}
+    # Observation.subject never points at a Practitioner; a value of another type contradicts the type.
+    for name, value in (("subject:Practitioner", "p23"), ("subject:Patient", "Group/p23")):
+        response = _get(client, "Observation", [(name, value)])
+        assert response.status_code == 400, (name, value)
