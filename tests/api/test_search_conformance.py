@@ -99,3 +99,29 @@ def test_reference_type_modifier_restricts_the_target_type(client):
     for name, value in (("subject:Practitioner", "p23"), ("subject:Patient", "Group/p23")):
         response = _get(client, "Observation", [(name, value)])
         assert response.status_code == 400, (name, value)
+
+
+def test_a_canonical_searched_with_a_version_finds_the_references_to_that_version(client):
+    # R4 search.html, references to canonical URLs: the value may carry |version, and then matches
+    # references to that version of the resource; without it, every version. <url>|1.2 found nothing.
+    checklist = "https://cart-adapter.example.org/fhir/Questionnaire/cart-infusion-checklist"
+
+    def response(questionnaire: str) -> dict:
+        return {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "questionnaire": questionnaire,
+        }
+
+    v12 = _create(client, response(f"{checklist}|1.2"))["id"]
+    v13 = _create(client, response(f"{checklist}|1.3"))["id"]
+    plain = _create(client, response(checklist))["id"]
+
+    assert _found(client, "QuestionnaireResponse", [("questionnaire", checklist)]) == {v12, v13, plain}
+    assert _found(client, "QuestionnaireResponse", [("questionnaire", f"{checklist}|1.2")]) == {v12}
+    by_id = [("questionnaire", "Questionnaire/cart-infusion-checklist|1.3")]
+    assert _found(client, "QuestionnaireResponse", by_id) == {v13}
+    assert _found(client, "QuestionnaireResponse", [("questionnaire", f"{checklist}|2.0")]) == set()
+    # The version is not a resource: an _include still brings nothing but stored resources.
+    response_ = _get(client, "QuestionnaireResponse", [("_include", "QuestionnaireResponse:questionnaire")])
+    assert response_.status_code == 200
