@@ -412,7 +412,9 @@ def _split_revinclude(raw: str, name: str) -> tuple[str, SearchParam, str | None
             expression="_revinclude",
         )
     param = _reference_param(parts[0], parts[1], "_revinclude", "_revinclude")
-    return parts[0], param, parts[2] if len(parts) == 3 else None
+    target = parts[2] if len(parts) == 3 else None
+    _check_target(param, parts[0], target, "_revinclude")
+    return parts[0], param, target
 
 
 def _parse_iterated_revinclude(raw: str) -> tuple[str, str, str | None]:
@@ -454,8 +456,20 @@ def _parse_include(res_type: str, raw: str) -> tuple[str, str | None]:
             f"_include={raw!r}: expected {res_type}:<reference parameter>[:<target type>]",
             expression="_include",
         )
-    _reference_param(res_type, parts[1], "_include", "_include")
-    return parts[1], (parts[2] if len(parts) == 3 else None)
+    param = _reference_param(res_type, parts[1], "_include", "_include")
+    target = parts[2] if len(parts) == 3 else None
+    _check_target(param, res_type, target, "_include")
+    return parts[1], target
+
+
+def _check_target(param: SearchParam, source: str, target: str | None, expression: str) -> None:
+    """The target type of an _include or _revinclude must be one the reference can point at."""
+    if target is not None and (
+        target not in resource_types() or (param.targets and target not in param.targets)
+    ):
+        raise InvalidRequestError(
+            f"{expression}: {source}:{param.code} never points at a {target}", expression=expression
+        )
 
 
 # `_has` inside `_has` (Patient?_has:ServiceRequest:subject:_has:Task:focus:status=...), up to this many

@@ -125,3 +125,29 @@ def test_a_canonical_searched_with_a_version_finds_the_references_to_that_versio
     # The version is not a resource: an _include still brings nothing but stored resources.
     response_ = _get(client, "QuestionnaireResponse", [("_include", "QuestionnaireResponse:questionnaire")])
     assert response_.status_code == 200
+
+
+def test_include_and_revinclude_with_a_target_type_that_cannot_be_are_refused(client):
+    # R4 search.html, _include: the optional third part is the target resource type, which the
+    # reference parameter must be able to point at. Task:owner:Nonsense (no such type) and
+    # Task:owner:Observation (owner never points there) were accepted and silently included nothing.
+    organization = _create(client, {"resourceType": "Organization", "name": "Kite"})["id"]
+    task = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "owner": {"reference": f"Organization/{organization}"},
+    }
+    _create(client, task)
+    response = _get(client, "Task", [("_include", "Task:owner:Organization")])
+    assert response.status_code == 200
+    included = [e["resource"]["id"] for e in response.get_json()["entry"] if e["search"]["mode"] == "include"]
+    assert included == [organization]
+    for name, value in (
+        ("_include", "Task:owner:Nonsense"),
+        ("_include", "Task:owner:Observation"),
+        ("_include:iterate", "Task:owner:Nonsense"),
+        ("_revinclude", "Task:owner:Nonsense"),
+    ):
+        refused = _get(client, "Organization" if name == "_revinclude" else "Task", [(name, value)])
+        assert refused.status_code == 400, (name, value)
