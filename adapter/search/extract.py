@@ -108,16 +108,22 @@ def split_reference(reference: str) -> tuple[str, str] | None:
 
 
 def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]]:
+    version = ""
     if isinstance(value, str):
         # A canonical (QuestionnaireResponse.questionnaire, CarePlan.instantiatesCanonical...): by the
-        # type and id its URL ends with, as an absolute reference, without its |version or #fragment.
-        split = split_reference(value.split("|", 1)[0].split("#", 1)[0])
+        # type and id its URL ends with, as an absolute reference, without its #fragment; a |version
+        # adds the row "<id>|<version>", which a search for <url>|<version> matches (no stored id
+        # holds a "|", so no _include or chain ever takes it for a resource).
+        url, _, version = value.split("#", 1)[0].partition("|")
+        split = split_reference(url)
     elif isinstance(value, dict) and isinstance(value.get("reference"), str):
         split = split_reference(value["reference"])
     else:
         return
     if split and split[1] and (target_type is None or split[0] == target_type):
         yield split
+        if version:
+            yield split[0], f"{split[1]}|{version}"
 
 
 def _logical_reference(code: str, value: Any, target_type: str | None) -> Iterator[IndexRow]:

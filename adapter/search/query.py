@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -107,6 +108,37 @@ class SearchQuery:
         return urlencode(self.canonical)
 
 
+def split_escaped(text: str, separator: str) -> list[str]:
+    """`text` cut at each `separator` that no backslash escapes; the escapes stay (see unescape).
+
+    FHIR search values use `,` between alternatives, `|` between system and code and `$` between the
+    parts of a composite; `\\,`, `\\|`, `\\$` and `\\\\` stand for the characters themselves.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    """A search value with its escapes (`\\,` `\\|` `\\$` `\\\\`) resolved; other backslashes stay."""
+    return _ESCAPE.sub(r"\1", text)
+
+
+_ESCAPE = re.compile(r"\\([\\,|$])")
+
+
 def _parse_date(code: str, raw: str) -> DateValue:
     prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
     text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
@@ -118,7 +150,7 @@ def _parse_date(code: str, raw: str) -> DateValue:
 
 def _parse_composite(param: SearchParam, raw: str) -> tuple:
     """`code$value` (a token, then the value of the second component): one parsed value per component."""
-    parts = raw.split("$")
+    parts = split_escaped(raw, "$")
     if len(parts) != len(param.components) or not all(parts):
         raise InvalidRequestError(
             f"search parameter {param.code}: {raw!r} needs {len(param.components)} values separated by $",
@@ -137,12 +169,12 @@ def _parse_value(param: SearchParam, raw: str) -> object:
     if param.type == "token":
         return _parse_token(raw)
     if param.type == "reference":
-        return _parse_reference(param.code, raw, param)
+        return _parse_reference(param.code, unescape(raw), param)
     if param.type == "string":
-        return normalise_text(raw)
+        return normalise_text(unescape(raw))
     if param.type in ("number", "quantity"):
         return _parse_number(param, raw)
-    return raw
+    return unescape(raw)
 
 
 def _parse_number(param: SearchParam, raw: str) -> NumberValue:
@@ -156,13 +188,13 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
     text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
     system = unit = None
     if param.type == "quantity" and "|" in text:
-        parts = text.split("|")
+        parts = split_escaped(text, "|")
         if len(parts) != 3 or not parts[2]:
             raise InvalidRequestError(
                 f"search parameter {param.code}: {raw!r} is not [prefix]number|system|code",
                 expression=param.code,
             )
-        text, system, unit = parts
+        text, system, unit = parts[0], unescape(parts[1]), unescape(parts[2])
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -191,15 +223,17 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
 
 
 def _parse_token(raw: str) -> tuple[str | None, str | None]:
-    if "|" not in raw:
-        return None, raw
-    system, _, code = raw.partition("|")
+    parts = split_escaped(raw, "|")
+    if len(parts) == 1:
+        return None, unescape(raw)
+    system, code = unescape(parts[0]), unescape("|".join(parts[1:]))
     return system, (code or None)
 
 
 def _of_type(code: str, raw: str) -> tuple[str, str]:
     """`<type system>|<type code>|<value>`, all three present: as stored, ("system|code", value)."""
-    parts = raw.split("|", 2)
+    parts = split_escaped(raw, "|")
+    parts = [unescape(p) for p in parts[:2]] + ([unescape("|".join(parts[2:]))] if len(parts) > 2 else [])
     if len(parts) != 3 or not all(parts):
         raise InvalidRequestError(
             f"search parameter {code}:of-type: {raw!r} is not <type system>|<type code>|<value>",
@@ -215,6 +249,19 @@ def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | Non
     if "/" in raw or not raw:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)
     return (param.targets[0] if len(param.targets) == 1 else None), raw
+
+
+def _typed_reference(param: SearchParam, target: str, value: str) -> tuple[str, str]:
+    """A value of `<code>:<target>`: an id, or a reference to a resource of that type."""
+    name = f"{param.code}:{target}"
+    if param.targets and target not in param.targets:
+        raise InvalidRequestError(f"{param.code} never points at a {target}", expression=name)
+    if "/" not in value:
+        return target, value
+    split = split_reference(value)
+    if not split or not split[1] or split[0] != target:
+        raise InvalidRequestError(f"search parameter {name}: {value!r} is not a {target}", expression=name)
+    return split
 
 
 def parse_search(
@@ -317,8 +364,16 @@ def parse_search(
             else:
                 query.conditions.append(has)
         elif base == "_id":
-            query.conditions.append(Condition("_id", "_id", "", tuple(v for v in raw.split(",") if v)))
+            # A token parameter: :not is every resource but those ids; other modifiers are refused.
+            if modifier not in ("", "not"):
+                raise InvalidRequestError(f"modifier :{modifier} is not supported on _id", expression="_id")
+            ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
+            query.conditions.append(Condition("_id", "_id", modifier, ids))
         elif base == "_lastUpdated":
+            if modifier:
+                raise InvalidRequestError(
+                    f"modifier :{modifier} is not supported on _lastUpdated", expression="_lastUpdated"
+                )
             values = tuple(_parse_date(base, v) for v in raw.split(","))
             query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
         elif base in known and "." not in modifier:
@@ -357,7 +412,9 @@ def _split_revinclude(raw: str, name: str) -> tuple[str, SearchParam, str | None
             expression="_revinclude",
         )
     param = _reference_param(parts[0], parts[1], "_revinclude", "_revinclude")
-    return parts[0], param, parts[2] if len(parts) == 3 else None
+    target = parts[2] if len(parts) == 3 else None
+    _check_target(param, parts[0], target, "_revinclude")
+    return parts[0], param, target
 
 
 def _parse_iterated_revinclude(raw: str) -> tuple[str, str, str | None]:
@@ -399,8 +456,20 @@ def _parse_include(res_type: str, raw: str) -> tuple[str, str | None]:
             f"_include={raw!r}: expected {res_type}:<reference parameter>[:<target type>]",
             expression="_include",
         )
-    _reference_param(res_type, parts[1], "_include", "_include")
-    return parts[1], (parts[2] if len(parts) == 3 else None)
+    param = _reference_param(res_type, parts[1], "_include", "_include")
+    target = parts[2] if len(parts) == 3 else None
+    _check_target(param, res_type, target, "_include")
+    return parts[1], target
+
+
+def _check_target(param: SearchParam, source: str, target: str | None, expression: str) -> None:
+    """The target type of an _include or _revinclude must be one the reference can point at."""
+    if target is not None and (
+        target not in resource_types() or (param.targets and target not in param.targets)
+    ):
+        raise InvalidRequestError(
+            f"{expression}: {source}:{param.code} never points at a {target}", expression=expression
+        )
 
 
 # `_has` inside `_has` (Patient?_has:ServiceRequest:subject:_has:Task:focus:status=...), up to this many
@@ -520,13 +589,18 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         if raw not in ("true", "false"):
             raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
         return Condition(param.code, "missing", "missing", (raw == "true",), param)
-    if modifier not in _MODIFIERS[param.type]:
+    typed = param.type == "reference" and modifier in resource_types()
+    if modifier not in _MODIFIERS[param.type] and not typed:
         raise InvalidRequestError(
             f"modifier :{modifier} is not supported on {param.code} ({param.type})", expression=param.code
         )
-    pieces = [v for v in raw.split(",") if v != ""]
+    pieces = [v for v in split_escaped(raw, ",") if v != ""]
     if not pieces:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
+    if typed:
+        # `subject:Patient=23`, the target type as a modifier: the same search as subject=Patient/23.
+        values = tuple(_typed_reference(param, modifier, unescape(v)) for v in pieces)
+        return Condition(param.code, "reference", "", values, param)
     if modifier == "identifier":
         # Matched against the `<code>:identifier` index rows, as a token.
         return Condition(param.code + IDENTIFIER, "token", "", tuple(_parse_token(v) for v in pieces), param)
@@ -538,7 +612,7 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
     elif modifier == "exact":
         # The index keeps each string folded (for plain and :contains searches) and as written.
-        values = tuple((normalise_text(v), v) for v in pieces)
+        values = tuple((normalise_text(unescape(v)), unescape(v)) for v in pieces)
     else:
         values = tuple(_parse_value(param, v) for v in pieces)
     return Condition(param.code, param.type, modifier, values, param)

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 # 4: reference identifiers (:identifier) and identifier types (:of-type).
 # 5: canonical references, by the type and id their URL ends with.
 # 6: Patient?deceased (present and not false).
-EXTRACTION_VERSION = 6
+# 7: versioned canonical references also as "<id>|<version>" (questionnaire=<url>|1.2).
+EXTRACTION_VERSION = 7
 _KEY = "search_index"
 
 

@@ -518,7 +518,7 @@ class ResourceStore:
         known = self._drivers.get(id(query))
         if known is not None and known[0] is query:
             return known[1]
-        by_id = any(c.type == "_id" for c in query.conditions)
+        by_id = any(c.type == "_id" and c.modifier != "not" for c in query.conditions)
         driver: int | str | None = None if by_id else search_sql.ORDERED
         probe = search_sql.probe_plan(query)
         if probe is not None:

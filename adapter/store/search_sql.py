@@ -58,7 +58,7 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
     """The shape of one condition; its values go into `params` under names starting with `name`."""
     if condition.type == "_id":
         params[name] = list(condition.values)
-        return ("_id",)
+        return ("_id", condition.modifier)
     if condition.type == "_lastUpdated":
         for j, value in enumerate(condition.values):
             params[f"{name}_{j}lo"], params[f"{name}_{j}hi"] = value.lo, value.hi
@@ -393,7 +393,7 @@ def probe_plan(query: SearchQuery) -> tuple[tuple, dict[str, Any], list[int | st
     """The shape, values and candidate drivers of a search, or None when no probe is needed."""
     shape, params = plan(query)
     candidates = drivers(shape)
-    if not candidates or any(item[0] == "_id" for item in shape[1:]):
+    if not candidates or any(item == ("_id", "") for item in shape[1:]):
         return None  # nothing selective to count, or _id (a few rows) drives anyway
     return shape, params, candidates
 
@@ -474,7 +474,8 @@ def _filters(key: tuple, driver: int | str | None = None, fenced: bool = False) 
         name = f"c{i}"
         kind = item[0]
         if kind == "_id":
-            filters.append(r.res_id.in_(bindparam(name, expanding=True)))
+            ids = bindparam(name, expanding=True)
+            filters.append(r.res_id.notin_(ids) if item[1] == "not" else r.res_id.in_(ids))
             continue
         if kind == "_lastUpdated":
             filters.append(
