@@ -157,7 +157,7 @@ def system_history() -> Response:
 @bp.route("/<res_type>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 def type_level(res_type: str) -> Response:
     service = _service()
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # werkzeug drops the body of a HEAD response
         return _search(res_type, _args())
     if request.method == "POST":
         _audit("create", res_type)
@@ -236,7 +236,7 @@ def type_history(res_type: str) -> Response:
 def instance(res_type: str, res_id: str) -> Response:
     service = _service()
     entity = f"{res_type}/{res_id}"
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         _audit("read", entity)
         if res_type == "AuditEvent":
             return render(_audit_trail().read(res_id, guard=_guard()), response_format(request))
