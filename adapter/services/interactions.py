@@ -528,13 +528,18 @@ def delete(
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
 ) -> StoredResource | None:
-    """Logically delete; deleting a deleted resource changes nothing. Returns the deletion version."""
+    """Logically delete; deleting a deleted resource, or one that does not exist, changes nothing (the
+    specification answers both as a success). Returns the deletion version, or None."""
     check_type(res_type)
+    check_id(res_id)
     guard.require(res_type, "d")
     current = store.current(res_type, res_id, for_update=True)
     labels = store.labels(current.pk) if current else set()
     if current is None or not guard.can_see(labels):
-        raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
+        # One the caller may not see is, for it, one that does not exist: the same answer.
+        if if_match:
+            raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
+        return None
     guard.check_delete(res_type, labels)
     if if_match and parse_etag(if_match) != current.version_id:
         raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")

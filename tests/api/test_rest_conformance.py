@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests import fixtures
-from tests.api.helpers import created
+from tests.api.helpers import created, send
 
 
 def test_head_answers_like_get_without_a_body(client):
@@ -25,3 +25,22 @@ def test_head_answers_like_get_without_a_body(client):
     )
     assert patch.status_code == 200
     assert client.get(f"/fhir/Patient/{patient['id']}").get_json()["meta"]["versionId"] == "1"
+
+
+def _bundle(kind: str, *entries: dict) -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def test_delete_of_a_resource_that_never_existed_succeeds_and_changes_nothing(client):
+    """http.html delete: on success, or when the resource does not exist at all, 200 or 204."""
+    response = client.delete("/fhir/Patient/never-existed")
+    assert response.status_code == 204 and response.data == b""
+    assert client.get("/fhir/Patient/never-existed").status_code == 404
+    assert client.get("/fhir/Patient/_history").get_json().get("entry", []) == []
+    # A version-aware delete of nothing has nothing to match.
+    assert send(client, "DELETE", "/fhir/Patient/never-existed", If_Match='W/"1"').status_code == 412
+    delete = {"request": {"method": "DELETE", "url": "Patient/never-existed"}}
+    transaction = send(client, "POST", "/fhir", _bundle("transaction", delete)).get_json()
+    assert transaction["entry"][0]["response"]["status"].startswith("204")
+    batch = send(client, "POST", "/fhir", _bundle("batch", delete)).get_json()
+    assert batch["entry"][0]["response"]["status"].startswith("204")
