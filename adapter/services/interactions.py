@@ -434,6 +434,28 @@ def _check_patch(res_type: str, guard: AccessGuard) -> None:
         raise ForbiddenError(f"this client sees {res_type} pseudonymised and cannot patch it; use PUT")
 
 
+def conditional_patch_target(
+    store: ResourceStore, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+) -> str:
+    """The id a conditional patch would patch (none is 404, several 412), checked as `patch` checks."""
+    _check_patch(res_type, guard)
+    return _single_match(store, res_type, query_string, "conditional patch", guard=guard)
+
+
+def conditional_delete_target(
+    store: ResourceStore, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+) -> str | None:
+    """The id a conditional delete would delete: None when nothing matches, 412 for several."""
+    check_type(res_type)
+    guard.require(res_type, "d")
+    matches = find_matches(store, res_type, query_string, guard=guard)
+    if len(matches) > 1:
+        raise PreconditionFailedError(
+            f"conditional delete {query_string!r} matches several {res_type} resources"
+        )
+    return matches[0].res_id if matches else None
+
+
 def patch(
     store: ResourceStore,
     res_type: str,
@@ -553,13 +575,7 @@ def conditional_delete(
     store: ResourceStore, res_type: str, query_string: str, *, clock: Clock, guard: AccessGuard = SERVER
 ) -> StoredResource | None:
     """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
-    check_type(res_type)
-    guard.require(res_type, "d")
-    matches = find_matches(store, res_type, query_string, guard=guard)
-    if len(matches) > 1:
-        raise PreconditionFailedError(
-            f"conditional delete {query_string!r} matches several {res_type} resources"
-        )
-    if not matches:
+    target = conditional_delete_target(store, res_type, query_string, guard=guard)
+    if target is None:
         return None
-    return delete(store, res_type, matches[0].res_id, clock=clock, guard=guard)
+    return delete(store, res_type, target, clock=clock, guard=guard)

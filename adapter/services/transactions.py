@@ -354,6 +354,16 @@ class BundleProcessor:
                     entry.resource = {**entry.resource, "id": entry.new_id}
                 elif entry.method == "PUT":
                     entry.new_id = entry.res_id
+                # Conditional DELETE and PATCH are resolved here too, so that _check_overlaps sees the
+                # resources they reach; their step then runs on that id.
+                elif entry.method == "DELETE" and entry.query and not entry.res_id:
+                    entry.new_id = interactions.conditional_delete_target(
+                        store, entry.res_type, entry.query, guard=guard
+                    )
+                elif entry.method == "PATCH" and entry.query and not entry.res_id:
+                    entry.new_id = interactions.conditional_patch_target(
+                        store, entry.res_type, entry.query, guard=guard
+                    )
             except AdapterError as exc:
                 raise _fail(entry.index, exc) from None
             if entry.full_url and entry.full_url in seen_urls:
@@ -422,11 +432,11 @@ class BundleProcessor:
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":
-            if entry.res_id:
+            if entry.res_id or entry.new_id:
                 interactions.delete(
                     store,
                     entry.res_type,
-                    entry.res_id,
+                    entry.res_id or entry.new_id,  # type: ignore[arg-type]
                     clock=self.clock,
                     if_match=entry.if_match,
                     guard=guard,
@@ -442,7 +452,7 @@ class BundleProcessor:
             outcome = interactions.patch(
                 store,
                 entry.res_type,
-                entry.res_id,
+                entry.res_id or entry.new_id,
                 _patch_document(entry.resource),
                 clock=self.clock,
                 query_string=entry.query,

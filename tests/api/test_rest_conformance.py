@@ -44,3 +44,41 @@ def test_delete_of_a_resource_that_never_existed_succeeds_and_changes_nothing(cl
     assert transaction["entry"][0]["response"]["status"].startswith("204")
     batch = send(client, "POST", "/fhir", _bundle("batch", delete)).get_json()
     assert batch["entry"][0]["response"]["status"].startswith("204")
+
+
+def _json_patch_binary(operations: bytes) -> dict:
+    import base64
+
+    return {
+        "resourceType": "Binary",
+        "contentType": "application/json-patch+json",
+        "data": base64.b64encode(operations).decode(),
+    }
+
+
+def test_a_transaction_whose_conditional_delete_or_patch_resolves_to_another_entrys_resource_fails(client):
+    """http.html transaction rules: if identities overlap across the DELETE, POST and PUT/PATCH steps,
+    including identities resolved from a conditional update or delete, the transaction SHALL fail."""
+    send(client, "PUT", "/fhir/Organization/hcl", dict(fixtures.organization(), id="hcl"))
+    put = {
+        "resource": dict(fixtures.organization(), id="hcl", name="HCL renamed"),
+        "request": {"method": "PUT", "url": "Organization/hcl"},
+    }
+    conditional_delete = {"request": {"method": "DELETE", "url": "Organization?_id=hcl"}}
+    rename = _json_patch_binary(b'[{"op": "replace", "path": "/name", "value": "patched"}]')
+    conditional_patch = {"resource": rename, "request": {"method": "PATCH", "url": "Organization?_id=hcl"}}
+    for other in (conditional_delete, conditional_patch):
+        response = send(client, "POST", "/fhir", _bundle("transaction", other, put))
+        assert response.status_code == 400, response.get_data(as_text=True)
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+    both = send(client, "POST", "/fhir", _bundle("transaction", conditional_delete, conditional_patch))
+    assert both.status_code == 400
+    stored = client.get("/fhir/Organization/hcl").get_json()
+    assert stored["meta"]["versionId"] == "1" and stored["name"] == "Hospices Civils de Lyon"
+    # Each alone still works, and a conditional delete that matches nothing takes no identity.
+    alone = send(client, "POST", "/fhir", _bundle("transaction", conditional_patch))
+    assert alone.status_code == 200, alone.get_data(as_text=True)
+    nothing = {"request": {"method": "DELETE", "url": "Organization?_id=nothing"}}
+    assert send(client, "POST", "/fhir", _bundle("transaction", nothing, put)).status_code == 200
+    assert send(client, "POST", "/fhir", _bundle("transaction", conditional_delete)).status_code == 200
+    assert client.get("/fhir/Organization/hcl").status_code == 410
