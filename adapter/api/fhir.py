@@ -125,8 +125,14 @@ def bundle() -> Response:
     if isinstance(body, dict) and body.get("type") == "batch":
         _audit("batch")
     kind, results = _bundles().process(body, fhir_base(), guard=_guard())
-    include = _prefer().get("return", "representation") != "minimal"
-    text = response_bundle(kind, results, now=format_instant(_service().clock()), include_resources=include)
+    wanted = _prefer().get("return", "representation").lower()
+    text = response_bundle(
+        kind,
+        results,
+        now=format_instant(_service().clock()),
+        include_resources=wanted not in ("minimal", "operationoutcome"),
+        include_outcomes=wanted == "operationoutcome",
+    )
     return render(text, fmt)
 
 

@@ -82,3 +82,31 @@ def test_a_transaction_whose_conditional_delete_or_patch_resolves_to_another_ent
     assert send(client, "POST", "/fhir", _bundle("transaction", nothing, put)).status_code == 200
     assert send(client, "POST", "/fhir", _bundle("transaction", conditional_delete)).status_code == 200
     assert client.get("/fhir/Organization/hcl").status_code == 410
+
+
+def test_prefer_return_in_a_batch_or_transaction_applies_to_each_write_entry(client):
+    """http.html: in a batch or transaction response the Prefer header decides, entry by entry, whether
+    the resource is returned; return=OperationOutcome asks for an OperationOutcome instead of it. A read
+    or a search entry answers with what it read whatever the preference."""
+    send(client, "PUT", "/fhir/Organization/hcl", dict(fixtures.organization(), id="hcl"))
+    for kind in ("transaction", "batch"):
+        bundle = _bundle(
+            kind,
+            {"resource": fixtures.patient(), "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "GET", "url": "Organization/hcl"}},
+            {"request": {"method": "GET", "url": "Organization?_id=hcl"}},
+        )
+        outcome = send(client, "POST", "/fhir", bundle, Prefer="return=OperationOutcome").get_json()
+        write, read, search = outcome["entry"]
+        assert "resource" not in write
+        assert write["response"]["status"].startswith("201")
+        assert write["response"]["outcome"]["resourceType"] == "OperationOutcome"
+        assert read["resource"]["id"] == "hcl"
+        assert search["resource"]["type"] == "searchset"
+        minimal = send(client, "POST", "/fhir", bundle, Prefer="return=minimal").get_json()
+        write, read, search = minimal["entry"]
+        assert "resource" not in write and write["response"]["location"]
+        assert read["resource"]["id"] == "hcl"
+        assert search["resource"]["type"] == "searchset"
+        full = send(client, "POST", "/fhir", bundle).get_json()
+        assert full["entry"][0]["resource"]["resourceType"] == "Patient"
