@@ -36,6 +36,27 @@ def _rev_includes_of(_selected: frozenset[str] | None) -> dict[str, list[str]]:
     return out
 
 
+def _audit_event() -> dict:
+    """AuditEvent is the server's own audit trail (adapter.services.audit_trail), written by the server
+    only: administrators read it and search it by these three parameters, and nothing else."""
+    return {
+        "type": "AuditEvent",
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [
+            {"name": "agent-name", "type": "string", "documentation": "the client id, exactly"},
+            {"name": "entity", "type": "reference", "documentation": "Type/id"},
+            {"name": "date", "type": "date", "documentation": "ge or gt an instant only"},
+        ],
+    }
+
+
 def capability_statement(base_url: str, now: str) -> dict:
     interactions = [
         {"code": code}
@@ -73,6 +94,7 @@ def capability_statement(base_url: str, now: str) -> dict:
         }
         for res_type in sorted(resource_types())
     ]
+    resources = [_audit_event() if r["type"] == "AuditEvent" else r for r in resources]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

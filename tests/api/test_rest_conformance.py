@@ -110,3 +110,20 @@ def test_prefer_return_in_a_batch_or_transaction_applies_to_each_write_entry(cli
         assert search["resource"]["type"] == "searchset"
         full = send(client, "POST", "/fhir", bundle).get_json()
         assert full["entry"][0]["resource"]["resourceType"] == "Patient"
+
+
+def test_the_capability_statement_claims_for_audit_event_only_what_the_audit_trail_does(client):
+    """AuditEvent is the server's audit trail: read and search (agent-name, entity, date) only; a
+    CapabilityStatement states what the server really supports (capabilitystatement.html)."""
+    statement = client.get("/fhir/metadata").get_json()
+    audit = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
+    assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}
+    assert {p["name"] for p in audit["searchParam"]} == {"agent-name", "entity", "date"}
+    for claim in ("updateCreate", "conditionalCreate", "conditionalUpdate", "readHistory"):
+        assert not audit.get(claim), claim
+    assert audit.get("conditionalDelete", "not-supported") == "not-supported"
+    assert not audit.get("searchInclude") and not audit.get("searchRevInclude")
+    # What it no longer claims is indeed refused.
+    event = {"resourceType": "AuditEvent"}
+    assert send(client, "POST", "/fhir/AuditEvent", event).status_code == 403
+    assert client.get("/fhir/AuditEvent?outcome=0").status_code == 400
