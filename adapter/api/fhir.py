@@ -94,10 +94,8 @@ def _read_response(stored: StoredResource) -> Response:
     subset = read_subset(stored.res_type, _args(), strict=_strict()) if request.args else None
     headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and (
-        if_none_match.strip() == "*" or if_none_match.strip().strip("W/").strip('"') == str(stored.version_id)
-    ):
+    # A list of ETags, weak or strong, or "*": any one equal to the version read is a match.
+    if request.if_none_match.contains_weak(str(stored.version_id)):
         return Response(status=304, headers=headers)
     since = parse_date(request.headers.get("If-Modified-Since"))
     if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:

@@ -127,3 +127,13 @@ def test_the_capability_statement_claims_for_audit_event_only_what_the_audit_tra
     event = {"resourceType": "AuditEvent"}
     assert send(client, "POST", "/fhir/AuditEvent", event).status_code == 403
     assert client.get("/fhir/AuditEvent?outcome=0").status_code == 400
+
+
+def test_if_none_match_on_read_takes_a_list_of_etags(client):
+    """Conditional read (http.html cread) uses HTTP's If-None-Match, whose value may list several ETags:
+    any one of them equal to the current version gives 304."""
+    patient = created(client, fixtures.patient())
+    url = f"/fhir/Patient/{patient['id']}"
+    assert client.get(url, headers={"If-None-Match": 'W/"7", W/"1"'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": 'W/"7", W/"8"'}).status_code == 200
+    assert client.get(url, headers={"If-None-Match": 'W/"11"'}).status_code == 200
