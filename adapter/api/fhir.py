@@ -80,7 +80,8 @@ def _write_response(outcome: WriteOutcome) -> Response:
     if wanted == "minimal":
         return render(None, fmt, outcome.status, headers)
     if wanted.lower() == "operationoutcome":
-        verb = "created" if outcome.created else "updated" if outcome.status == 200 else "kept"
+        # A POST that did not create found its If-None-Exist match and changed nothing.
+        verb = "created" if outcome.created else "updated" if request.method != "POST" else "already exists"
         message = (
             f"{outcome.stored.res_type}/{outcome.stored.res_id} {verb} (version {outcome.stored.version_id})"
         )

@@ -137,3 +137,21 @@ def test_if_none_match_on_read_takes_a_list_of_etags(client):
     assert client.get(url, headers={"If-None-Match": 'W/"7", W/"1"'}).status_code == 304
     assert client.get(url, headers={"If-None-Match": 'W/"7", W/"8"'}).status_code == 200
     assert client.get(url, headers={"If-None-Match": 'W/"11"'}).status_code == 200
+
+
+def test_conditional_create_that_finds_a_match_does_not_report_an_update(client):
+    """If-None-Exist with one match: the server ignores the POST and answers 200 (http.html ccreate);
+    the OperationOutcome asked for with Prefer must not say the resource was updated."""
+    patient = created(client, fixtures.patient())
+    response = send(
+        client,
+        "POST",
+        "/fhir/Patient",
+        fixtures.patient(),
+        If_None_Exist=f"_id={patient['id']}",
+        Prefer="return=OperationOutcome",
+    )
+    assert response.status_code == 200
+    text = response.get_json()["issue"][0]["diagnostics"]
+    assert "updated" not in text and "version 1" in text
+    assert client.get(f"/fhir/Patient/{patient['id']}").get_json()["meta"]["versionId"] == "1"
