@@ -80,7 +80,8 @@ def _write_response(outcome: WriteOutcome) -> Response:
     if wanted == "minimal":
         return render(None, fmt, outcome.status, headers)
     if wanted.lower() == "operationoutcome":
-        verb = "created" if outcome.created else "updated" if outcome.status == 200 else "kept"
+        # A POST that did not create found its If-None-Exist match and changed nothing.
+        verb = "created" if outcome.created else "updated" if request.method != "POST" else "already exists"
         message = (
             f"{outcome.stored.res_type}/{outcome.stored.res_id} {verb} (version {outcome.stored.version_id})"
         )
@@ -94,10 +95,8 @@ def _read_response(stored: StoredResource) -> Response:
     subset = read_subset(stored.res_type, _args(), strict=_strict()) if request.args else None
     headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and (
-        if_none_match.strip() == "*" or if_none_match.strip().strip("W/").strip('"') == str(stored.version_id)
-    ):
+    # A list of ETags, weak or strong, or "*": any one equal to the version read is a match.
+    if request.if_none_match.contains_weak(str(stored.version_id)):
         return Response(status=304, headers=headers)
     since = parse_date(request.headers.get("If-Modified-Since"))
     if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:
@@ -125,8 +124,14 @@ def bundle() -> Response:
     if isinstance(body, dict) and body.get("type") == "batch":
         _audit("batch")
     kind, results = _bundles().process(body, fhir_base(), guard=_guard())
-    include = _prefer().get("return", "representation") != "minimal"
-    text = response_bundle(kind, results, now=format_instant(_service().clock()), include_resources=include)
+    wanted = _prefer().get("return", "representation").lower()
+    text = response_bundle(
+        kind,
+        results,
+        now=format_instant(_service().clock()),
+        include_resources=wanted not in ("minimal", "operationoutcome"),
+        include_outcomes=wanted == "operationoutcome",
+    )
     return render(text, fmt)
 
 
@@ -157,7 +162,7 @@ def system_history() -> Response:
 @bp.route("/<res_type>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 def type_level(res_type: str) -> Response:
     service = _service()
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # werkzeug drops the body of a HEAD response
         return _search(res_type, _args())
     if request.method == "POST":
         _audit("create", res_type)
@@ -236,7 +241,7 @@ def type_history(res_type: str) -> Response:
 def instance(res_type: str, res_id: str) -> Response:
     service = _service()
     entity = f"{res_type}/{res_id}"
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         _audit("read", entity)
         if res_type == "AuditEvent":
             return render(_audit_trail().read(res_id, guard=_guard()), response_format(request))

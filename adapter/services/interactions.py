@@ -434,6 +434,28 @@ def _check_patch(res_type: str, guard: AccessGuard) -> None:
         raise ForbiddenError(f"this client sees {res_type} pseudonymised and cannot patch it; use PUT")
 
 
+def conditional_patch_target(
+    store: ResourceStore, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+) -> str:
+    """The id a conditional patch would patch (none is 404, several 412), checked as `patch` checks."""
+    _check_patch(res_type, guard)
+    return _single_match(store, res_type, query_string, "conditional patch", guard=guard)
+
+
+def conditional_delete_target(
+    store: ResourceStore, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+) -> str | None:
+    """The id a conditional delete would delete: None when nothing matches, 412 for several."""
+    check_type(res_type)
+    guard.require(res_type, "d")
+    matches = find_matches(store, res_type, query_string, guard=guard)
+    if len(matches) > 1:
+        raise PreconditionFailedError(
+            f"conditional delete {query_string!r} matches several {res_type} resources"
+        )
+    return matches[0].res_id if matches else None
+
+
 def patch(
     store: ResourceStore,
     res_type: str,
@@ -528,13 +550,18 @@ def delete(
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
 ) -> StoredResource | None:
-    """Logically delete; deleting a deleted resource changes nothing. Returns the deletion version."""
+    """Logically delete; deleting a deleted resource, or one that does not exist, changes nothing (the
+    specification answers both as a success). Returns the deletion version, or None."""
     check_type(res_type)
+    check_id(res_id)
     guard.require(res_type, "d")
     current = store.current(res_type, res_id, for_update=True)
     labels = store.labels(current.pk) if current else set()
     if current is None or not guard.can_see(labels):
-        raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
+        # One the caller may not see is, for it, one that does not exist: the same answer.
+        if if_match:
+            raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
+        return None
     guard.check_delete(res_type, labels)
     if if_match and parse_etag(if_match) != current.version_id:
         raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
@@ -548,13 +575,7 @@ def conditional_delete(
     store: ResourceStore, res_type: str, query_string: str, *, clock: Clock, guard: AccessGuard = SERVER
 ) -> StoredResource | None:
     """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
-    check_type(res_type)
-    guard.require(res_type, "d")
-    matches = find_matches(store, res_type, query_string, guard=guard)
-    if len(matches) > 1:
-        raise PreconditionFailedError(
-            f"conditional delete {query_string!r} matches several {res_type} resources"
-        )
-    if not matches:
+    target = conditional_delete_target(store, res_type, query_string, guard=guard)
+    if target is None:
         return None
-    return delete(store, res_type, matches[0].res_id, clock=clock, guard=guard)
+    return delete(store, res_type, target, clock=clock, guard=guard)

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -40,6 +40,7 @@ class EntryResult:
     last_modified: str | None = None
     resource: str | None = None  # JSON text
     outcome: str | None = None  # JSON text of an OperationOutcome
+    read: bool = False  # the resource is what a GET entry asked for, returned whatever Prefer says
 
 
 @dataclass
@@ -354,6 +355,16 @@ class BundleProcessor:
                     entry.resource = {**entry.resource, "id": entry.new_id}
                 elif entry.method == "PUT":
                     entry.new_id = entry.res_id
+                # Conditional DELETE and PATCH are resolved here too, so that _check_overlaps sees the
+                # resources they reach; their step then runs on that id.
+                elif entry.method == "DELETE" and entry.query and not entry.res_id:
+                    entry.new_id = interactions.conditional_delete_target(
+                        store, entry.res_type, entry.query, guard=guard
+                    )
+                elif entry.method == "PATCH" and entry.query and not entry.res_id:
+                    entry.new_id = interactions.conditional_patch_target(
+                        store, entry.res_type, entry.query, guard=guard
+                    )
             except AdapterError as exc:
                 raise _fail(entry.index, exc) from None
             if entry.full_url and entry.full_url in seen_urls:
@@ -422,11 +433,11 @@ class BundleProcessor:
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":
-            if entry.res_id:
+            if entry.res_id or entry.new_id:
                 interactions.delete(
                     store,
                     entry.res_type,
-                    entry.res_id,
+                    entry.res_id or entry.new_id,  # type: ignore[arg-type]
                     clock=self.clock,
                     if_match=entry.if_match,
                     guard=guard,
@@ -442,7 +453,7 @@ class BundleProcessor:
             outcome = interactions.patch(
                 store,
                 entry.res_type,
-                entry.res_id,
+                entry.res_id or entry.new_id,
                 _patch_document(entry.resource),
                 clock=self.clock,
                 query_string=entry.query,
@@ -471,9 +482,10 @@ class BundleProcessor:
             )
             page = searching.run(store, query, guard)
             text = searching.searchset_text(page, base, self.clock(), guard=guard)
-            return EntryResult("200 OK", resource=text)
+            return EntryResult("200 OK", resource=text, read=True)
         return EntryResult(
             "200 OK",
+            read=True,
             etag=f'W/"{found.version_id}"',
             last_modified=format_instant(found.last_updated_us),
             resource=guard.present(found.res_type, found.content) if found.content else None,
@@ -575,9 +587,16 @@ def response_bundle(
     include_resources: bool,
     include_outcomes: bool = False,
 ) -> str:
-    """The batch-response / transaction-response Bundle as JSON text."""
+    """The batch-response / transaction-response Bundle as JSON text.
+
+    `include_resources` and `include_outcomes` follow Prefer (return=representation, OperationOutcome)
+    for the write entries; a GET entry always carries what it read.
+    """
     parts = []
     for result in results:
+        if include_outcomes and not result.read and result.outcome is None and result.status[:1] == "2":
+            issue = Issue("information", "informational", f"{result.status}: {result.location or 'done'}")
+            result = replace(result, outcome=dump_json(operation_outcome([issue])))
         response = {"status": result.status}
         if result.location:
             response["location"] = result.location
@@ -589,7 +608,7 @@ def response_bundle(
         if result.outcome:
             text = text[:-1] + ',"outcome":' + result.outcome + "}"
         entry = "{"
-        if include_resources and result.resource:
+        if (include_resources or result.read) and result.resource:
             entry += '"resource":' + result.resource + ","
         entry += '"response":' + text + "}"
         parts.append(entry)
