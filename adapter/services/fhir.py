@@ -217,12 +217,19 @@ class FhirService:
         else:
             guard.require("*", "s")
         since_us, count, before = None, self.default_count, None
+        at: list[tuple[int, int]] = []
         for name, value in args:
             if name == "_since":
                 found = date_range(value)
                 if found is None:
                     raise InvalidRequestError(f"_since {value!r} is not an instant", expression="_since")
                 since_us = found[0]
+            elif name == "_at":
+                for part in value.split(","):
+                    period = date_range(part)
+                    if period is None:
+                        raise InvalidRequestError(f"_at {part!r} is not a FHIR date", expression="_at")
+                    at.append(period)
             elif name == "_count":
                 if not (value.isascii() and value.isdigit()):  # isdigit() alone accepts "²"
                     raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
@@ -236,17 +243,23 @@ class FhirService:
                 if current is None or not guard.can_see(store.labels(current.pk)):
                     raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
             rows = store.history(
-                res_type, res_id, since_us=since_us, before_seq=before, limit=count + 1, visible=visible
+                res_type,
+                res_id,
+                since_us=since_us,
+                before_seq=before,
+                limit=count + 1,
+                visible=visible,
+                at=tuple(at),
             )
             more = len(rows) > count
             rows = [_present(r, guard) for r in rows[:count]]
             total = (
-                store.count_history(res_type, res_id, since_us, None, visible=visible)
+                store.count_history(res_type, res_id, since_us, None, visible=visible, at=tuple(at))
                 if before is None
                 else None
             )
         path = "/".join(p for p in (base, res_type, res_id) if p) + "/_history"
-        kept = [(n, v) for n, v in args if n in ("_since", "_count")]
+        kept = [(n, v) for n, v in args if n in ("_since", "_at", "_count")]
         qs = "&".join(f"{n}={v}" for n, v in kept)
         links = [("self", f"{path}?{qs}" if qs else path)]
         if more and rows:
@@ -264,6 +277,8 @@ def _history_entry(base: str, row: StoredResource) -> bundles.HistoryEntry:
     method = row.method if row.method in ("POST", "PUT", "DELETE") else "PUT"
     url = row.res_type if method == "POST" else f"{row.res_type}/{row.res_id}"
     status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK")
+    if method == "PUT" and row.version_id == 1:
+        status = "201 Created"  # an update as create
     return bundles.HistoryEntry(
         full_url=f"{base}/{row.res_type}/{row.res_id}",
         content=None if row.deleted else row.content,

@@ -84,6 +84,23 @@ _REFERENCED = (
 )
 
 
+def _current_during(periods: tuple[tuple[int, int], ...]) -> ColumnElement[bool]:
+    """History `_at`: the version was current at some moment of one period [lo, hi): written before
+    hi, and not replaced by a later version written at or before lo."""
+    v = resource_versions.c
+    later = resource_versions.alias("later")
+
+    def during(lo: int, hi: int) -> ColumnElement[bool]:
+        replaced = (
+            exists()
+            .where(later.c.res_type == v.res_type, later.c.res_id == v.res_id)
+            .where(later.c.version_id > v.version_id, later.c.last_updated_us <= lo)
+        )
+        return and_(v.last_updated_us < hi, ~replaced)
+
+    return or_(*(during(lo, hi) for lo, hi in periods))
+
+
 @dataclass(frozen=True)
 class StoredResource:
     pk: int
@@ -428,8 +445,10 @@ class ResourceStore:
         before_seq: int | None,
         limit: int,
         visible: frozenset[str] | None = None,
+        at: tuple[tuple[int, int], ...] = (),
     ) -> list[StoredResource]:
-        """Versions newest first, optionally of one type or one resource, below a paging cursor."""
+        """Versions newest first, optionally of one type or one resource, below a paging cursor; with
+        `at`, only those current at some moment of one of these [lo, hi) periods."""
         self.flush()
         v = resource_versions.c
         stmt = select(
@@ -449,6 +468,8 @@ class ResourceStore:
             stmt = stmt.where(v.res_id == res_id)
         if since_us is not None:
             stmt = stmt.where(v.last_updated_us >= since_us)
+        if at:
+            stmt = stmt.where(_current_during(at))
         if before_seq is not None:
             stmt = stmt.where(v.seq < before_seq)
         if visible is not None:
@@ -463,6 +484,7 @@ class ResourceStore:
         since_us: int | None,
         max_seq: int | None,
         visible: frozenset[str] | None = None,
+        at: tuple[tuple[int, int], ...] = (),
     ) -> int:
         self.flush()
         v = resource_versions.c
@@ -473,6 +495,8 @@ class ResourceStore:
             stmt = stmt.where(v.res_id == res_id)
         if since_us is not None:
             stmt = stmt.where(v.last_updated_us >= since_us)
+        if at:
+            stmt = stmt.where(_current_during(at))
         if max_seq is not None:
             stmt = stmt.where(v.seq <= max_seq)
         if visible is not None:

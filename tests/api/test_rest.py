@@ -171,6 +171,35 @@ def test_type_history_lists_versions_newest_first_with_since(client):
     assert [e["resource"]["id"] for e in recent["entry"]] == [second["id"]]
 
 
+def test_history_at_keeps_the_versions_current_during_the_period(client):
+    created = _create(client, fixtures.organization("690781810")).get_json()
+    url = f"/fhir/Organization/{created['id']}"
+    second = send(client, "PUT", url, dict(created, name="Centre Léon Bérard (CLB)")).get_json()
+    first_at, second_at = created["meta"]["lastUpdated"], second["meta"]["lastUpdated"]
+
+    def versions(at: str) -> list[str]:
+        bundle = client.get(f"{url}/_history", query_string={"_at": at}).get_json()
+        assert bundle["total"] == len(bundle.get("entry", []))
+        return [e["resource"]["meta"]["versionId"] for e in bundle.get("entry", [])]
+
+    assert versions(first_at) == ["1"]  # version 1 was current then; version 2 not yet written
+    assert versions(second_at) == ["2"]  # version 1 was replaced at that instant
+    assert versions(first_at[:4]) == ["2", "1"]  # both were current at some moment of that year
+    assert versions("1999") == []
+    assert versions(f"1999,{first_at}") == ["1"]
+    response = client.get(f"{url}/_history?_at=yesterday")
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["_at"]
+
+
+def test_history_entry_of_an_update_as_create_says_created(client):
+    url = "/fhir/Organization/clb-lyon"
+    organization = dict(fixtures.organization("690781810"), id="clb-lyon")
+    assert send(client, "PUT", url, organization).status_code == 201
+    entry = client.get(f"{url}/_history").get_json()["entry"][0]
+    assert (entry["request"]["method"], entry["response"]["status"]) == ("PUT", "201 Created")
+
+
 def test_conditional_create_returns_existing_on_match(client):
     headers = {"If_None_Exist": f"identifier={fixtures.INS_NIR}|2750399123456"}
     first = send(client, "POST", "/fhir/Patient", fixtures.patient(), **headers)
