@@ -157,6 +157,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
             response.headers["X-Request-Id"] = request_id
         present = {key.lower() for key in response.headers.keys()}
         response.headers.extend([(k, v) for k, v in _SECURITY_HEADERS if k.lower() not in present])
+        if response.status_code in (204, 304) or (not response.is_streamed and not response.get_data()):
+            # No body, no type: Flask would announce text/html for a 204 or a Prefer: return=minimal.
+            response.headers.pop("Content-Type", None)
         return response
 
     return app

@@ -155,3 +155,18 @@ def test_conditional_create_that_finds_a_match_does_not_report_an_update(client)
     text = response.get_json()["issue"][0]["diagnostics"]
     assert "updated" not in text and "version 1" in text
     assert client.get(f"/fhir/Patient/{patient['id']}").get_json()["meta"]["versionId"] == "1"
+
+
+def test_a_response_without_a_body_announces_no_content_type(client):
+    """A 204, a 304 and a write answered with Prefer: return=minimal have no body to describe; Flask's
+    default Content-Type (text/html) would claim one."""
+    created = send(client, "POST", "/fhir/Patient", fixtures.patient(), Prefer="return=minimal")
+    assert created.status_code == 201 and created.data == b""
+    assert "Content-Type" not in created.headers
+    url = created.headers["Location"].split("/_history")[0].removeprefix("http://localhost")
+    etag = client.get(url).headers["ETag"]
+    not_modified = client.get(url, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304 and "Content-Type" not in not_modified.headers
+    deleted = client.delete(url)
+    assert deleted.status_code == 204 and "Content-Type" not in deleted.headers
+    assert client.get(url).headers["Content-Type"].startswith("application/fhir+json")  # 410 outcome
