@@ -75,3 +75,11 @@ def observation(value: str = "1.50") -> dict:
             "code": "10*3/uL",
         },
     }
+
+
+CHECKLIST = "https://cart-adapter.example.org/fhir/Questionnaire/cart-infusion-checklist"
+
+
+def questionnaire_response(questionnaire: str = CHECKLIST) -> dict:
+    """A completed answer to a questionnaire given by its canonical (with |version or not)."""
+    return {"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": questionnaire}

@@ -423,14 +423,8 @@ def test_task_owner_focus_based_on_and_business_status(client):
 
 
 def test_canonical_references_are_searched_by_their_url_or_type_and_id(client):
-    checklist = "https://cart-adapter.example.org/fhir/Questionnaire/cart-infusion-checklist"
-
-    def response(questionnaire: str) -> dict:
-        return {
-            "resourceType": "QuestionnaireResponse",
-            "status": "completed",
-            "questionnaire": questionnaire,
-        }
+    checklist = fixtures.CHECKLIST
+    response = fixtures.questionnaire_response
 
     versioned = _create(client, response(f"{checklist}|1.2"))["id"]
     plain = _create(client, response(checklist))["id"]

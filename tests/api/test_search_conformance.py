@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from tests import fixtures
 from tests.api.helpers import created as _create
 
 FHIR_JSON = "application/fhir+json"
@@ -104,14 +105,8 @@ def test_reference_type_modifier_restricts_the_target_type(client):
 def test_a_canonical_searched_with_a_version_finds_the_references_to_that_version(client):
     # R4 search.html, references to canonical URLs: the value may carry |version, and then matches
     # references to that version of the resource; without it, every version. <url>|1.2 found nothing.
-    checklist = "https://cart-adapter.example.org/fhir/Questionnaire/cart-infusion-checklist"
-
-    def response(questionnaire: str) -> dict:
-        return {
-            "resourceType": "QuestionnaireResponse",
-            "status": "completed",
-            "questionnaire": questionnaire,
-        }
+    checklist = fixtures.CHECKLIST
+    response = fixtures.questionnaire_response
 
     v12 = _create(client, response(f"{checklist}|1.2"))["id"]
     v13 = _create(client, response(f"{checklist}|1.3"))["id"]
