@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from adapter.definitions import resource_types
 from adapter.errors import (
+    ConflictError,
     ForbiddenError,
     GoneError,
     InvalidRequestError,
@@ -442,6 +443,20 @@ def conditional_patch_target(
     return _single_match(store, res_type, query_string, "conditional patch", guard=guard)
 
 
+def refuse_unmatched_existing_id(
+    store: ResourceStore, res_type: str, query_string: str, body_id: object
+) -> None:
+    """A conditional update that matched nothing asks for a create (an update as create with the body's
+    id): 409 when a resource of that id exists, which the search did not find and is not to overwrite."""
+    existing = store.current(res_type, body_id) if isinstance(body_id, str) else None
+    if existing is not None and not existing.deleted:
+        raise ConflictError(
+            f"no {res_type} matches {query_string!r}, and {res_type}/{body_id} exists already: "
+            "a conditional update that matches nothing creates, it does not overwrite",
+            expression="id",
+        )
+
+
 def conditional_delete_target(
     store: ResourceStore, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
 ) -> str | None:
@@ -515,6 +530,7 @@ def conditional_update(
     body_id = resource.get("id") if isinstance(resource, dict) else None
     if not matches:
         if body_id:
+            refuse_unmatched_existing_id(store, res_type, query_string, body_id)
             return update(
                 store,
                 res_type,

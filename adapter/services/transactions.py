@@ -351,6 +351,8 @@ class BundleProcessor:
                     if len(matches) > 1:
                         raise PreconditionFailedError(f"conditional update {entry.query!r} matches several")
                     body_id = entry.resource.get("id")
+                    if not matches and body_id:
+                        interactions.refuse_unmatched_existing_id(store, entry.res_type, entry.query, body_id)
                     entry.new_id = matches[0].res_id if matches else (body_id or str(uuid.uuid4()))
                     entry.resource = {**entry.resource, "id": entry.new_id}
                 elif entry.method == "PUT":

@@ -242,6 +242,32 @@ def test_conditional_update_with_other_id_is_400(client):
     assert client.get(f"/fhir/Patient/{created['id']}").get_json()["meta"]["versionId"] == "1"
 
 
+def test_conditional_update_matching_nothing_will_not_overwrite_the_resource_its_body_names(client):
+    # R4 treats it as an update as create; R5 says in so many words that an existing id is a 409
+    other = _create(client, fixtures.patient("1850775123456")).get_json()
+    url = f"/fhir/Patient?identifier={fixtures.INS_NIR}|2750399123456"
+    response = send(client, "PUT", url, dict(fixtures.patient("2750399123456"), id=other["id"]))
+    assert response.status_code == 409
+    assert response.get_json()["issue"][0]["expression"] == ["id"]
+    assert client.get(f"/fhir/Patient/{other['id']}").get_json()["meta"]["versionId"] == "1"
+    # the same in a transaction, which then stores nothing
+    entry = {
+        "resource": dict(fixtures.patient("2750399123456"), id=other["id"]),
+        "request": {"method": "PUT", "url": url.removeprefix("/fhir/")},
+    }
+    organization = {
+        "resource": fixtures.organization("690781810"),
+        "request": {"method": "POST", "url": "Organization"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [organization, entry]}
+    assert send(client, "POST", "/fhir", bundle).status_code == 409
+    assert client.get("/fhir/Organization?_summary=count").get_json()["total"] == 0
+    assert client.get(f"/fhir/Patient/{other['id']}").get_json()["meta"]["versionId"] == "1"
+    # an id nobody has is still an update as create
+    fresh = send(client, "PUT", url, dict(fixtures.patient("2750399123456"), id="new-patient-id"))
+    assert fresh.status_code == 201 and fresh.get_json()["id"] == "new-patient-id"
+
+
 def test_prefer_return_minimal_and_operation_outcome(client):
     minimal = send(client, "POST", "/fhir/Patient", fixtures.patient(), Prefer="return=minimal")
     assert minimal.status_code == 201 and minimal.data == b""
