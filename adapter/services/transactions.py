@@ -117,6 +117,12 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
     if url.startswith(base + "/"):
         url = url[len(base) + 1 :]
     parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        # Entries act on this server only: an absolute URL must start with its base.
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.url {url!r} is not on this server (base {base})",
+            expression=f"Bundle.entry[{index}].request.url",
+        )
     path = parts.path.strip("/").split("/") if parts.path.strip("/") else []
     if not path:
         raise InvalidRequestError(

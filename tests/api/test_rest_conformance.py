@@ -170,3 +170,20 @@ def test_a_response_without_a_body_announces_no_content_type(client):
     deleted = client.delete(url)
     assert deleted.status_code == 204 and "Content-Type" not in deleted.headers
     assert client.get(url).headers["Content-Type"].startswith("application/fhir+json")  # 410 outcome
+
+
+def test_a_bundle_entry_on_another_server_is_refused_by_its_url(client):
+    entry = {"request": {"method": "GET", "url": "https://other.example.org/fhir/Patient/1"}}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [entry]}
+    response = send(client, "POST", "/fhir", bundle)
+    assert response.status_code == 200
+    result = response.get_json()["entry"][0]["response"]
+    assert result["status"].startswith("400")
+    issue = result["outcome"]["issue"][0]
+    assert (
+        issue["expression"] == ["Bundle.entry[0].request.url"]
+        and "not on this server" in issue["diagnostics"]
+    )
+    own = {"request": {"method": "GET", "url": "http://localhost/fhir/Patient?_summary=count"}}
+    response = send(client, "POST", "/fhir", dict(bundle, entry=[own]))
+    assert response.get_json()["entry"][0]["response"]["status"].startswith("200")
