@@ -254,6 +254,7 @@ def instance(res_type: str, res_id: str) -> Response:
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
             guard=_guard(),
+            only_if_absent=request.if_none_match.star_tag,
         )
         return _write_response(outcome)
     if request.method == "DELETE":

@@ -78,6 +78,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        only_if_absent: bool = False,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         prepared = _prepare(resource, res_type, res_id, validated)
@@ -92,6 +93,7 @@ class FhirService:
                 guard=guard,
                 validated=validated,
                 prepared=prepared,
+                only_if_absent=only_if_absent,
             )
         return _present_write(outcome, guard)
 

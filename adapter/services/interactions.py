@@ -354,8 +354,10 @@ def update(
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
     prepared: PreparedBody | None = None,
+    only_if_absent: bool = False,
 ) -> WriteOutcome:
-    """Update, or create with the client's id when the resource does not exist (update-as-create)."""
+    """Update, or create with the client's id when the resource does not exist (update-as-create);
+    `only_if_absent` (HTTP `If-None-Match: *`): create only, 412 when the resource exists."""
     check_type(res_type)
     check_id(res_id)
     guard.require(res_type, "u")
@@ -386,6 +388,8 @@ def update(
             warnings=warnings,
             prepared=prepared,
         )
+    if only_if_absent and not current.deleted:
+        raise PreconditionFailedError(f"If-None-Match: * given but {res_type}/{res_id} exists")
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)

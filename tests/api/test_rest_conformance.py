@@ -187,3 +187,17 @@ def test_a_bundle_entry_on_another_server_is_refused_by_its_url(client):
     own = {"request": {"method": "GET", "url": "http://localhost/fhir/Patient?_summary=count"}}
     response = send(client, "POST", "/fhir", dict(bundle, entry=[own]))
     assert response.get_json()["entry"][0]["response"]["status"].startswith("200")
+
+
+def test_put_with_if_none_match_star_creates_only(client):
+    """HTTP If-None-Match: * on a PUT: only when the target has no current representation (412 else);
+    a client creating with its own id is sure not to overwrite."""
+    url = "/fhir/Organization/clb-lyon"
+    organization = dict(fixtures.organization("690781810"), id="clb-lyon")
+    assert send(client, "PUT", url, organization, If_None_Match="*").status_code == 201
+    again = send(client, "PUT", url, dict(organization, name="Autre"), If_None_Match="*")
+    assert again.status_code == 412
+    assert client.get(url).get_json()["meta"]["versionId"] == "1"
+    assert send(client, "PUT", url, dict(organization, name="Autre")).status_code == 200  # without it
+    assert client.delete(url).status_code == 204
+    assert send(client, "PUT", url, organization, If_None_Match="*").status_code == 201  # deleted: absent
