@@ -417,16 +417,24 @@ def _parsed(stored: StoredResource) -> dict | None:
     return parse_json(stored.content, max_depth=1000) if stored.content else None
 
 
+def _at_most_one(
+    store: ResourceStore, res_type: str, query_string: str, what: str, *, guard: AccessGuard
+) -> StoredResource | None:
+    """The one resource a conditional interaction's search finds, or None; several is 412."""
+    matches = find_matches(store, res_type, query_string, guard=guard)
+    if len(matches) > 1:
+        raise PreconditionFailedError(f"{what} {query_string!r} matches several {res_type} resources")
+    return matches[0] if matches else None
+
+
 def _single_match(
     store: ResourceStore, res_type: str, query_string: str, what: str, *, guard: AccessGuard
 ) -> str:
     """The id of the one resource a conditional interaction's search finds: none is 404, several 412."""
-    matches = find_matches(store, res_type, query_string, guard=guard)
-    if not matches:
+    match = _at_most_one(store, res_type, query_string, what, guard=guard)
+    if match is None:
         raise NotFoundError(f"{what} {query_string!r} matches no {res_type}")
-    if len(matches) > 1:
-        raise PreconditionFailedError(f"{what} {query_string!r} matches several {res_type} resources")
-    return matches[0].res_id
+    return match.res_id
 
 
 def _check_patch(res_type: str, guard: AccessGuard) -> None:
@@ -467,12 +475,8 @@ def conditional_delete_target(
     """The id a conditional delete would delete: None when nothing matches, 412 for several."""
     check_type(res_type)
     guard.require(res_type, "d")
-    matches = find_matches(store, res_type, query_string, guard=guard)
-    if len(matches) > 1:
-        raise PreconditionFailedError(
-            f"conditional delete {query_string!r} matches several {res_type} resources"
-        )
-    return matches[0].res_id if matches else None
+    match = _at_most_one(store, res_type, query_string, "conditional delete", guard=guard)
+    return match.res_id if match else None
 
 
 def patch(
@@ -526,13 +530,9 @@ def conditional_update(
 ) -> WriteOutcome:
     check_type(res_type)
     guard.require(res_type, "u")
-    matches = find_matches(store, res_type, query_string, guard=guard)
-    if len(matches) > 1:
-        raise PreconditionFailedError(
-            f"conditional update {query_string!r} matches several {res_type} resources"
-        )
+    match = _at_most_one(store, res_type, query_string, "conditional update", guard=guard)
     body_id = resource.get("id") if isinstance(resource, dict) else None
-    if not matches:
+    if match is None:
         if body_id:
             refuse_unmatched_existing_id(store, res_type, query_string, body_id)
             return update(
@@ -549,7 +549,6 @@ def conditional_update(
         warnings = _check_body(resource, res_type, validated)
         guard.check_update(res_type, False, None, resource, set())
         return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard, warnings=warnings)
-    match = matches[0]
     if body_id and body_id != match.res_id:
         raise InvalidRequestError(
             f"the resource id {body_id!r} differs from the matched resource {match.res_id!r}", expression="id"
