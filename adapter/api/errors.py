@@ -40,16 +40,20 @@ def _format_or_json() -> str:
         return JSON
 
 
+def require_utf8(data: bytes, what: str) -> None:
+    """400 for bytes that are not UTF-8 in a part of the request werkzeug decodes itself (it fails, or
+    drops the part, where the client should hear what was wrong)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidSyntaxError(f"{what} is not valid UTF-8 (byte {exc.start}); percent-encode it") from None
+
+
 def _query_string_is_utf8() -> None:
     """before_request: werkzeug decodes the query string as UTF-8 without a fallback, so raw bytes that are
     not UTF-8 (sent unencoded; gunicorn passes them on) would raise from request.args anywhere, the error
     handler included, and leave the client a bare HTML 500."""
-    try:
-        request.query_string.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidSyntaxError(
-            f"the query string is not valid UTF-8 (byte {exc.start}); percent-encode it"
-        ) from None
+    require_utf8(request.query_string, "the query string")
 
 
 def outcome_response(status: int, issues: list[Issue]) -> Response:

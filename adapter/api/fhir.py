@@ -6,8 +6,9 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
 
 from adapter.api.auth import fhir_base
+from adapter.api.errors import require_utf8
 from adapter.api.formats import parse_body, render, response_format
-from adapter.errors import InvalidSyntaxError, Issue, MethodNotAllowedError, UnsupportedMediaTypeError
+from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
 from adapter.fhirio.jsonio import parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
@@ -212,12 +213,7 @@ def search_post(res_type: str) -> Response:
     if request.mimetype == "application/x-www-form-urlencoded":
         # werkzeug drops a form body it cannot decode, every field of it: the search would run without
         # its filters. Refused like a query string of such bytes.
-        try:
-            request.get_data(cache=True).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidSyntaxError(
-                f"the form body is not valid UTF-8 (byte {exc.start}); percent-encode it"
-            ) from None
+        require_utf8(request.get_data(cache=True), "the form body")
     return _search(res_type, _args() + list(request.form.items(multi=True)))
 
 
