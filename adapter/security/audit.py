@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import secrets
-import time
-import uuid
 from dataclasses import dataclass
 
 from adapter.search.dates import format_instant
+from adapter.store.ids import time_ordered_uuid
 
 _REST = {
     "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
@@ -69,19 +67,6 @@ class AuditRecord:
     @property
     def action(self) -> str:
         return ACTIONS.get(self.interaction, "E")
-
-
-def time_ordered_uuid() -> uuid.UUID:
-    """A version 7 UUID (RFC 9562): milliseconds since the epoch, then 74 random bits.
-
-    Audit events are appended by the million; ids that grow with time land at the end of the unique
-    index instead of on a random page each (a fifth of the cost of writing a record). Python 3.11's
-    uuid module has no uuid7.
-    """
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(secrets.token_bytes(10), "big")  # 80 bits, 74 used
-    value = (millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62
-    return uuid.UUID(int=value | rand & (1 << 62) - 1)
 
 
 def audit_event(record: AuditRecord, event_id: str | None = None) -> dict:

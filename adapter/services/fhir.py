@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 from adapter.errors import InvalidRequestError, NotFoundError
@@ -13,6 +12,7 @@ from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
 from adapter.services.paging import decode_position, encode_cursor
 from adapter.services.searching import SearchPage
+from adapter.store.ids import new_resource_id
 from adapter.store.resources import StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 
@@ -37,7 +37,7 @@ class FhirService:
         self, res_type: str, resource: dict, *, if_none_exist: str | None = None, guard: AccessGuard = SERVER
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "c", guard)
-        prepared = _prepare(resource, res_type, str(uuid.uuid4()), validated)
+        prepared = _prepare(resource, res_type, new_resource_id(), validated)
         with self.uow.writing() as store:
             outcome = interactions.create(
                 store,

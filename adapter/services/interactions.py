@@ -32,6 +32,7 @@ from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch
+from adapter.store.ids import new_resource_id
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
@@ -281,7 +282,7 @@ def create(
             )
         if matches:
             return WriteOutcome(200, matches[0], created=False)
-    res_id = new_id or (prepared.res_id if prepared is not None else str(uuid.uuid4()))
+    res_id = new_id or (prepared.res_id if prepared is not None else new_resource_id())
     return _insert(
         store, res_type, res_id, resource, clock, guard=guard, warnings=warnings, prepared=prepared
     )
@@ -548,7 +549,7 @@ def conditional_update(
         guard.require(res_type, "c")
         warnings = _check_body(resource, res_type, validated)
         guard.check_update(res_type, False, None, resource, set())
-        return _insert(store, res_type, str(uuid.uuid4()), resource, clock, guard=guard, warnings=warnings)
+        return _insert(store, res_type, new_resource_id(), resource, clock, guard=guard, warnings=warnings)
     if body_id and body_id != match.res_id:
         raise InvalidRequestError(
             f"the resource id {body_id!r} differs from the matched resource {match.res_id!r}", expression="id"

@@ -24,6 +24,7 @@ from adapter.security.tenancy import AccessGuard, references
 from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
+from adapter.store.ids import new_resource_id
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 from adapter.validation.gate import check_bundle_entries
@@ -299,7 +300,7 @@ class BundleProcessor:
         transaction: on SQLite the write lock is then held for the SQL alone, and workers overlap."""
         for entry in entries:
             if entry.method == "POST" and not entry.if_none_exist:
-                entry.new_id = str(uuid.uuid4())
+                entry.new_id = new_resource_id()
             elif entry.method == "PUT" and not entry.query and entry.res_id:
                 entry.new_id = entry.res_id
         mapping: dict[str, str] = {}
@@ -351,7 +352,7 @@ class BundleProcessor:
                     if entry.existing:
                         entry.new_id = entry.existing.res_id
                     elif entry.new_id is None:
-                        entry.new_id = str(uuid.uuid4())
+                        entry.new_id = new_resource_id()
                 elif entry.method == "PUT" and entry.query:
                     matches = interactions.find_matches(store, entry.res_type, entry.query, guard=guard)
                     if len(matches) > 1:
@@ -359,7 +360,7 @@ class BundleProcessor:
                     body_id = entry.resource.get("id")
                     if not matches and body_id:
                         interactions.refuse_unmatched_existing_id(store, entry.res_type, entry.query, body_id)
-                    entry.new_id = matches[0].res_id if matches else (body_id or str(uuid.uuid4()))
+                    entry.new_id = matches[0].res_id if matches else (body_id or new_resource_id())
                     entry.resource = {**entry.resource, "id": entry.new_id}
                 elif entry.method == "PUT":
                     entry.new_id = entry.res_id

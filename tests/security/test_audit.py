@@ -82,7 +82,8 @@ def test_audit_event_ids_are_version_7_uuids_that_grow_with_time() -> None:
     import time
     import uuid
 
-    from adapter.security.audit import AuditRecord, audit_event, time_ordered_uuid
+    from adapter.security.audit import AuditRecord, audit_event
+    from adapter.store.ids import time_ordered_uuid
 
     before_ms = time.time_ns() // 1_000_000
     first = time_ordered_uuid()
