@@ -588,7 +588,8 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
-        return Condition(param.code, "missing", "missing", (raw == "true",), param)
+        column = VALUE_COLUMNS.get(param.type, "value")
+        return Condition(param.code, "missing", "missing", (raw == "true", column), param)
     typed = param.type == "reference" and modifier in resource_types()
     if modifier not in _MODIFIERS[param.type] and not typed:
         raise InvalidRequestError(
@@ -618,7 +619,8 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
     return Condition(param.code, param.type, modifier, values, param)
 
 
-_SORT_KINDS = {
+# The index column that holds a parameter type's values ("value" also for strings' folded text).
+VALUE_COLUMNS = {
     "date": "date",
     "string": "value",
     "token": "value",
@@ -640,8 +642,8 @@ def _parse_sort(
         code = item[1:] if descending else item
         if code in ("_lastUpdated", "_id"):
             kind = code
-        elif code in known and known[code].type in _SORT_KINDS:
-            kind = _SORT_KINDS[known[code].type]
+        elif code in known and known[code].type in VALUE_COLUMNS:
+            kind = VALUE_COLUMNS[known[code].type]
         else:
             return None
         if any(k.code == code for k in keys):

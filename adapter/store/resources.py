@@ -635,7 +635,8 @@ class ResourceStore:
         if len(types) == 1:  # the usual case: the (type, parameter, value) index serves it
             pointing = and_(si.system == types.pop(), si.value.in_(sorted({i for _, i in targets})))
         else:
-            pointing = tuple_(si.system, si.value).in_(sorted(set(targets)))
+            # Naming the value's presence lets the database read the (partial) value index.
+            pointing = and_(si.value.isnot(None), tuple_(si.system, si.value).in_(sorted(set(targets))))
         stmt = (
             select(*_HEAD_COLUMNS)
             .select_from(search_index.join(resources, r.pk == si.resource_pk))

@@ -80,7 +80,17 @@ search_index = Table(
     # composite parameters: the rows of one combination's components share this number (migration 0007).
     Column("grp", Integer, nullable=True),
     # With the resource key last (migration 0008): a search driven by these values needs no table lookup.
-    Index("ix_search_value", "res_type", "param", "value", "system", "resource_pk"),
+    # Rows with a value only (migration 0009): date and number rows have their own indexes below.
+    Index(
+        "ix_search_value",
+        "res_type",
+        "param",
+        "value",
+        "system",
+        "resource_pk",
+        sqlite_where=text("value IS NOT NULL"),
+        postgresql_where=text("value IS NOT NULL"),
+    ),
     # Date rows only (migration 0004): the other rows have no range and would only slow every write.
     Index(
         "ix_search_date",

@@ -65,7 +65,7 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
         return ("_lastUpdated", tuple(v.prefix for v in condition.values))
     params[f"{name}p"] = condition.code
     if condition.type == "missing":
-        return ("missing", condition.values[0])
+        return ("missing", *condition.values)
     if condition.type == "has":
         # Resources of another type that refer to this one through a reference parameter, and match.
         source, reference, inner = condition.values
@@ -345,6 +345,17 @@ def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement
     return [table.c.pk.in_(select(ra.c.resource_pk).where(visible))]
 
 
+def has_value(column: str) -> ColumnElement[bool]:
+    """Rows with a value in `column` (date, number or value; query.VALUE_COLUMNS): each kind of row has
+    its own partial index, which a condition on the rows' presence alone must name to be read."""
+    si = search_index.c
+    if column == "date":
+        return si.lo_us.isnot(None)
+    if column == "number":
+        return si.num.isnot(None)
+    return si.value.isnot(None)
+
+
 def _present(
     name: str, match: ColumnElement[bool] | None, drives: bool, fenced: bool = False
 ) -> ColumnElement[bool]:
@@ -494,7 +505,7 @@ def _filters(key: tuple, driver: int | str | None = None, fenced: bool = False) 
             continue
         drives = driver is None or driver == i
         if kind == "missing":
-            present = _present(name, None, drives, fenced)
+            present = _present(name, has_value(item[2]), drives, fenced)
             filters.append(not_(present) if item[1] else present)
             continue
         found = _present(name, _index_match(item, name, key[0]), drives, fenced)
@@ -530,16 +541,13 @@ def _key_columns(key: SortKey, n: int) -> list[tuple[ColumnElement, bool]]:
         return [(r.res_id, key.descending)]
     if key.kind == "date":
         value = func.max(si.hi_us) if key.descending else func.min(si.lo_us)
-        present = si.lo_us.isnot(None)
     elif key.kind == "number":
         value = func.max(si.num) if key.descending else func.min(si.num)
-        present = si.num.isnot(None)
     else:
         value = func.max(si.value) if key.descending else func.min(si.value)
-        present = si.value.isnot(None)
     per_resource = (
         select(value)
-        .where(si.resource_pk == r.pk, si.param == bindparam(f"sortp{n}"), present)
+        .where(si.resource_pk == r.pk, si.param == bindparam(f"sortp{n}"), has_value(key.kind))
         .scalar_subquery()
     )
     if key.kind == "date":
