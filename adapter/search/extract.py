@@ -43,40 +43,45 @@ def normalise_text(text: str) -> str:
     return " ".join(stripped.casefold().split())
 
 
-def _step(node: Any, key: str, cast: str | None) -> Iterator[Any]:
-    if not isinstance(node, dict):
-        return
-    if cast is not None:
-        value = node.get(key + cast[0].upper() + cast[1:])
-    else:
-        value = node.get(key)
-        if value is None:
-            # A choice element ([x]) named without a cast: take whichever typed form is present.
-            for name, candidate in node.items():
-                if name.startswith(key) and len(name) > len(key) and name[len(key)].isupper():
-                    value = candidate
-                    break
-    if value is None:
-        return
-    if isinstance(value, list):
-        yield from (item for item in value if item is not None)
-    else:
-        yield value
+def _choice(node: dict, key: str) -> Any:
+    """A choice element ([x]) named without a cast: whichever typed form the node has."""
+    size = len(key)
+    for name, candidate in node.items():
+        if len(name) > size and name.startswith(key) and name[size].isupper():
+            return candidate
+    return None
 
 
-def _walk(resource: dict, spec: PathSpec) -> Iterator[Any]:
+def _walk(resource: dict, spec: PathSpec) -> list[Any]:
+    """The nodes `spec` reaches from `resource`, in document order (called for every parameter of
+    every resource written: plain loops, no generators)."""
     nodes: list[Any] = [resource]
-    last = len(spec.steps) - 1
-    casts = dict(spec.step_casts)
-    for position, key in enumerate(spec.steps):
-        cast = spec.cast if position == last else casts.get(position)
-        nodes = [child for node in nodes for child in _step(node, key, cast)]
-        for at, field, value in spec.filters:
-            if at == position:
-                nodes = [node for node in nodes if isinstance(node, dict) and node.get(field) == value]
-        if not nodes:
-            return
-    yield from nodes
+    for key, may_choose, filters in spec.walk:
+        reached: list[Any] = []
+        for node in nodes:
+            if not isinstance(node, dict):
+                continue
+            value = node.get(key)
+            if value is None:
+                if not may_choose:
+                    continue
+                value = _choice(node, key)
+                if value is None:
+                    continue
+            if isinstance(value, list):
+                reached.extend(item for item in value if item is not None)
+            else:
+                reached.append(value)
+        if filters:
+            reached = [
+                node
+                for node in reached
+                if isinstance(node, dict) and all(node.get(field) == want for field, want in filters)
+            ]
+        if not reached:
+            return reached
+        nodes = reached
+    return nodes
 
 
 def _tokens(value: Any) -> Iterator[tuple[str | None, str]]:
@@ -201,17 +206,18 @@ def _dates(value: Any) -> Iterator[tuple[int, int]]:
         yield (start[0] if start else MIN_US), (end[1] if end else MAX_US)
 
 
-def _rows_for(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
+def _add_rows(param: SearchParam, resource: dict, seen: dict[IndexRow, None]) -> None:
     if param.type == "composite":
-        yield from _composite_rows(param, resource)
-        return
-    if param.present_not_false:
+        for row in _composite_rows(param, resource):
+            seen[row] = None
+    elif param.present_not_false:
         found = any(value is not False for spec in param.paths for value in _walk(resource, spec))
-        yield IndexRow(param.code, None, "true" if found else "false")
-        return
-    for spec in param.paths:
-        for value in _walk(resource, spec):
-            yield from _value_rows(param.code, param.type, value, spec)
+        seen[IndexRow(param.code, None, "true" if found else "false")] = None
+    else:
+        for spec in param.paths:
+            for value in _walk(resource, spec):
+                for row in _value_rows(param.code, param.type, value, spec):
+                    seen[row] = None
 
 
 def _composite_rows(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
@@ -276,8 +282,7 @@ def index_rows(resource: dict) -> list[IndexRow]:
         # Most of a type's parameters read elements this resource does not have: skip their walks.
         if param.starts is not None and param.starts.isdisjoint(present):
             continue
-        for row in _rows_for(param, resource):
-            seen.setdefault(row, None)
+        _add_rows(param, resource, seen)
     return list(seen)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from adapter.definitions import resource_types, search_parameters
@@ -51,6 +51,23 @@ class PathSpec:
     target_type: str | None = None
     filters: tuple[tuple[int, str, str], ...] = ()
     step_casts: tuple[tuple[int, str], ...] = ()
+    # The steps as index extraction walks them (extract._walk), worked out once: per step, the JSON
+    # key to read (with the cast's type name appended), whether the name may be a choice element's
+    # stem, and the (field, value) pairs the nodes it reaches must have.
+    walk: tuple[tuple[str, bool, tuple[tuple[str, str], ...]], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        last = len(self.steps) - 1
+        casts = dict(self.step_casts)
+        walk = []
+        for position, key in enumerate(self.steps):
+            cast = self.cast if position == last else casts.get(position)
+            where = tuple((name, value) for at, name, value in self.filters if at == position)
+            typed = key if cast is None else key + cast[0].upper() + cast[1:]
+            walk.append((typed, cast is None, where))
+        object.__setattr__(self, "walk", tuple(walk))
 
 
 @dataclass(frozen=True)
