@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from adapter.fhirio.elements import children
 from adapter.search.dates import MAX_US, MIN_US, date_range
 from adapter.search.params import PathSpec, SearchParam, params_for
 
@@ -54,24 +55,10 @@ def _choice(node: dict, key: str) -> Any:
 
 def _walk(resource: dict, spec: PathSpec) -> list[Any]:
     """The nodes `spec` reaches from `resource`, in document order (called for every parameter of
-    every resource written: plain loops, no generators)."""
+    every resource written: one call per step, no generators)."""
     nodes: list[Any] = [resource]
     for key, may_choose, filters in spec.walk:
-        reached: list[Any] = []
-        for node in nodes:
-            if not isinstance(node, dict):
-                continue
-            value = node.get(key)
-            if value is None:
-                if not may_choose:
-                    continue
-                value = _choice(node, key)
-                if value is None:
-                    continue
-            if isinstance(value, list):
-                reached.extend(item for item in value if item is not None)
-            else:
-                reached.append(value)
+        reached = children(nodes, key, _choice if may_choose else None)
         if filters:
             reached = [
                 node

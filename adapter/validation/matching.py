@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from adapter.definitions import structure_definitions
+from adapter.fhirio.elements import children
 
 _FUNCTION = re.compile(r"(\w+)\((.*)\)\Z")
 
@@ -200,26 +201,18 @@ def select(items: list, segments: list[str], resolve: Any = None) -> list:
 def select_steps(items: list, steps: tuple[Step, ...], resolve: Any = None) -> list:
     """`select` over steps already parsed by `compile_steps`."""
     for name, argument in steps:
-        found: list = []
         if argument is not None or name == "resolve":
+            found: list = []
             for item in items:
                 found.extend(_apply_function(item, name, argument, resolve))
             items = found
-            continue
-        for item in items:
-            if not isinstance(item, dict):
-                continue
-            value = item.get(name)
-            if value is None:
-                _, value = choice_value(item, name)
-                if value is None:
-                    continue
-            if isinstance(value, list):
-                found.extend(v for v in value if v is not None)
-            else:
-                found.append(value)
-        items = found
+        else:
+            items = children(items, name, _choice)
     return items
+
+
+def _choice(item: dict, name: str) -> Any:
+    return choice_value(item, name)[1]
 
 
 def _apply_function(item: Any, name: str, argument: str | None, resolve: Any) -> list:
