@@ -239,6 +239,8 @@ def _composite_rows(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
 def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[IndexRow]:
     if kind == "token":
         for system, token in _tokens(value):
+            # A code or boolean has no system of its own but the one its binding implies.
+            system = system if system is not None else spec.implied(token)
             yield IndexRow(code, cut_system(system), token[:VALUE_CHARS])
         yield from _identifier_types(code, value)
     elif kind == "reference":

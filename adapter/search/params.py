@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from adapter.definitions import resource_types, search_parameters
+from adapter.search.bindings import implied_systems
 
 # The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
 RESOURCE_CODES = frozenset({"_tag", "_profile", "_security", "_source"})
@@ -43,7 +44,9 @@ class PathSpec:
 
     `filters`: (step position, field, value) — after that step, only the nodes whose field has that
     value go on (`telecom.where(system='email')`; an extension by its url). `step_casts`: (step
-    position, type) for a cast before the last step.
+    position, type) for a cast before the last step. `implied_system` and `implied_by_code`: for a
+    token parameter on a code or boolean element, the system its values have without saying so, or
+    that of each code when its value set draws from several systems (search.bindings).
     """
 
     steps: tuple[str, ...]
@@ -51,6 +54,15 @@ class PathSpec:
     target_type: str | None = None
     filters: tuple[tuple[int, str, str], ...] = ()
     step_casts: tuple[tuple[int, str], ...] = ()
+    implied_system: str | None = None
+    implied_by_code: tuple[tuple[str, str], ...] = ()
+
+    def implied(self, code: str) -> str | None:
+        """The system of a code (or boolean) this path reaches."""
+        for known, system in self.implied_by_code:
+            if known == code:
+                return system
+        return self.implied_system
 
 
 @dataclass(frozen=True)
@@ -219,6 +231,9 @@ def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchPara
                     member = res_type + member.strip().removeprefix("Resource")
                 spec = PathSpec(()) if member.strip() == res_type else compile_path(member, res_type)
                 if spec is not None and (spec.steps or kind == "composite"):
+                    if kind == "token":
+                        system, by_code = implied_systems(res_type, spec)
+                        spec = replace(spec, implied_system=system, implied_by_code=by_code)
                     paths.append(spec)
             if not paths:
                 continue

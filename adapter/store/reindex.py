@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 # 5: canonical references, by the type and id their URL ends with.
 # 6: Patient?deceased (present and not false).
 # 7: versioned canonical references also as "<id>|<version>" (questionnaire=<url>|1.2).
-EXTRACTION_VERSION = 7
+# 8: codes and booleans with the system their binding implies (gender=<administrative-gender>|female).
+EXTRACTION_VERSION = 8
 _KEY = "search_index"
 
 
@@ -40,7 +41,15 @@ def index_definition() -> str:
     for res_type, params in sorted(registry().items()):
         for code, param in sorted(params.items()):
             paths = [
-                [*spec.steps, spec.cast, spec.target_type, spec.filters, spec.step_casts]
+                [
+                    *spec.steps,
+                    spec.cast,
+                    spec.target_type,
+                    spec.filters,
+                    spec.step_casts,
+                    spec.implied_system,
+                    spec.implied_by_code,
+                ]
                 for spec in param.paths
             ]
             parts.append([res_type, code, param.type, paths, list(param.targets)])

@@ -1,0 +1,53 @@
+"""FHIR R4 search semantics checked against the specification (search.html), second round.
+
+Every test runs on SQLite and on PostgreSQL (the `client` fixture is parametrised over both).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from tests.api.helpers import created as _create
+
+FHIR_JSON = "application/fhir+json"
+GENDER = "http://hl7.org/fhir/administrative-gender"
+
+
+def _get(client, res_type: str, params: list[tuple[str, str]], **headers: str):  # type: ignore[no-untyped-def]
+    return client.get(f"/fhir/{res_type}?{urlencode(params)}", headers={"Accept": FHIR_JSON, **headers})
+
+
+def _found(client, res_type: str, params: list[tuple[str, str]]) -> set[str]:  # type: ignore[no-untyped-def]
+    response = _get(client, res_type, params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    entries = response.get_json().get("entry", [])
+    return {e["resource"]["id"] for e in entries if e["search"]["mode"] == "match"}
+
+
+def test_a_code_element_is_searched_with_the_system_its_binding_implies(client):
+    # R4 search.html, token: a `code` element's system is implicit, the one of the value set its
+    # binding names (a boolean's is http://hl7.org/fhir/special-values). gender=<system>|female found
+    # nothing, and |female (a value without a system) found the female patients.
+    female = _create(client, {"resourceType": "Patient", "gender": "female", "active": True})["id"]
+    male = _create(client, {"resourceType": "Patient", "gender": "male", "address": [{"use": "home"}]})["id"]
+
+    assert _found(client, "Patient", [("gender", f"{GENDER}|female")]) == {female}
+    assert _found(client, "Patient", [("gender", "female")]) == {female}
+    assert _found(client, "Patient", [("gender", f"{GENDER}|")]) == {female, male}
+    assert _found(client, "Patient", [("gender", "|female")]) == set()
+    assert _found(client, "Patient", [("gender", "http://example.org/other|female")]) == set()
+    assert _found(client, "Patient", [("gender:not", f"{GENDER}|female")]) == {male}
+    assert _found(client, "Patient", [("active", "http://hl7.org/fhir/special-values|true")]) == {female}
+    # A code inside a data type (Address.use), bound in the data type's definition.
+    assert _found(client, "Patient", [("address-use", "http://hl7.org/fhir/address-use|home")]) == {male}
+    # Task.intent's value set draws from two code systems: each code has the system that defines it.
+    order = {"resourceType": "Task", "status": "requested", "intent": "order"}
+    unknown = {"resourceType": "Task", "status": "requested", "intent": "unknown"}
+    order_id, unknown_id = _create(client, order)["id"], _create(client, unknown)["id"]
+    assert _found(client, "Task", [("intent", "http://hl7.org/fhir/request-intent|order")]) == {order_id}
+    assert _found(client, "Task", [("intent", "http://hl7.org/fhir/task-intent|unknown")]) == {unknown_id}
+    assert _found(client, "Task", [("intent", "http://hl7.org/fhir/task-intent|order")]) == set()
+    assert _found(client, "Task", [("status", "http://hl7.org/fhir/task-status|requested")]) == {
+        order_id,
+        unknown_id,
+    }
