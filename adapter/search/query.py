@@ -23,7 +23,7 @@ _MODIFIERS = {
     "string": {"", "contains", "exact"},
     "reference": {"", "identifier"},
     "date": {""},
-    "uri": {"", "below"},
+    "uri": {"", "below", "above"},
     "number": {""},
     "quantity": {""},
     "composite": {""},
@@ -610,12 +610,41 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         )
     if param.type == "composite":
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
+    elif modifier in ("below", "above"):
+        values = tuple(_uri_hierarchy(param.code, modifier, unescape(v)) for v in pieces)
     elif modifier == "exact":
         # The index keeps each string folded (for plain and :contains searches) and as written.
         values = tuple((normalise_text(unescape(v)), unescape(v)) for v in pieces)
     else:
         values = tuple(_parse_value(param, v) for v in pieces)
     return Condition(param.code, param.type, modifier, values, param)
+
+
+def _uri_hierarchy(code: str, modifier: str, value: str) -> tuple[str, ...]:
+    """For `:below`, the URL without a trailing slash; for `:above`, the URL and each of its parents,
+    with and without a trailing slash. R4 search.html (uri): both modifiers compare URLs by path
+    segments (`url:below=http://a/b` finds http://a/b/c, not http://a/bc), and do not apply to URNs."""
+    name = f"{code}:{modifier}"
+    if value.lower().startswith("urn:"):
+        raise InvalidRequestError(
+            f"search parameter {name}: {value!r} is a URN; :{modifier} applies to URLs only", expression=name
+        )
+    # The scheme and authority are never cut: http://acme.org is the highest parent.
+    scheme_end = value.find("://")
+    root = 0 if scheme_end < 0 else value.find("/", scheme_end + 3)
+    root = len(value) if root < 0 else root
+    path_end = min((i for i in (value.find("?", root), value.find("#", root)) if i >= 0), default=len(value))
+    path = value[:path_end].rstrip("/")
+    path = path if len(path) >= root else value[:root]
+    if modifier == "below":
+        return (path,)
+    parents = [value] if path_end < len(value) else []
+    while True:
+        parents += [path, path + "/"]
+        cut = path.rfind("/")
+        if cut < root or cut <= 0:
+            return tuple(dict.fromkeys(parents))
+        path = path[:cut]
 
 
 _SORT_KINDS = {

@@ -120,9 +120,17 @@ def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, 
         params[f"{v}c"] = "%" + pattern if modifier == "contains" else pattern
         return "like"
     if kind == "uri":
-        below = modifier == "below"
-        params[f"{v}c"] = _escape_like(str(value)[:VALUE_CHARS]) + "%" if below else _cut(value)
-        return "like" if below else "eq"
+        if modifier == "below":
+            # The URL itself, or a URL whose path goes on below it (query._uri_hierarchy).
+            (url,) = value
+            params[f"{v}c"], params[f"{v}l"] = _cut(url), _escape_like(url[:VALUE_CHARS]) + "/%"
+            return "below"
+        if modifier == "above":
+            for k, parent in enumerate(value):
+                params[f"{v}c{k}"] = _cut(parent)
+            return ("above", len(value))
+        params[f"{v}c"] = _cut(value)
+        return "eq"
     if kind == "date":
         params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
         return value.prefix
@@ -263,6 +271,10 @@ def _value_match(kind: str, part: Hashable, v: str, si) -> ColumnElement[bool]: 
     if kind == "reference":
         match = si.value == bindparam(f"{v}c")
         return match if part else and_(match, si.system == bindparam(f"{v}t"))
+    if kind == "uri" and part == "below":
+        return or_(si.value == bindparam(f"{v}c"), si.value.like(bindparam(f"{v}l"), escape="\\"))
+    if kind == "uri" and part != "eq":
+        return si.value.in_([bindparam(f"{v}c{k}") for k in range(part[1])])  # type: ignore[index]
     if kind in ("string", "uri"):
         if part == "exact":
             return and_(si.value == bindparam(f"{v}c"), si.system == bindparam(f"{v}s"))

@@ -51,3 +51,37 @@ def test_a_code_element_is_searched_with_the_system_its_binding_implies(client):
         order_id,
         unknown_id,
     }
+
+
+def test_uri_below_and_above_compare_by_path_segments(client):
+    # R4 search.html, uri: :below matches the URL and those whose path goes on below it, :above the URL
+    # and its parents; both by path segment, and for URLs only (not URNs). url:below=http://a/b found
+    # http://a/bc (a character prefix), and :above answered 400.
+    def value_set(url: str) -> str:
+        return _create(client, {"resourceType": "ValueSet", "status": "draft", "url": url})["id"]
+
+    names = {
+        value_set(url): url
+        for url in ("http://a.example", "http://a.example/b", "http://a.example/b/", "http://a.example/bc")
+    }
+    names[value_set("http://a.example/b/d")] = "http://a.example/b/d"
+    names[value_set("urn:oid:1.2.3")] = "urn:oid:1.2.3"
+
+    def found(name: str, value: str) -> set[str]:
+        return {names[i] for i in _found(client, "ValueSet", [(name, value)])}
+
+    below_b = {"http://a.example/b", "http://a.example/b/", "http://a.example/b/d"}
+    assert found("url:below", "http://a.example/b") == below_b
+    assert found("url:below", "http://a.example/b/") == below_b
+    assert found("url:below", "http://a.example") == set(names.values()) - {"urn:oid:1.2.3"}
+    assert found("url:above", "http://a.example/b/d/e") == {"http://a.example"} | below_b
+    assert found("url:above", "http://a.example/bc") == {"http://a.example", "http://a.example/bc"}
+    assert found("url:above", "http://a.example/b?x=1") == {
+        "http://a.example",
+        "http://a.example/b",
+        "http://a.example/b/",
+    }
+    for name in ("url:below", "url:above"):
+        response = _get(client, "ValueSet", [(name, "urn:oid:1.2")])
+        assert response.status_code == 400
+        assert response.get_json()["issue"][0]["expression"] == [name]
