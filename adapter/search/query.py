@@ -181,8 +181,10 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
     """`[prefix]number` (a quantity may add `|system|code` or `||code`).
 
     eq, ne and a bare number compare with the range the number's own precision implies (`100` is
-    [99.5, 100.5), `1.50` is [1.495, 1.505)); ap with 10% either side; gt, ge, lt, le, sa and eb with
-    the number itself (lo == hi). Units are matched as written: no conversion between them.
+    [99.5, 100.5), `1.50` is [1.495, 1.505), `1e2` [50, 150)), and so do sa and eb: a value that starts
+    after (ends before) that range does not overlap it; ap with 10% either side; gt, ge, lt and le
+    with the number itself (lo == hi), R4 search.html's "greater than exactly 100". Units are matched
+    as written: no conversion between them.
     """
     prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
     text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
@@ -204,7 +206,7 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
             f"search parameter {param.code}: {raw!r} is not a number", expression=param.code
         )
     try:
-        if prefix in ("eq", "ne"):
+        if prefix in ("eq", "ne", "sa", "eb"):
             half = Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
             lo, hi = float(number - half), float(number + half)
         elif prefix == "ap":

@@ -154,8 +154,10 @@ def number_match(num, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: 
             return not_(and_(num >= p_lo, num < p_hi))
         case "ap":
             return and_(num >= p_lo, num <= p_hi)
-        case "gt" | "sa":
+        case "gt":
             return num > p_lo
+        case "sa":
+            return num >= p_hi
         case "lt" | "eb":
             return num < p_lo
         case "ge":

@@ -85,3 +85,32 @@ def test_uri_below_and_above_compare_by_path_segments(client):
         response = _get(client, "ValueSet", [(name, "urn:oid:1.2")])
         assert response.status_code == 400
         assert response.get_json()["issue"][0]["expression"] == [name]
+
+
+def test_number_sa_and_eb_take_the_precision_of_the_value_searched(client):
+    # R4 search.html, prefixes: sa is "the range of the search value does not overlap with the range of
+    # the target value, and the range above the search value contains the range of the target value"
+    # (eb the same below). 100 stands for [99.5, 100.5): sa100 found 100.4, eb100 found 99.5. gt and lt
+    # compare with the number exactly ("greater than exactly 100"); eq with its precision.
+    names = {}
+    for value in ("99.4", "99.5", "100", "100.4", "100.5", "149", "150"):
+        observation = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "ferritin"},
+            "valueQuantity": {"value": float(value) if "." in value else int(value)},
+        }
+        names[_create(client, observation)["id"]] = value
+
+    def found(value: str) -> set[str]:
+        return {names[i] for i in _found(client, "Observation", [("value-quantity", value)])}
+
+    assert found("sa100") == {"100.5", "149", "150"}
+    assert found("eb100") == {"99.4"}
+    assert found("gt100") == {"100.4", "100.5", "149", "150"}
+    assert found("lt100") == {"99.4", "99.5"}
+    assert found("100") == {"99.5", "100", "100.4"}
+    assert found("100.0") == {"100"}
+    # 1e2 has one significant figure: [50, 150).
+    assert found("1e2") == set(names.values()) - {"150"}
+    assert found("sa1e2") == {"150"}
