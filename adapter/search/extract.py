@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from adapter.search.dates import MAX_US, MIN_US, date_range
-from adapter.search.params import PathSpec, SearchParam, params_for
+from adapter.search.params import PathSpec, SearchParam, own_base, params_for
 
 # The widths of the index's system and value columns: longer ones are cut, here and in searched values,
 # so that the two still meet (a search then also matches values that differ only beyond the cut).
@@ -107,23 +107,44 @@ def split_reference(reference: str) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+def reference_key(reference: str) -> tuple[str, str] | None:
+    """The (type, key) a literal reference is indexed and searched by: the id it ends with when it is
+    relative or on this server's base (params.own_base), else its URL without the version, so that a
+    reference to another server never meets a local resource of the same id (R4 search.html)."""
+    split = split_reference(reference)
+    if split is None or "://" not in reference:
+        return split
+    parts = reference.split("/")
+    if parts[-2] == "_history":
+        parts = parts[:-2]
+    if "/".join(parts[:-2]) == own_base():
+        return split
+    return split[0], "/".join(parts)
+
+
 def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]]:
     version = ""
     if isinstance(value, str):
         # A canonical (QuestionnaireResponse.questionnaire, CarePlan.instantiatesCanonical...): by the
         # type and id its URL ends with, as an absolute reference, without its #fragment; a |version
         # adds the row "<id>|<version>", which a search for <url>|<version> matches (no stored id
-        # holds a "|", so no _include or chain ever takes it for a resource).
+        # holds a "|", so no _include or chain ever takes it for a resource). On another server, by
+        # its URL too, which is what a search for that URL looks for.
         url, _, version = value.split("#", 1)[0].partition("|")
         split = split_reference(url)
+        keys = [split] if split else []
+        if split and (by_url := reference_key(url)) and by_url != split:
+            keys.append(by_url)
     elif isinstance(value, dict) and isinstance(value.get("reference"), str):
-        split = split_reference(value["reference"])
+        split = reference_key(value["reference"])
+        keys = [split] if split else []
     else:
         return
     if split and split[1] and (target_type is None or split[0] == target_type):
-        yield split
-        if version:
-            yield split[0], f"{split[1]}|{version}"
+        for key in keys:
+            yield key
+            if version:
+                yield key[0], f"{key[1]}|{version}"
 
 
 def _logical_reference(code: str, value: Any, target_type: str | None) -> Iterator[IndexRow]:

@@ -194,6 +194,24 @@ def configure(codes: Iterable[str] = ()) -> None:
         _registry.cache_clear()
 
 
+_own_base = ""
+
+
+def configure_base(base: str) -> None:
+    """This server's public base URL (CART_ADAPTER_PUBLIC_BASE_URL; empty when taken from each request).
+
+    An absolute reference is indexed by the id it ends with only when it is on this base, the one base
+    known when a resource is indexed (a request's host is not: proxies and aliases vary it). Any other
+    absolute reference is another server's resource, indexed by its URL. A changed base makes the next
+    start-up rebuild the index (store/reindex.py)."""
+    global _own_base
+    _own_base = base.rstrip("/")
+
+
+def own_base() -> str:
+    return _own_base
+
+
 def selection() -> frozenset[str] | None:
     """The configured parameter codes; None when every parameter is indexed."""
     return _selected

@@ -11,8 +11,8 @@ from adapter.definitions import resource_types
 from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio.subsetting import Subset, parse_subset
 from adapter.search.dates import date_range
-from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, split_reference
-from adapter.search.params import SearchParam, params_for
+from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, reference_key, split_reference
+from adapter.search.params import SearchParam, own_base, params_for
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result parameters that are understood, and the ones that are only formatting and so are safe to ignore.
@@ -169,7 +169,7 @@ def _parse_value(param: SearchParam, raw: str) -> object:
     if param.type == "token":
         return _parse_token(raw)
     if param.type == "reference":
-        return _parse_reference(param.code, unescape(raw), param)
+        return _parse_reference(param.code, unescape(raw), param)[0]
     if param.type == "string":
         return normalise_text(unescape(raw))
     if param.type in ("number", "quantity"):
@@ -244,26 +244,42 @@ def _of_type(code: str, raw: str) -> tuple[str, str]:
     return f"{parts[0]}|{parts[1]}", parts[2]
 
 
-def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | None, str]:
-    split = split_reference(raw)
-    if split and split[1]:
-        return split
-    if "/" in raw or not raw:
+def _parse_reference(code: str, raw: str, param: SearchParam, alias: str | None = None) -> tuple:
+    """The (type, key) pairs one reference value matches, as extract.reference_key indexes them: a
+    relative reference or an id by the id, an absolute one on another server by its URL. `alias`:
+    the base the request came in at, when no public base is configured; absolute references on it
+    were indexed by their URL, and are this server's, so the id and that URL both match."""
+    if "://" not in raw:
+        split = split_reference(raw)
+        if split and split[1]:
+            found: tuple[str | None, str] = split
+        elif "/" in raw or not raw:
+            raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)
+        else:
+            found = (param.targets[0] if len(param.targets) == 1 else None), raw
+        if alias is None:
+            return (found,)
+        types = param.targets if found[0] is None else (found[0],)
+        return found, *((kind, f"{alias}/{kind}/{found[1]}") for kind in types)
+    split, key = split_reference(raw), reference_key(raw)
+    if not split or not split[1] or not key:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)
-    return (param.targets[0] if len(param.targets) == 1 else None), raw
+    if key != split and alias is not None and key[1] == f"{alias}/{split[0]}/{split[1]}":
+        return split, key
+    return (key,)
 
 
-def _typed_reference(param: SearchParam, target: str, value: str) -> tuple[str, str]:
-    """A value of `<code>:<target>`: an id, or a reference to a resource of that type."""
+def _typed_reference(param: SearchParam, target: str, value: str, alias: str | None) -> tuple:
+    """The values of `<code>:<target>`: an id, or a reference to a resource of that type."""
     name = f"{param.code}:{target}"
     if param.targets and target not in param.targets:
         raise InvalidRequestError(f"{param.code} never points at a {target}", expression=name)
     if "/" not in value:
-        return target, value
+        value = f"{target}/{value}"
     split = split_reference(value)
     if not split or not split[1] or split[0] != target:
         raise InvalidRequestError(f"search parameter {name}: {value!r} is not a {target}", expression=name)
-    return split
+    return _parse_reference(name, value, param, alias)
 
 
 def parse_search(
@@ -273,14 +289,19 @@ def parse_search(
     strict: bool = False,
     default_count: int = 50,
     max_count: int = 1000,
+    server_base: str | None = None,
 ) -> SearchQuery:
-    """Parse the (name, value) pairs of a search request for `res_type`.
+    """Parse the (name, value) pairs of a search request for `res_type`; `server_base` is the server's
+    base as the request reached it (references on it are this server's).
 
     Raises:
         InvalidRequestError: a malformed value, or (strict handling) an unknown parameter.
     """
     query = SearchQuery(res_type, count=default_count)
     known = params_for(res_type)
+    # Only when no public base is configured do absolute references to this server lack their id in
+    # the index (extract.reference_key).
+    alias = server_base.rstrip("/") if server_base and not own_base() else None
     summary: str | None = None
     elements: list[str] = []
     for name, raw in args:
@@ -359,7 +380,7 @@ def parse_search(
             if found is not None:
                 query.revincludes.append(found)
         elif base == "_has":
-            has = _parse_has(res_type, name, raw)
+            has = _parse_has(res_type, name, raw, alias)
             if has is None:
                 _unknown(query, strict, f"{name!r}: _has nested more than {MAX_HAS_LEVELS} levels; ignored")
                 query.canonical.pop()
@@ -379,9 +400,9 @@ def parse_search(
             values = tuple(_parse_date(base, v) for v in raw.split(","))
             query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
         elif base in known and "." not in modifier:
-            query.conditions.append(_parse_condition(known[base], modifier, raw))
+            query.conditions.append(_parse_condition(known[base], modifier, raw, alias))
         elif "." in name and name.partition(".")[0].partition(":")[0] in known:
-            chained = _parse_chain(res_type, name, raw, known)
+            chained = _parse_chain(res_type, name, raw, known, alias)
             if chained is None:
                 _unknown(
                     query,
@@ -479,7 +500,7 @@ def _check_target(param: SearchParam, source: str, target: str | None, expressio
 MAX_HAS_LEVELS = 3
 
 
-def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
+def _parse_has(res_type: str, name: str, raw: str, alias: str | None) -> Condition | None:
     """`_has:Task:focus:business-status=...`: resources that a matching Task refers to through `focus`;
     the parameter may itself be a `_has` on the Task. None when nested deeper than MAX_HAS_LEVELS."""
     parts = name.split(":")
@@ -488,7 +509,7 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
             return None
         source, reference = parts[1], parts[2]
         _check_has_link(res_type, name, source, reference)
-        inner_has = _parse_has(source, ":".join(parts[3:]), raw)
+        inner_has = _parse_has(source, ":".join(parts[3:]), raw, alias)
         if inner_has is None:
             return None
         return Condition("_has", "has", source, (source, reference, inner_has), None)
@@ -503,7 +524,9 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
         raise InvalidRequestError(
             f"{name}: {inner_code!r} is not a search parameter of {source}", expression=name
         )
-    return Condition("_has", "has", source, (source, reference, _parse_condition(inner, "", raw)), None)
+    return Condition(
+        "_has", "has", source, (source, reference, _parse_condition(inner, "", raw, alias)), None
+    )
 
 
 def _check_has_link(res_type: str, name: str, source: str, reference: str) -> None:
@@ -521,7 +544,9 @@ def _check_has_link(res_type: str, name: str, source: str, reference: str) -> No
 MAX_CHAIN_LINKS = 3
 
 
-def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchParam]) -> Condition | None:
+def _parse_chain(
+    res_type: str, name: str, raw: str, known: dict[str, SearchParam], alias: str | None
+) -> Condition | None:
     """`subject:Patient.identifier=...`, `patient.identifier=...`, `focus.subject.identifier=...`:
     resources whose reference points at a resource matching the rest of the chain. None when the chain
     has more than MAX_CHAIN_LINKS links."""
@@ -567,7 +592,7 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
     targets = tuple(candidates)
     if "." in inner_name:
         # The next link, read from each type this one may reach: they must agree on where it leads.
-        links = {_parse_chain(t, inner_name, raw, params_for(t)) for t in candidates}
+        links = {_parse_chain(t, inner_name, raw, params_for(t), alias) for t in candidates}
         if len(links) > 1:
             raise InvalidRequestError(
                 f"{name}: {inner_head} leads to different types from {', '.join(candidates)}; "
@@ -578,11 +603,15 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
     if inner_modifier in ("missing", "not"):
         raise InvalidRequestError(f"{name}: :{inner_modifier} is not supported in a chain", expression=name)
     return Condition(
-        code, "chain", ",".join(targets), (targets, _parse_condition(inner, inner_modifier, raw)), param
+        code,
+        "chain",
+        ",".join(targets),
+        (targets, _parse_condition(inner, inner_modifier, raw, alias)),
+        param,
     )
 
 
-def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
+def _parse_condition(param: SearchParam, modifier: str, raw: str, alias: str | None = None) -> Condition:
     if param.type == "composite" and modifier:
         raise InvalidRequestError(
             f"modifier :{modifier} is not supported on {param.code} (composite)", expression=param.code
@@ -601,7 +630,7 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
     if typed:
         # `subject:Patient=23`, the target type as a modifier: the same search as subject=Patient/23.
-        values = tuple(_typed_reference(param, modifier, unescape(v)) for v in pieces)
+        values = tuple(pair for v in pieces for pair in _typed_reference(param, modifier, unescape(v), alias))
         return Condition(param.code, "reference", "", values, param)
     if modifier == "identifier":
         # Matched against the `<code>:identifier` index rows, as a token.
@@ -614,6 +643,10 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
     elif modifier in ("below", "above"):
         values = tuple(_uri_hierarchy(param.code, modifier, unescape(v)) for v in pieces)
+    elif param.type == "reference":
+        values = tuple(
+            pair for v in pieces for pair in _parse_reference(param.code, unescape(v), param, alias)
+        )
     elif modifier == "exact":
         # The index keeps each string folded (for plain and :contains searches) and as written.
         values = tuple((normalise_text(unescape(v)), unescape(v)) for v in pieces)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from adapter.fhirio.jsonio import parse_stored_json
 from adapter.search.extract import index_rows
-from adapter.search.params import registry
+from adapter.search.params import own_base, registry
 from adapter.store.engine import write_transaction
 from adapter.store.resources import insert_index_rows
 from adapter.store.schema import resources, search_index, store_state
@@ -31,13 +31,14 @@ logger = logging.getLogger(__name__)
 # 6: Patient?deceased (present and not false).
 # 7: versioned canonical references also as "<id>|<version>" (questionnaire=<url>|1.2).
 # 8: codes and booleans with the system their binding implies (gender=<administrative-gender>|female).
-EXTRACTION_VERSION = 8
+# 9: absolute references to another server by their URL, not by the id they end with.
+EXTRACTION_VERSION = 9
 _KEY = "search_index"
 
 
 def index_definition() -> str:
     """A fingerprint of what the index holds: every indexed parameter, its paths, and the extraction."""
-    parts: list = [EXTRACTION_VERSION]
+    parts: list = [EXTRACTION_VERSION, own_base()]
     for res_type, params in sorted(registry().items()):
         for code, param in sorted(params.items()):
             paths = [

@@ -114,3 +114,88 @@ def test_number_sa_and_eb_take_the_precision_of_the_value_searched(client):
     # 1e2 has one significant figure: [50, 150).
     assert found("1e2") == set(names.values()) - {"150"}
     assert found("sa1e2") == {"150"}
+
+
+def _observation_about(reference: str) -> dict:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "ferritin"},
+        "subject": {"reference": reference},
+    }
+
+
+def test_a_reference_to_another_server_does_not_match_a_local_id(client):
+    # R4 search.html, reference: a relative value is a resource on this server; an absolute reference
+    # whose base is another server's is not that resource, and is found by its URL. subject=Patient/p1
+    # found the Observation about http://other.example/fhir/Patient/p1. With no public base configured,
+    # the base the request came in at (here http://localhost/fhir) is this server's.
+    other = "http://other.example/fhir/Patient/p1"
+    names = {
+        _create(client, _observation_about(reference))["id"]: reference
+        for reference in ("Patient/p1", other, f"{other}/_history/3", "http://localhost/fhir/Patient/p1")
+    }
+    names[_create(client, _observation_about("Patient/p2"))["id"]] = "Patient/p2"
+
+    def found(name: str, value: str) -> set[str]:
+        return {names[i] for i in _found(client, "Observation", [(name, value)])}
+
+    local = {"Patient/p1", "http://localhost/fhir/Patient/p1"}
+    assert found("subject", "Patient/p1") == local
+    assert found("subject:Patient", "p1") == local
+    assert found("patient", "p1") == local
+    assert found("subject", "http://localhost/fhir/Patient/p1") == local
+    assert found("subject", other) == {other, f"{other}/_history/3"}
+    assert found("subject:Patient", other) == {other, f"{other}/_history/3"}
+    assert found("subject", "http://third.example/fhir/Patient/p1") == set()
+
+
+def test_with_a_public_base_references_on_it_are_local_and_the_index_follows_the_base(settings):
+    # CART_ADAPTER_PUBLIC_BASE_URL is the one base known when a resource is indexed: an absolute
+    # reference on it is indexed by its id (a search, _include or chain takes it as local); any other
+    # absolute reference, the request's host included, by its URL. Configuring the base rebuilds the
+    # index at start-up.
+    from adapter import create_app
+
+    base = "https://cart.example.org/fhir"
+    first = create_app(settings)
+    client = first.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = _bearer(first, "http://localhost/fhir")
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Martin"}]}
+    assert (
+        client.put("/fhir/Patient/p1", json=patient, headers={"Content-Type": FHIR_JSON}).status_code == 201
+    )
+    names = {
+        _create(client, _observation_about(reference))["id"]: reference
+        for reference in ("Patient/p1", f"{base}/Patient/p1/_history/1", "http://localhost/fhir/Patient/p1")
+    }
+    first.extensions["cart_adapter"].close()
+
+    app = create_app(settings.with_overrides(public_base_url=base))
+    try:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = _bearer(app, base)
+
+        def found(params: list[tuple[str, str]]) -> set[str]:
+            return {names[i] for i in _found(client, "Observation", params)}
+
+        local = {"Patient/p1", f"{base}/Patient/p1/_history/1"}
+        assert found([("subject", "Patient/p1")]) == local
+        assert found([("subject", f"{base}/Patient/p1")]) == local
+        assert found([("subject", "http://localhost/fhir/Patient/p1")]) == {
+            "http://localhost/fhir/Patient/p1"
+        }
+        assert found([("subject:Patient.family", "martin")]) == local
+        response = _get(client, "Observation", [("_include", "Observation:subject")])
+        entries = response.get_json()["entry"]
+        assert [e["resource"]["id"] for e in entries if e["search"]["mode"] == "include"] == ["p1"]
+    finally:
+        app.extensions["cart_adapter"].close()
+
+
+def _bearer(app, audience: str) -> str:  # type: ignore[no-untyped-def]
+    auth = app.extensions["cart_adapter"].auth
+    if auth.registry.get("conformance-admin") is None:
+        auth.register("conformance-admin", "admin", "system/*.cruds")
+    token, _ = auth.tokens.issue("conformance-admin", "system/*.cruds", audience)
+    return f"Bearer {token}"
