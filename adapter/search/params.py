@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 
-from adapter.definitions import resource_types, search_parameters
+from adapter.definitions import resource_types, search_parameters, structure_definition_for_type
 from adapter.search.bindings import implied_systems
 
 # The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
@@ -283,6 +283,14 @@ def _components(definition: dict) -> tuple[tuple[str, tuple[PathSpec, ...]], ...
 @cache
 def _definitions_by_url() -> dict[str, dict]:
     return {d["url"]: d for d in search_parameters() if "url" in d}
+
+
+@cache
+def defined_codes(res_type: str) -> frozenset[str]:
+    """The codes of every R4 search parameter of a type, indexed or not."""
+    domain = structure_definition_for_type(res_type).get("baseDefinition", "").endswith("/DomainResource")
+    bases = {res_type, "Resource", *(["DomainResource"] if domain else [])}
+    return frozenset(d["code"] for d in search_parameters() if bases & set(d.get("base", ())))
 
 
 def params_for(res_type: str) -> dict[str, SearchParam]:

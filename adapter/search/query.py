@@ -12,7 +12,7 @@ from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio.subsetting import Subset, parse_subset
 from adapter.search.dates import date_range
 from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, reference_key, split_reference
-from adapter.search.params import SearchParam, own_base, params_for
+from adapter.search.params import SearchParam, defined_codes, own_base, params_for
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result parameters that are understood, and the ones that are only formatting and so are safe to ignore.
@@ -333,9 +333,10 @@ def parse_search(
                 _unknown(
                     query,
                     strict,
+                    name,
                     f"_sort={raw} is not supported (up to {MAX_SORT_KEYS} keys, each _id, _lastUpdated or "
                     f"a date, string, token, reference, uri, number or quantity parameter of {res_type}, "
-                    "with - for descending, none repeated) and was ignored",
+                    "with - for descending, none repeated)",
                 )
                 query.canonical.pop()
             else:
@@ -364,7 +365,7 @@ def parse_search(
                 code, target = _parse_include(source, raw)
                 query.iterated_includes.append((source, code, target))
             elif modifier:
-                _unknown(query, strict, f"_include:{modifier} is not supported")
+                _unknown(query, strict, name, f"_include:{modifier} is not supported")
                 query.canonical.pop()
             else:
                 query.includes.append(_parse_include(res_type, raw))
@@ -373,7 +374,7 @@ def parse_search(
                 query.iterated_revincludes.append(_parse_iterated_revinclude(raw))
                 continue
             if modifier:
-                _unknown(query, strict, f"_revinclude:{modifier} is not supported")
+                _unknown(query, strict, name, f"_revinclude:{modifier} is not supported")
                 query.canonical.pop()
                 continue
             found = _parse_revinclude(res_type, raw)
@@ -382,7 +383,7 @@ def parse_search(
         elif base == "_has":
             has = _parse_has(res_type, name, raw, alias)
             if has is None:
-                _unknown(query, strict, f"{name!r}: _has nested more than {MAX_HAS_LEVELS} levels; ignored")
+                _unknown(query, strict, name, f"{name!r}: _has nested more than {MAX_HAS_LEVELS} levels")
                 query.canonical.pop()
             else:
                 query.conditions.append(has)
@@ -405,15 +406,13 @@ def parse_search(
             chained = _parse_chain(res_type, name, raw, known, alias)
             if chained is None:
                 _unknown(
-                    query,
-                    strict,
-                    f"chained parameter {name!r} has more than {MAX_CHAIN_LINKS} links; ignored",
+                    query, strict, name, f"chained parameter {name!r} has more than {MAX_CHAIN_LINKS} links"
                 )
                 query.canonical.pop()
             else:
                 query.conditions.append(chained)
         else:
-            _unknown(query, strict, f"unknown search parameter {name!r} for {res_type} was ignored")
+            _unknown(query, strict, name, _not_indexed(res_type, name))
             query.canonical.pop()
     if not query.summary_count:
         query.subset = parse_subset(res_type, summary, elements, strict=strict, warnings=query.warnings)
@@ -714,7 +713,18 @@ def _parse_sort(
     return tuple(keys) if len(keys) <= MAX_SORT_KEYS else None
 
 
-def _unknown(query: SearchQuery, strict: bool, message: str) -> None:
+def _not_indexed(res_type: str, name: str) -> str:
+    """Why a parameter this server has no index for is not searched: unknown, or an R4 one it does not
+    support (Bundle?composition, whose expression reaches into a resource inside the Bundle)."""
+    code = name.partition(".")[0].partition(":")[0]
+    if code in defined_codes(res_type):
+        return f"search parameter {name!r}: {code} of {res_type} is not supported by this server"
+    return f"unknown search parameter {name!r} for {res_type}"
+
+
+def _unknown(query: SearchQuery, strict: bool, name: str, message: str) -> None:
+    """A parameter the server cannot apply: 400 under strict handling, else ignored with a warning
+    (R4 search.html, handling errors); both name it."""
     if strict:
-        raise InvalidRequestError(message.replace(" was ignored", ""))
-    query.warnings.append(Issue("warning", "not-supported", message))
+        raise InvalidRequestError(message, expression=name)
+    query.warnings.append(Issue("warning", "not-supported", f"{message}; ignored", (name,)))

@@ -199,3 +199,36 @@ def _bearer(app, audience: str) -> str:  # type: ignore[no-untyped-def]
         auth.register("conformance-admin", "admin", "system/*.cruds")
     token, _ = auth.tokens.issue("conformance-admin", "system/*.cruds", audience)
     return f"Bearer {token}"
+
+
+def test_r4_parameters_without_an_index_are_not_advertised_and_are_refused_or_ignored_by_name(client):
+    # Bundle?composition and ?message search the resource inside the Bundle's first entry, and
+    # QuestionnaireResponse?item-subject needs a hasExtension() filter: neither form is indexed. They
+    # must not be listed in the CapabilityStatement, and like any parameter the server cannot apply,
+    # are 400 under Prefer: handling=strict and ignored with a warning otherwise (R4 search.html,
+    # handling errors), the issue naming the parameter (the 400 had no expression, and the warning
+    # called them unknown).
+    statement = client.get("/fhir/metadata", headers={"Accept": FHIR_JSON}).get_json()
+    advertised = {
+        (r["type"], p["name"]) for r in statement["rest"][0]["resource"] for p in r.get("searchParam", [])
+    }
+    for res_type, name, value in (
+        ("Bundle", "composition", "Composition/c1"),
+        ("Bundle", "message", "MessageHeader/m1"),
+        ("Bundle", "composition.subject", "Patient/p1"),
+        ("QuestionnaireResponse", "item-subject", "Patient/p1"),
+    ):
+        assert (res_type, name) not in advertised
+        refused = _get(client, res_type, [(name, value)], Prefer="handling=strict")
+        assert refused.status_code == 400, name
+        (issue,) = refused.get_json()["issue"]
+        assert issue["expression"] == [name] and "not supported" in issue["diagnostics"]
+        ignored = _get(client, res_type, [(name, value)])
+        assert ignored.status_code == 200
+        outcomes = [e["resource"] for e in ignored.get_json()["entry"] if e["search"]["mode"] == "outcome"]
+        (warning,) = outcomes[0]["issue"]
+        assert warning["severity"] == "warning" and warning["expression"] == [name]
+        assert "not supported" in warning["diagnostics"] and "ignored" in warning["diagnostics"]
+    unknown = _get(client, "Bundle", [("nonsense", "1")], Prefer="handling=strict")
+    assert unknown.status_code == 400
+    assert unknown.get_json()["issue"][0]["expression"] == ["nonsense"]
