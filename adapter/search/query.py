@@ -387,19 +387,8 @@ def parse_search(
                 query.canonical.pop()
             else:
                 query.conditions.append(has)
-        elif base == "_id":
-            # A token parameter: :not is every resource but those ids; other modifiers are refused.
-            if modifier not in ("", "not"):
-                raise InvalidRequestError(f"modifier :{modifier} is not supported on _id", expression="_id")
-            ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
-            query.conditions.append(Condition("_id", "_id", modifier, ids))
-        elif base == "_lastUpdated":
-            if modifier:
-                raise InvalidRequestError(
-                    f"modifier :{modifier} is not supported on _lastUpdated", expression="_lastUpdated"
-                )
-            values = tuple(_parse_date(base, v) for v in raw.split(","))
-            query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
+        elif base in RESOURCE_COLUMNS:
+            query.conditions.append(_column_condition(base, modifier, raw))
         elif base in known and "." not in modifier:
             query.conditions.append(_parse_condition(known[base], modifier, raw, alias))
         elif "." in name and name.partition(".")[0].partition(":")[0] in known:
@@ -423,6 +412,21 @@ def parse_search(
                 "_include and _revinclude cannot be combined with _summary=text", expression="_summary"
             )
     return query
+
+
+# Parameters of every type that are columns of the stored resource rather than index rows.
+RESOURCE_COLUMNS = ("_id", "_lastUpdated")
+
+
+def _column_condition(code: str, modifier: str, raw: str) -> Condition:
+    """A condition on _id (a token: :not is every resource but those ids) or _lastUpdated (a date);
+    other modifiers are refused."""
+    if modifier not in (("", "not") if code == "_id" else ("",)):
+        raise InvalidRequestError(f"modifier :{modifier} is not supported on {code}", expression=code)
+    if code == "_id":
+        ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
+        return Condition("_id", "_id", modifier, ids)
+    return Condition(code, code, "", tuple(_parse_date(code, v) for v in raw.split(",")))
 
 
 def _split_revinclude(raw: str, name: str) -> tuple[str, SearchParam, str | None]:
@@ -518,6 +522,10 @@ def _parse_has(res_type: str, name: str, raw: str, alias: str | None) -> Conditi
         )
     source, reference, inner_code = parts[1:]
     _check_has_link(res_type, name, source, reference)
+    if inner_code in RESOURCE_COLUMNS:
+        return Condition(
+            "_has", "has", source, (source, reference, _column_condition(inner_code, "", raw)), None
+        )
     inner = params_for(source).get(inner_code)
     if inner is None:
         raise InvalidRequestError(
@@ -564,9 +572,22 @@ def _parse_chain(
         )
     inner_head = inner_name.partition(".")[0]
     inner_code, _, inner_modifier = inner_head.partition(":")
+    if target and target not in param.targets:
+        raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
+    if inner_code in RESOURCE_COLUMNS and "." not in inner_name:
+        # Every type has _id and _lastUpdated (Task?focus:ServiceRequest._lastUpdated=gt...).
+        if inner_modifier:
+            raise InvalidRequestError(
+                f"{name}: :{inner_modifier} is not supported in a chain", expression=name
+            )
+        targets = (target,) if target else tuple(sorted(param.targets))
+        if not targets:
+            raise InvalidRequestError(
+                f"{name}: name the type, as in {code}:Patient.{inner_name}", expression=name
+            )
+        inner_column = _column_condition(inner_code, "", raw)
+        return Condition(code, "chain", ",".join(targets), (targets, inner_column), param)
     if target:
-        if target not in param.targets:
-            raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
         candidates = [target]
     else:
         # Every type the reference may point at that has the parameter (Observation?patient.identifier

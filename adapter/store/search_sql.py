@@ -326,6 +326,13 @@ def _satisfying(
             return column == bindparam(type_params[0])
         return column.in_([bindparam(t) for t in type_params])
 
+    if inner[0] in ("_id", "_lastUpdated"):
+        return [
+            of_type(table.c.res_type),
+            table.c.deleted.is_(False),
+            _column_match(table, inner, inner_name),
+            *_visible_to_caller(table, labels, name),
+        ]
     if inner[0] == "has":
         # A nested _has: these resources are the ones the inner source resources refer to.
         return [
@@ -346,6 +353,22 @@ def _satisfying(
         ),
         *_visible_to_caller(table, labels, name),
     ]
+
+
+def _column_match(table, item: tuple, name: str) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """An _id or _lastUpdated condition (shape `item`, values under `name`) on an aliased resources
+    table: those are columns of the resource, not index rows."""
+    if item[0] == "_id":
+        ids = bindparam(name, expanding=True)
+        return table.c.res_id.notin_(ids) if item[1] == "not" else table.c.res_id.in_(ids)
+    return or_(
+        *(
+            instant_match(
+                table.c.last_updated_us, prefix, bindparam(f"{name}_{j}lo"), bindparam(f"{name}_{j}hi")
+            )
+            for j, prefix in enumerate(item[1])
+        )
+    )
 
 
 def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement[bool]]:  # type: ignore[no-untyped-def]
@@ -487,21 +510,8 @@ def _filters(key: tuple, driver: int | str | None = None, fenced: bool = False) 
     for i, item in enumerate(key[1:]):
         name = f"c{i}"
         kind = item[0]
-        if kind == "_id":
-            ids = bindparam(name, expanding=True)
-            filters.append(r.res_id.notin_(ids) if item[1] == "not" else r.res_id.in_(ids))
-            continue
-        if kind == "_lastUpdated":
-            filters.append(
-                or_(
-                    *(
-                        instant_match(
-                            r.last_updated_us, prefix, bindparam(f"{name}_{j}lo"), bindparam(f"{name}_{j}hi")
-                        )
-                        for j, prefix in enumerate(item[1])
-                    )
-                )
-            )
+        if kind in ("_id", "_lastUpdated"):
+            filters.append(_column_match(resources, item, name))
             continue
         if kind == "has":
             filters.append(r.res_id.in_(_referring_ids(item, name, key[0])))

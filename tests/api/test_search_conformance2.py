@@ -232,3 +232,27 @@ def test_r4_parameters_without_an_index_are_not_advertised_and_are_refused_or_ig
     unknown = _get(client, "Bundle", [("nonsense", "1")], Prefer="handling=strict")
     assert unknown.status_code == 400
     assert unknown.get_json()["issue"][0]["expression"] == ["nonsense"]
+
+
+def test_chains_and_has_take_id_and_last_updated(client):
+    # R4 search.html: _id and _lastUpdated are search parameters of every resource, so a chain or a
+    # _has can end with them (Task?focus:ServiceRequest._lastUpdated=gt... : the orders whose request
+    # changed). Both answered 400 "'_id' is not a search parameter of Patient".
+    patient = _create(client, {"resourceType": "Patient", "name": [{"family": "Durand"}]})["id"]
+    other = _create(client, {"resourceType": "Patient", "name": [{"family": "Martin"}]})["id"]
+    about = _create(client, _observation_about(f"Patient/{patient}"))["id"]
+    _create(client, _observation_about(f"Patient/{other}"))
+
+    assert _found(client, "Observation", [("subject:Patient._id", patient)]) == {about}
+    assert _found(client, "Observation", [("subject._id", f"{patient},nobody")]) == {about}
+    assert _found(client, "Observation", [("patient._lastUpdated", "gt2000-01-01")]) == _found(
+        client, "Observation", []
+    )
+    assert _found(client, "Observation", [("subject:Patient._lastUpdated", "lt2000-01-01")]) == set()
+    assert _found(client, "Patient", [("_has:Observation:subject:_id", about)]) == {patient}
+    assert _found(client, "Patient", [("_has:Observation:subject:_lastUpdated", "gt2000")]) == {
+        patient,
+        other,
+    }
+    for name in ("subject:Patient._id:not", "subject:Patient._lastUpdated:exact"):
+        assert _get(client, "Observation", [(name, patient)]).status_code == 400, name
