@@ -425,6 +425,8 @@ def _column_condition(code: str, modifier: str, raw: str) -> Condition:
         raise InvalidRequestError(f"modifier :{modifier} is not supported on {code}", expression=code)
     if code == "_id":
         ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
+        if not ids:
+            raise InvalidRequestError("search parameter _id has no value", expression="_id")
         return Condition("_id", "_id", modifier, ids)
     return Condition(code, code, "", tuple(_parse_date(code, v) for v in raw.split(",")))
 

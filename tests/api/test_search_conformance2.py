@@ -256,3 +256,12 @@ def test_chains_and_has_take_id_and_last_updated(client):
     }
     for name in ("subject:Patient._id:not", "subject:Patient._lastUpdated:exact"):
         assert _get(client, "Observation", [(name, patient)]).status_code == 400, name
+
+
+def test_an_empty_id_is_refused_like_any_parameter_without_a_value(client):
+    # name= (no value) is 400 naming the parameter; _id= matched nothing, silently (an empty list of ids).
+    _create(client, {"resourceType": "Patient", "name": [{"family": "Durand"}]})
+    for params in ([("_id", "")], [("_id", ",")], [("_id:not", "")], [("name", "")]):
+        response = _get(client, "Patient", params)
+        assert response.status_code == 400, params
+        assert response.get_json()["issue"][0]["expression"] == [params[0][0].partition(":")[0]]
