@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -10,7 +11,7 @@ from urllib.parse import urlencode
 from adapter.definitions import resource_types
 from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio.subsetting import Subset, parse_subset
-from adapter.search.dates import date_range
+from adapter.search.dates import MAX_US, MIN_US, date_range
 from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, reference_key, split_reference
 from adapter.search.params import SearchParam, defined_codes, own_base, params_for
 
@@ -145,7 +146,13 @@ def _parse_date(code: str, raw: str) -> DateValue:
     found = date_range(text)
     if found is None:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a FHIR date", expression=code)
-    return DateValue(prefix, found[0], found[1])
+    lo, hi = found
+    if prefix == "ap":
+        # R4 search.html, ap: for a date, approximately means within 10% of the gap between now and
+        # the date, either side of the range the value covers.
+        slack = abs(time.time_ns() // 1000 - lo) // 10
+        lo, hi = max(MIN_US, lo - slack), min(MAX_US, hi + slack)
+    return DateValue(prefix, lo, hi)
 
 
 def _parse_composite(param: SearchParam, raw: str) -> tuple:

@@ -265,3 +265,19 @@ def test_an_empty_id_is_refused_like_any_parameter_without_a_value(client):
         response = _get(client, "Patient", params)
         assert response.status_code == 400, params
         assert response.get_json()["issue"][0]["expression"] == [params[0][0].partition(":")[0]]
+
+
+def test_date_ap_means_within_a_tenth_of_the_gap_between_now_and_the_date(client):
+    # R4 search.html, ap: "the recommended value for the approximation is ... for a date, 10% of the
+    # gap between now and the date". ap matched only what overlapped the day searched, as eq does.
+    # 2016-01-01 is about ten years back: about a year either side.
+    names = {}
+    for when in ("2016-01-01", "2016-07-01", "2015-06-01", "2019-06-01", "2012-01-01"):
+        names[_create(client, dict(_observation_about("Patient/p1"), effectiveDateTime=when))["id"]] = when
+
+    def found(value: str) -> set[str]:
+        return {names[i] for i in _found(client, "Observation", [("date", value)])}
+
+    assert found("ap2016-01-01") == {"2016-01-01", "2016-07-01", "2015-06-01"}
+    assert found("eq2016-01-01") == {"2016-01-01"}
+    assert found("ap2016-01-01,ap2012") == {"2016-01-01", "2016-07-01", "2015-06-01", "2012-01-01"}
