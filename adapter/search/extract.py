@@ -288,7 +288,13 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
             unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
             system = cut_system(value["system"]) if isinstance(value.get("system"), str) else None
             unit = unit[:VALUE_CHARS] if isinstance(unit, str) else None
-            yield IndexRow(code, system, unit, num=_as_float(value["value"]))
+            number = _as_float(value["value"])
+            yield IndexRow(code, system, unit, num=number)
+            human = value.get("unit")
+            if isinstance(human, str) and human[:VALUE_CHARS] != unit:
+                # R4: `5.4||mg` matches the coded unit or the unit as written; the written one is no
+                # code of the system, so it is kept without it.
+                yield IndexRow(code, None, human[:VALUE_CHARS], num=number)
 
 
 def index_rows(resource: dict) -> list[IndexRow]:

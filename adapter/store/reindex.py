@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 # 7: versioned canonical references also as "<id>|<version>" (questionnaire=<url>|1.2).
 # 8: codes and booleans with the system their binding implies (gender=<administrative-gender>|female).
 # 9: absolute references to another server by their URL, not by the id they end with.
-EXTRACTION_VERSION = 9
+# 10: a Quantity's unit as written, beside its code, when they differ (value-quantity=5.4||milligram).
+EXTRACTION_VERSION = 10
 _KEY = "search_index"
 
 

@@ -281,3 +281,22 @@ def test_date_ap_means_within_a_tenth_of_the_gap_between_now_and_the_date(client
     assert found("ap2016-01-01") == {"2016-01-01", "2016-07-01", "2015-06-01"}
     assert found("eq2016-01-01") == {"2016-01-01"}
     assert found("ap2016-01-01,ap2012") == {"2016-01-01", "2016-07-01", "2015-06-01", "2012-01-01"}
+
+
+def test_a_quantity_is_found_by_its_unit_code_or_its_unit_as_written(client):
+    # R4 search.html, quantity: value-quantity=5.4||mg matches "where the unit - either the code (code)
+    # or the stated human unit (unit) - are mg". Only the code was indexed when there was one.
+    observation = dict(
+        _observation_about("Patient/p1"),
+        valueQuantity={"value": 5.4, "unit": "µg/L", "system": "http://unitsofmeasure.org", "code": "ug/L"},
+    )
+    found = _create(client, observation)["id"]
+
+    assert _found(client, "Observation", [("value-quantity", "5.4||µg/L")]) == {found}
+    assert _found(client, "Observation", [("value-quantity", "5.4||ug/L")]) == {found}
+    assert _found(client, "Observation", [("value-quantity", "5.4|http://unitsofmeasure.org|ug/L")]) == {
+        found
+    }
+    # The unit as written is no code of the system.
+    assert _found(client, "Observation", [("value-quantity", "5.4|http://unitsofmeasure.org|µg/L")]) == set()
+    assert _found(client, "Observation", [("value-quantity", "ne5.4||µg/L")]) == set()
