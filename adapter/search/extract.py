@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from adapter.search.bindings import BOOLEAN_SYSTEM
 from adapter.search.dates import MAX_US, MIN_US, date_range
 from adapter.search.params import PathSpec, SearchParam, own_base, params_for
 
@@ -228,7 +229,7 @@ def _rows_for(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
         return
     if param.present_not_false:
         found = any(value is not False for spec in param.paths for value in _walk(resource, spec))
-        yield IndexRow(param.code, None, "true" if found else "false")
+        yield IndexRow(param.code, BOOLEAN_SYSTEM, "true" if found else "false")
         return
     for spec in param.paths:
         for value in _walk(resource, spec):

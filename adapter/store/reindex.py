@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 # 8: codes and booleans with the system their binding implies (gender=<administrative-gender>|female).
 # 9: absolute references to another server by their URL, not by the id they end with.
 # 10: a Quantity's unit as written, beside its code, when they differ (value-quantity=5.4||milligram).
-EXTRACTION_VERSION = 10
+# 11: Patient?deceased rows with the boolean system, as other booleans have since 8.
+EXTRACTION_VERSION = 11
 _KEY = "search_index"
 
 

@@ -38,6 +38,12 @@ def test_a_code_element_is_searched_with_the_system_its_binding_implies(client):
     assert _found(client, "Patient", [("gender", "http://example.org/other|female")]) == set()
     assert _found(client, "Patient", [("gender:not", f"{GENDER}|female")]) == {male}
     assert _found(client, "Patient", [("active", "http://hl7.org/fhir/special-values|true")]) == {female}
+    # Patient?deceased, computed (present and not false), is a boolean token like the others.
+    assert _found(client, "Patient", [("deceased", "http://hl7.org/fhir/special-values|false")]) == {
+        female,
+        male,
+    }
+    assert _found(client, "Patient", [("deceased", "|false")]) == set()
     # A code inside a data type (Address.use), bound in the data type's definition.
     assert _found(client, "Patient", [("address-use", "http://hl7.org/fhir/address-use|home")]) == {male}
     # Task.intent's value set draws from two code systems: each code has the system that defines it.
