@@ -641,14 +641,16 @@ def _parse_chain(
 
 
 def _parse_condition(param: SearchParam, modifier: str, raw: str, alias: str | None = None) -> Condition:
+    if modifier == "missing":
+        if raw not in ("true", "false"):
+            raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
+        # A composite's values are the rows of its first component (search_sql._plan_condition).
+        code = f"{param.code}$0" if param.type == "composite" else param.code
+        return Condition(code, "missing", "missing", (raw == "true",), param)
     if param.type == "composite" and modifier:
         raise InvalidRequestError(
             f"modifier :{modifier} is not supported on {param.code} (composite)", expression=param.code
         )
-    if modifier == "missing":
-        if raw not in ("true", "false"):
-            raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
-        return Condition(param.code, "missing", "missing", (raw == "true",), param)
     typed = param.type == "reference" and modifier in resource_types()
     if modifier not in _MODIFIERS[param.type] and not typed:
         raise InvalidRequestError(

@@ -306,3 +306,20 @@ def test_a_quantity_is_found_by_its_unit_code_or_its_unit_as_written(client):
     # The unit as written is no code of the system.
     assert _found(client, "Observation", [("value-quantity", "5.4|http://unitsofmeasure.org|µg/L")]) == set()
     assert _found(client, "Observation", [("value-quantity", "ne5.4||µg/L")]) == set()
+
+
+def test_missing_applies_to_composite_parameters(client):
+    # R4 search.html, :missing is defined for every parameter type; on a composite it answered 400
+    # "modifier :missing is not supported". A resource has a composite value when one node has all
+    # its components (here a code and a value quantity).
+    with_value = dict(
+        _observation_about("Patient/p1"),
+        code={"coding": [{"system": "http://loinc.org", "code": "2276-4"}]},
+        valueQuantity={"value": 850, "code": "ug/L", "system": "http://unitsofmeasure.org"},
+    )
+    valued = _create(client, with_value)["id"]
+    plain = _create(client, _observation_about("Patient/p1"))["id"]
+
+    assert _found(client, "Observation", [("code-value-quantity:missing", "false")]) == {valued}
+    assert _found(client, "Observation", [("code-value-quantity:missing", "true")]) == {plain}
+    assert _get(client, "Observation", [("code-value-quantity:exact", "x$1")]).status_code == 400
