@@ -276,6 +276,10 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
     elif kind == "uri":
         if isinstance(value, str):
             yield IndexRow(code, None, value[:VALUE_CHARS])
+            if "|" in value:
+                # No URI holds a bare "|": this is a canonical with its version (meta.profile
+                # "<url>|2.0"), which a search for the URL alone finds, whatever the version.
+                yield IndexRow(code, None, value.partition("|")[0][:VALUE_CHARS])
     elif kind == "date":
         for lo, hi in _dates(value):
             yield IndexRow(code, None, None, lo, hi)

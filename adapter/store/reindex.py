@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 # 9: absolute references to another server by their URL, not by the id they end with.
 # 10: a Quantity's unit as written, beside its code, when they differ (value-quantity=5.4||milligram).
 # 11: Patient?deceased rows with the boolean system, as other booleans have since 8.
-EXTRACTION_VERSION = 11
+# 12: a versioned canonical in a uri parameter (meta.profile "<url>|2.0") also without its version.
+EXTRACTION_VERSION = 12
 _KEY = "search_index"
 
 

@@ -323,3 +323,22 @@ def test_missing_applies_to_composite_parameters(client):
     assert _found(client, "Observation", [("code-value-quantity:missing", "false")]) == {valued}
     assert _found(client, "Observation", [("code-value-quantity:missing", "true")]) == {plain}
     assert _get(client, "Observation", [("code-value-quantity:exact", "x$1")]).status_code == 400
+
+
+def test_a_profile_claimed_with_a_version_is_found_by_its_url(client):
+    # meta.profile is a canonical, which may carry |version; R4 search.html (canonical references):
+    # a search by the URL alone matches every version, with |version only that one. _profile=<url>
+    # missed a resource claiming <url>|2.0, and so did _profile:below.
+    lab = "https://hospital.example.org/fhir/StructureDefinition/lab-result"
+    versioned = _create(client, dict(_observation_about("Patient/p1"), meta={"profile": [f"{lab}|2.0"]}))[
+        "id"
+    ]
+    plain = _create(client, dict(_observation_about("Patient/p1"), meta={"profile": [lab]}))["id"]
+
+    assert _found(client, "Observation", [("_profile", lab)]) == {versioned, plain}
+    assert _found(client, "Observation", [("_profile", f"{lab}|2.0")]) == {versioned}
+    assert _found(client, "Observation", [("_profile", f"{lab}|3.0")]) == set()
+    assert _found(client, "Observation", [("_profile:below", "https://hospital.example.org/fhir")]) == {
+        versioned,
+        plain,
+    }
