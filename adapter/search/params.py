@@ -182,30 +182,27 @@ ALWAYS_INDEXED = frozenset(
 _selected: frozenset[str] | None = None
 
 
-def configure(codes: Iterable[str] = ()) -> None:
-    """Index only these parameter codes beside ALWAYS_INDEXED (none given: every one that can be). Set
-    at start-up from CART_ADAPTER_SEARCH_PARAMETERS: fewer parameters, fewer index rows for every write
-    to pay for. A changed selection makes the next start-up rebuild the index (store/reindex.py)."""
-    global _selected
+_own_base = ""
+
+
+def configure(codes: Iterable[str] = (), *, base: str = "") -> None:
+    """Set at start-up (every entry point that indexes: serve, db upgrade, db reindex, create_app)
+    what the index holds; a change makes the next start-up rebuild it (store/reindex.py).
+
+    `codes`: index only these parameter codes beside ALWAYS_INDEXED (none given: every one that can
+    be), from CART_ADAPTER_SEARCH_PARAMETERS: fewer parameters, fewer index rows for every write to pay
+    for. `base`: this server's public base URL (CART_ADAPTER_PUBLIC_BASE_URL; empty when taken from
+    each request). An absolute reference is indexed by the id it ends with only when it is on this
+    base, the one base known when a resource is indexed (a request's host is not: proxies and
+    aliases vary it); any other absolute reference is another server's resource, indexed by its URL.
+    """
+    global _selected, _own_base
+    _own_base = base.rstrip("/")
     codes = frozenset(codes)
     selected = codes | ALWAYS_INDEXED if codes else None
     if selected != _selected:
         _selected = selected
         _registry.cache_clear()
-
-
-_own_base = ""
-
-
-def configure_base(base: str) -> None:
-    """This server's public base URL (CART_ADAPTER_PUBLIC_BASE_URL; empty when taken from each request).
-
-    An absolute reference is indexed by the id it ends with only when it is on this base, the one base
-    known when a resource is indexed (a request's host is not: proxies and aliases vary it). Any other
-    absolute reference is another server's resource, indexed by its URL. A changed base makes the next
-    start-up rebuild the index (store/reindex.py)."""
-    global _own_base
-    _own_base = base.rstrip("/")
 
 
 def own_base() -> str:
