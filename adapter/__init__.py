@@ -82,7 +82,7 @@ def build_auth(settings: Settings, engine: Engine) -> AuthService:
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     from adapter.search.params import configure
 
-    configure(settings.search_parameters)
+    configure(settings.search_parameters, base=settings.public_base_url)
     engine = engine or make_engine(settings.effective_database_url)
     uow = UnitOfWork(engine)
     fhir = FhirService(uow, default_count=settings.default_page_size, max_count=settings.max_page_size)

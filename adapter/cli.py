@@ -36,7 +36,7 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     from adapter.store.migrate import upgrade
 
     settings = Settings.from_env()
-    configure(settings.search_parameters)
+    configure(settings.search_parameters, base=settings.public_base_url)
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     engine.dispose()
@@ -106,8 +106,12 @@ def db_upgrade(revision: str) -> None:
     from adapter.store.migrate import upgrade
 
     settings = Settings.from_env()
-    configure(settings.search_parameters)
-    upgrade(make_engine(settings.effective_database_url), revision)
+    configure(settings.search_parameters, base=settings.public_base_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
     click.echo(f"database at {revision}")
 
 
@@ -120,10 +124,13 @@ def db_reindex() -> None:
     from adapter.store.reindex import rebuild
 
     settings = Settings.from_env()
-    configure(settings.search_parameters)
+    configure(settings.search_parameters, base=settings.public_base_url)
     engine = make_engine(settings.effective_database_url)
-    upgrade(engine)
-    click.echo(f"search index rebuilt for {rebuild(engine)} resources")
+    try:
+        upgrade(engine)
+        click.echo(f"search index rebuilt for {rebuild(engine)} resources")
+    finally:
+        engine.dispose()
 
 
 @db.command("downgrade")

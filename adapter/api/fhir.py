@@ -222,8 +222,9 @@ def _search(res_type: str, args: list[tuple[str, str]]) -> Response:
     service = _service()
     if res_type == "AuditEvent":
         return render(_audit_trail().search(args, fhir_base(), guard=_guard()), response_format(request))
-    page = service.search(res_type, args, strict=_strict(), guard=_guard())
-    return render(service.search_bundle(page, fhir_base(), guard=_guard()), response_format(request))
+    base = fhir_base()
+    page = service.search(res_type, args, strict=_strict(), guard=_guard(), base=base)
+    return render(service.search_bundle(page, base, guard=_guard()), response_format(request))
 
 
 @bp.get("/<res_type>/_history")

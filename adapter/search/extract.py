@@ -9,8 +9,9 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from adapter.fhirio.elements import children
+from adapter.search.bindings import BOOLEAN_SYSTEM
 from adapter.search.dates import MAX_US, MIN_US, date_range
-from adapter.search.params import PathSpec, SearchParam, params_for
+from adapter.search.params import PathSpec, SearchParam, own_base, params_for
 
 # The widths of the index's system and value columns: longer ones are cut, here and in searched values,
 # so that the two still meet (a search then also matches values that differ only beyond the cut).
@@ -99,23 +100,44 @@ def split_reference(reference: str) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+def reference_key(reference: str) -> tuple[str, str] | None:
+    """The (type, key) a literal reference is indexed and searched by: the id it ends with when it is
+    relative or on this server's base (params.own_base), else its URL without the version, so that a
+    reference to another server never meets a local resource of the same id (R4 search.html)."""
+    split = split_reference(reference)
+    if split is None or "://" not in reference:
+        return split
+    parts = reference.split("/")
+    if parts[-2] == "_history":
+        parts = parts[:-2]
+    if "/".join(parts[:-2]) == own_base():
+        return split
+    return split[0], "/".join(parts)
+
+
 def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]]:
     version = ""
     if isinstance(value, str):
         # A canonical (QuestionnaireResponse.questionnaire, CarePlan.instantiatesCanonical...): by the
         # type and id its URL ends with, as an absolute reference, without its #fragment; a |version
         # adds the row "<id>|<version>", which a search for <url>|<version> matches (no stored id
-        # holds a "|", so no _include or chain ever takes it for a resource).
+        # holds a "|", so no _include or chain ever takes it for a resource). On another server, by
+        # its URL too, which is what a search for that URL looks for.
         url, _, version = value.split("#", 1)[0].partition("|")
         split = split_reference(url)
+        keys = [split] if split else []
+        if split and (by_url := reference_key(url)) and by_url != split:
+            keys.append(by_url)
     elif isinstance(value, dict) and isinstance(value.get("reference"), str):
-        split = split_reference(value["reference"])
+        split = reference_key(value["reference"])
+        keys = [split] if split else []
     else:
         return
     if split and split[1] and (target_type is None or split[0] == target_type):
-        yield split
-        if version:
-            yield split[0], f"{split[1]}|{version}"
+        for key in keys:
+            yield key
+            if version:
+                yield key[0], f"{key[1]}|{version}"
 
 
 def _logical_reference(code: str, value: Any, target_type: str | None) -> Iterator[IndexRow]:
@@ -199,7 +221,7 @@ def _add_rows(param: SearchParam, resource: dict, seen: dict[IndexRow, None]) ->
             seen[row] = None
     elif param.present_not_false:
         found = any(value is not False for spec in param.paths for value in _walk(resource, spec))
-        seen[IndexRow(param.code, None, "true" if found else "false")] = None
+        seen[IndexRow(param.code, BOOLEAN_SYSTEM, "true" if found else "false")] = None
     else:
         for spec in param.paths:
             for value in _walk(resource, spec):
@@ -232,6 +254,8 @@ def _composite_rows(param: SearchParam, resource: dict) -> Iterator[IndexRow]:
 def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[IndexRow]:
     if kind == "token":
         for system, token in _tokens(value):
+            # A code or boolean has no system of its own but the one its binding implies.
+            system = system if system is not None else spec.implied(token)
             yield IndexRow(code, cut_system(system), token[:VALUE_CHARS])
         yield from _identifier_types(code, value)
     elif kind == "reference":
@@ -245,6 +269,10 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
     elif kind == "uri":
         if isinstance(value, str):
             yield IndexRow(code, None, value[:VALUE_CHARS])
+            if "|" in value:
+                # No URI holds a bare "|": this is a canonical with its version (meta.profile
+                # "<url>|2.0"), which a search for the URL alone finds, whatever the version.
+                yield IndexRow(code, None, value.partition("|")[0][:VALUE_CHARS])
     elif kind == "date":
         for lo, hi in _dates(value):
             yield IndexRow(code, None, None, lo, hi)
@@ -258,7 +286,13 @@ def _value_rows(code: str, kind: str, value: Any, spec: PathSpec) -> Iterator[In
             unit = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
             system = cut_system(value["system"]) if isinstance(value.get("system"), str) else None
             unit = unit[:VALUE_CHARS] if isinstance(unit, str) else None
-            yield IndexRow(code, system, unit, num=_as_float(value["value"]))
+            number = _as_float(value["value"])
+            yield IndexRow(code, system, unit, num=number)
+            human = value.get("unit")
+            if isinstance(human, str) and human[:VALUE_CHARS] != unit:
+                # R4: `5.4||mg` matches the coded unit or the unit as written; the written one is no
+                # code of the system, so it is kept without it.
+                yield IndexRow(code, None, human[:VALUE_CHARS], num=number)
 
 
 def index_rows(resource: dict) -> list[IndexRow]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
-from adapter.definitions import resource_types, search_parameters
+from adapter.definitions import resource_types, search_parameters, structure_definition_for_type
+from adapter.search.bindings import implied_systems
 
 # The parameters every resource type has, from Resource.meta (tags, profiles, security labels, source).
 RESOURCE_CODES = frozenset({"_tag", "_profile", "_security", "_source"})
@@ -43,7 +44,9 @@ class PathSpec:
 
     `filters`: (step position, field, value) — after that step, only the nodes whose field has that
     value go on (`telecom.where(system='email')`; an extension by its url). `step_casts`: (step
-    position, type) for a cast before the last step.
+    position, type) for a cast before the last step. `implied_system` and `implied_by_code`: for a
+    token parameter on a code or boolean element, the system its values have without saying so, or
+    that of each code when its value set draws from several systems (search.bindings).
     """
 
     steps: tuple[str, ...]
@@ -51,6 +54,16 @@ class PathSpec:
     target_type: str | None = None
     filters: tuple[tuple[int, str, str], ...] = ()
     step_casts: tuple[tuple[int, str], ...] = ()
+    implied_system: str | None = None
+    implied_by_code: tuple[tuple[str, str], ...] = ()
+
+    def implied(self, code: str) -> str | None:
+        """The system of a code (or boolean) this path reaches."""
+        for known, system in self.implied_by_code:
+            if known == code:
+                return system
+        return self.implied_system
+
     # The steps as index extraction walks them (extract._walk), worked out once: per step, the JSON
     # key to read (with the cast's type name appended), whether the name may be a choice element's
     # stem, and the (field, value) pairs the nodes it reaches must have.
@@ -187,16 +200,31 @@ ALWAYS_INDEXED = frozenset(
 _selected: frozenset[str] | None = None
 
 
-def configure(codes: Iterable[str] = ()) -> None:
-    """Index only these parameter codes beside ALWAYS_INDEXED (none given: every one that can be). Set
-    at start-up from CART_ADAPTER_SEARCH_PARAMETERS: fewer parameters, fewer index rows for every write
-    to pay for. A changed selection makes the next start-up rebuild the index (store/reindex.py)."""
-    global _selected
+_own_base = ""
+
+
+def configure(codes: Iterable[str] = (), *, base: str = "") -> None:
+    """Set at start-up (every entry point that indexes: serve, db upgrade, db reindex, create_app)
+    what the index holds; a change makes the next start-up rebuild it (store/reindex.py).
+
+    `codes`: index only these parameter codes beside ALWAYS_INDEXED (none given: every one that can
+    be), from CART_ADAPTER_SEARCH_PARAMETERS: fewer parameters, fewer index rows for every write to pay
+    for. `base`: this server's public base URL (CART_ADAPTER_PUBLIC_BASE_URL; empty when taken from
+    each request). An absolute reference is indexed by the id it ends with only when it is on this
+    base, the one base known when a resource is indexed (a request's host is not: proxies and
+    aliases vary it); any other absolute reference is another server's resource, indexed by its URL.
+    """
+    global _selected, _own_base
+    _own_base = base.rstrip("/")
     codes = frozenset(codes)
     selected = codes | ALWAYS_INDEXED if codes else None
     if selected != _selected:
         _selected = selected
         _registry.cache_clear()
+
+
+def own_base() -> str:
+    return _own_base
 
 
 def selection() -> frozenset[str] | None:
@@ -236,6 +264,9 @@ def _registry(selected: frozenset[str] | None) -> dict[str, dict[str, SearchPara
                     member = res_type + member.strip().removeprefix("Resource")
                 spec = PathSpec(()) if member.strip() == res_type else compile_path(member, res_type)
                 if spec is not None and (spec.steps or kind == "composite"):
+                    if kind == "token":
+                        system, by_code = implied_systems(res_type, spec)
+                        spec = replace(spec, implied_system=system, implied_by_code=by_code)
                     paths.append(spec)
             if not paths:
                 continue
@@ -267,6 +298,14 @@ def _components(definition: dict) -> tuple[tuple[str, tuple[PathSpec, ...]], ...
 @cache
 def _definitions_by_url() -> dict[str, dict]:
     return {d["url"]: d for d in search_parameters() if "url" in d}
+
+
+@cache
+def defined_codes(res_type: str) -> frozenset[str]:
+    """The codes of every R4 search parameter of a type, indexed or not."""
+    domain = structure_definition_for_type(res_type).get("baseDefinition", "").endswith("/DomainResource")
+    bases = {res_type, "Resource", *(["DomainResource"] if domain else [])}
+    return frozenset(d["code"] for d in search_parameters() if bases & set(d.get("base", ())))
 
 
 def params_for(res_type: str) -> dict[str, SearchParam]:

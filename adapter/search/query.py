@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -10,9 +11,9 @@ from urllib.parse import urlencode
 from adapter.definitions import resource_types
 from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio.subsetting import Subset, parse_subset
-from adapter.search.dates import date_range
-from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, split_reference
-from adapter.search.params import SearchParam, params_for
+from adapter.search.dates import MAX_US, MIN_US, date_range
+from adapter.search.extract import IDENTIFIER, OF_TYPE, normalise_text, reference_key, split_reference
+from adapter.search.params import SearchParam, defined_codes, own_base, params_for
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result parameters that are understood, and the ones that are only formatting and so are safe to ignore.
@@ -23,7 +24,7 @@ _MODIFIERS = {
     "string": {"", "contains", "exact"},
     "reference": {"", "identifier"},
     "date": {""},
-    "uri": {"", "below"},
+    "uri": {"", "below", "above"},
     "number": {""},
     "quantity": {""},
     "composite": {""},
@@ -145,7 +146,13 @@ def _parse_date(code: str, raw: str) -> DateValue:
     found = date_range(text)
     if found is None:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a FHIR date", expression=code)
-    return DateValue(prefix, found[0], found[1])
+    lo, hi = found
+    if prefix == "ap":
+        # R4 search.html, ap: for a date, approximately means within 10% of the gap between now and
+        # the date, either side of the range the value covers.
+        slack = abs(time.time_ns() // 1000 - lo) // 10
+        lo, hi = max(MIN_US, lo - slack), min(MAX_US, hi + slack)
+    return DateValue(prefix, lo, hi)
 
 
 def _parse_composite(param: SearchParam, raw: str) -> tuple:
@@ -169,7 +176,7 @@ def _parse_value(param: SearchParam, raw: str) -> object:
     if param.type == "token":
         return _parse_token(raw)
     if param.type == "reference":
-        return _parse_reference(param.code, unescape(raw), param)
+        return _parse_reference(param.code, unescape(raw), param)[0]
     if param.type == "string":
         return normalise_text(unescape(raw))
     if param.type in ("number", "quantity"):
@@ -181,8 +188,10 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
     """`[prefix]number` (a quantity may add `|system|code` or `||code`).
 
     eq, ne and a bare number compare with the range the number's own precision implies (`100` is
-    [99.5, 100.5), `1.50` is [1.495, 1.505)); ap with 10% either side; gt, ge, lt, le, sa and eb with
-    the number itself (lo == hi). Units are matched as written: no conversion between them.
+    [99.5, 100.5), `1.50` is [1.495, 1.505), `1e2` [50, 150)), and so do sa and eb: a value that starts
+    after (ends before) that range does not overlap it; ap with 10% either side; gt, ge, lt and le
+    with the number itself (lo == hi), R4 search.html's "greater than exactly 100". Units are matched
+    as written: no conversion between them.
     """
     prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
     text = raw[2:] if raw[:2] in DATE_PREFIXES else raw
@@ -204,7 +213,7 @@ def _parse_number(param: SearchParam, raw: str) -> NumberValue:
             f"search parameter {param.code}: {raw!r} is not a number", expression=param.code
         )
     try:
-        if prefix in ("eq", "ne"):
+        if prefix in ("eq", "ne", "sa", "eb"):
             half = Decimal(1).scaleb(number.as_tuple().exponent) / 2  # type: ignore[arg-type]
             lo, hi = float(number - half), float(number + half)
         elif prefix == "ap":
@@ -242,26 +251,42 @@ def _of_type(code: str, raw: str) -> tuple[str, str]:
     return f"{parts[0]}|{parts[1]}", parts[2]
 
 
-def _parse_reference(code: str, raw: str, param: SearchParam) -> tuple[str | None, str]:
-    split = split_reference(raw)
-    if split and split[1]:
-        return split
-    if "/" in raw or not raw:
+def _parse_reference(code: str, raw: str, param: SearchParam, alias: str | None = None) -> tuple:
+    """The (type, key) pairs one reference value matches, as extract.reference_key indexes them: a
+    relative reference or an id by the id, an absolute one on another server by its URL. `alias`:
+    the base the request came in at, when no public base is configured; absolute references on it
+    were indexed by their URL, and are this server's, so the id and that URL both match."""
+    if "://" not in raw:
+        split = split_reference(raw)
+        if split and split[1]:
+            found: tuple[str | None, str] = split
+        elif "/" in raw or not raw:
+            raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)
+        else:
+            found = (param.targets[0] if len(param.targets) == 1 else None), raw
+        if alias is None:
+            return (found,)
+        types = param.targets if found[0] is None else (found[0],)
+        return found, *((kind, f"{alias}/{kind}/{found[1]}") for kind in types)
+    split, key = split_reference(raw), reference_key(raw)
+    if not split or not split[1] or not key:
         raise InvalidRequestError(f"search parameter {code}: {raw!r} is not a reference", expression=code)
-    return (param.targets[0] if len(param.targets) == 1 else None), raw
+    if key != split and alias is not None and key[1] == f"{alias}/{split[0]}/{split[1]}":
+        return split, key
+    return (key,)
 
 
-def _typed_reference(param: SearchParam, target: str, value: str) -> tuple[str, str]:
-    """A value of `<code>:<target>`: an id, or a reference to a resource of that type."""
+def _typed_reference(param: SearchParam, target: str, value: str, alias: str | None) -> tuple:
+    """The values of `<code>:<target>`: an id, or a reference to a resource of that type."""
     name = f"{param.code}:{target}"
     if param.targets and target not in param.targets:
         raise InvalidRequestError(f"{param.code} never points at a {target}", expression=name)
     if "/" not in value:
-        return target, value
+        value = f"{target}/{value}"
     split = split_reference(value)
     if not split or not split[1] or split[0] != target:
         raise InvalidRequestError(f"search parameter {name}: {value!r} is not a {target}", expression=name)
-    return split
+    return _parse_reference(name, value, param, alias)
 
 
 def parse_search(
@@ -271,14 +296,19 @@ def parse_search(
     strict: bool = False,
     default_count: int = 50,
     max_count: int = 1000,
+    server_base: str | None = None,
 ) -> SearchQuery:
-    """Parse the (name, value) pairs of a search request for `res_type`.
+    """Parse the (name, value) pairs of a search request for `res_type`; `server_base` is the server's
+    base as the request reached it (references on it are this server's).
 
     Raises:
         InvalidRequestError: a malformed value, or (strict handling) an unknown parameter.
     """
     query = SearchQuery(res_type, count=default_count)
     known = params_for(res_type)
+    # Only when no public base is configured do absolute references to this server lack their id in
+    # the index (extract.reference_key).
+    alias = server_base.rstrip("/") if server_base and not own_base() else None
     summary: str | None = None
     elements: list[str] = []
     for name, raw in args:
@@ -310,9 +340,10 @@ def parse_search(
                 _unknown(
                     query,
                     strict,
+                    name,
                     f"_sort={raw} is not supported (up to {MAX_SORT_KEYS} keys, each _id, _lastUpdated or "
                     f"a date, string, token, reference, uri, number or quantity parameter of {res_type}, "
-                    "with - for descending, none repeated) and was ignored",
+                    "with - for descending, none repeated)",
                 )
                 query.canonical.pop()
             else:
@@ -341,7 +372,7 @@ def parse_search(
                 code, target = _parse_include(source, raw)
                 query.iterated_includes.append((source, code, target))
             elif modifier:
-                _unknown(query, strict, f"_include:{modifier} is not supported")
+                _unknown(query, strict, name, f"_include:{modifier} is not supported")
                 query.canonical.pop()
             else:
                 query.includes.append(_parse_include(res_type, raw))
@@ -350,47 +381,34 @@ def parse_search(
                 query.iterated_revincludes.append(_parse_iterated_revinclude(raw))
                 continue
             if modifier:
-                _unknown(query, strict, f"_revinclude:{modifier} is not supported")
+                _unknown(query, strict, name, f"_revinclude:{modifier} is not supported")
                 query.canonical.pop()
                 continue
             found = _parse_revinclude(res_type, raw)
             if found is not None:
                 query.revincludes.append(found)
         elif base == "_has":
-            has = _parse_has(res_type, name, raw)
+            has = _parse_has(res_type, name, raw, alias)
             if has is None:
-                _unknown(query, strict, f"{name!r}: _has nested more than {MAX_HAS_LEVELS} levels; ignored")
+                _unknown(query, strict, name, f"{name!r}: _has nested more than {MAX_HAS_LEVELS} levels")
                 query.canonical.pop()
             else:
                 query.conditions.append(has)
-        elif base == "_id":
-            # A token parameter: :not is every resource but those ids; other modifiers are refused.
-            if modifier not in ("", "not"):
-                raise InvalidRequestError(f"modifier :{modifier} is not supported on _id", expression="_id")
-            ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
-            query.conditions.append(Condition("_id", "_id", modifier, ids))
-        elif base == "_lastUpdated":
-            if modifier:
-                raise InvalidRequestError(
-                    f"modifier :{modifier} is not supported on _lastUpdated", expression="_lastUpdated"
-                )
-            values = tuple(_parse_date(base, v) for v in raw.split(","))
-            query.conditions.append(Condition("_lastUpdated", "_lastUpdated", "", values))
+        elif base in RESOURCE_COLUMNS:
+            query.conditions.append(_column_condition(base, modifier, raw))
         elif base in known and "." not in modifier:
-            query.conditions.append(_parse_condition(known[base], modifier, raw))
+            query.conditions.append(_parse_condition(known[base], modifier, raw, alias))
         elif "." in name and name.partition(".")[0].partition(":")[0] in known:
-            chained = _parse_chain(res_type, name, raw, known)
+            chained = _parse_chain(res_type, name, raw, known, alias)
             if chained is None:
                 _unknown(
-                    query,
-                    strict,
-                    f"chained parameter {name!r} has more than {MAX_CHAIN_LINKS} links; ignored",
+                    query, strict, name, f"chained parameter {name!r} has more than {MAX_CHAIN_LINKS} links"
                 )
                 query.canonical.pop()
             else:
                 query.conditions.append(chained)
         else:
-            _unknown(query, strict, f"unknown search parameter {name!r} for {res_type} was ignored")
+            _unknown(query, strict, name, _not_indexed(res_type, name))
             query.canonical.pop()
     if not query.summary_count:
         query.subset = parse_subset(res_type, summary, elements, strict=strict, warnings=query.warnings)
@@ -401,6 +419,23 @@ def parse_search(
                 "_include and _revinclude cannot be combined with _summary=text", expression="_summary"
             )
     return query
+
+
+# Parameters of every type that are columns of the stored resource rather than index rows.
+RESOURCE_COLUMNS = ("_id", "_lastUpdated")
+
+
+def _column_condition(code: str, modifier: str, raw: str) -> Condition:
+    """A condition on _id (a token: :not is every resource but those ids) or _lastUpdated (a date);
+    other modifiers are refused."""
+    if modifier not in (("", "not") if code == "_id" else ("",)):
+        raise InvalidRequestError(f"modifier :{modifier} is not supported on {code}", expression=code)
+    if code == "_id":
+        ids = tuple(unescape(v) for v in split_escaped(raw, ",") if v)
+        if not ids:
+            raise InvalidRequestError("search parameter _id has no value", expression="_id")
+        return Condition("_id", "_id", modifier, ids)
+    return Condition(code, code, "", tuple(_parse_date(code, v) for v in raw.split(",")))
 
 
 def _split_revinclude(raw: str, name: str) -> tuple[str, SearchParam, str | None]:
@@ -477,7 +512,7 @@ def _check_target(param: SearchParam, source: str, target: str | None, expressio
 MAX_HAS_LEVELS = 3
 
 
-def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
+def _parse_has(res_type: str, name: str, raw: str, alias: str | None) -> Condition | None:
     """`_has:Task:focus:business-status=...`: resources that a matching Task refers to through `focus`;
     the parameter may itself be a `_has` on the Task. None when nested deeper than MAX_HAS_LEVELS."""
     parts = name.split(":")
@@ -486,7 +521,7 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
             return None
         source, reference = parts[1], parts[2]
         _check_has_link(res_type, name, source, reference)
-        inner_has = _parse_has(source, ":".join(parts[3:]), raw)
+        inner_has = _parse_has(source, ":".join(parts[3:]), raw, alias)
         if inner_has is None:
             return None
         return Condition("_has", "has", source, (source, reference, inner_has), None)
@@ -496,12 +531,18 @@ def _parse_has(res_type: str, name: str, raw: str) -> Condition | None:
         )
     source, reference, inner_code = parts[1:]
     _check_has_link(res_type, name, source, reference)
+    if inner_code in RESOURCE_COLUMNS:
+        return Condition(
+            "_has", "has", source, (source, reference, _column_condition(inner_code, "", raw)), None
+        )
     inner = params_for(source).get(inner_code)
     if inner is None:
         raise InvalidRequestError(
             f"{name}: {inner_code!r} is not a search parameter of {source}", expression=name
         )
-    return Condition("_has", "has", source, (source, reference, _parse_condition(inner, "", raw)), None)
+    return Condition(
+        "_has", "has", source, (source, reference, _parse_condition(inner, "", raw, alias)), None
+    )
 
 
 def _check_has_link(res_type: str, name: str, source: str, reference: str) -> None:
@@ -519,7 +560,9 @@ def _check_has_link(res_type: str, name: str, source: str, reference: str) -> No
 MAX_CHAIN_LINKS = 3
 
 
-def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchParam]) -> Condition | None:
+def _parse_chain(
+    res_type: str, name: str, raw: str, known: dict[str, SearchParam], alias: str | None
+) -> Condition | None:
     """`subject:Patient.identifier=...`, `patient.identifier=...`, `focus.subject.identifier=...`:
     resources whose reference points at a resource matching the rest of the chain. None when the chain
     has more than MAX_CHAIN_LINKS links."""
@@ -538,9 +581,22 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
         )
     inner_head = inner_name.partition(".")[0]
     inner_code, _, inner_modifier = inner_head.partition(":")
+    if target and target not in param.targets:
+        raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
+    if inner_code in RESOURCE_COLUMNS and "." not in inner_name:
+        # Every type has _id and _lastUpdated (Task?focus:ServiceRequest._lastUpdated=gt...).
+        if inner_modifier:
+            raise InvalidRequestError(
+                f"{name}: :{inner_modifier} is not supported in a chain", expression=name
+            )
+        targets = (target,) if target else tuple(sorted(param.targets))
+        if not targets:
+            raise InvalidRequestError(
+                f"{name}: name the type, as in {code}:Patient.{inner_name}", expression=name
+            )
+        inner_column = _column_condition(inner_code, "", raw)
+        return Condition(code, "chain", ",".join(targets), (targets, inner_column), param)
     if target:
-        if target not in param.targets:
-            raise InvalidRequestError(f"{code} of {res_type} never points at a {target}", expression=name)
         candidates = [target]
     else:
         # Every type the reference may point at that has the parameter (Observation?patient.identifier
@@ -565,7 +621,7 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
     targets = tuple(candidates)
     if "." in inner_name:
         # The next link, read from each type this one may reach: they must agree on where it leads.
-        links = {_parse_chain(t, inner_name, raw, params_for(t)) for t in candidates}
+        links = {_parse_chain(t, inner_name, raw, params_for(t), alias) for t in candidates}
         if len(links) > 1:
             raise InvalidRequestError(
                 f"{name}: {inner_head} leads to different types from {', '.join(candidates)}; "
@@ -576,20 +632,26 @@ def _parse_chain(res_type: str, name: str, raw: str, known: dict[str, SearchPara
     if inner_modifier in ("missing", "not"):
         raise InvalidRequestError(f"{name}: :{inner_modifier} is not supported in a chain", expression=name)
     return Condition(
-        code, "chain", ",".join(targets), (targets, _parse_condition(inner, inner_modifier, raw)), param
+        code,
+        "chain",
+        ",".join(targets),
+        (targets, _parse_condition(inner, inner_modifier, raw, alias)),
+        param,
     )
 
 
-def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
+def _parse_condition(param: SearchParam, modifier: str, raw: str, alias: str | None = None) -> Condition:
+    if modifier == "missing":
+        if raw not in ("true", "false"):
+            raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
+        # A composite's values are the rows of its first component (search_sql._plan_condition).
+        code = f"{param.code}$0" if param.type == "composite" else param.code
+        kind = param.components[0][0] if param.type == "composite" else param.type
+        return Condition(code, "missing", "missing", (raw == "true", VALUE_COLUMNS.get(kind, "value")), param)
     if param.type == "composite" and modifier:
         raise InvalidRequestError(
             f"modifier :{modifier} is not supported on {param.code} (composite)", expression=param.code
         )
-    if modifier == "missing":
-        if raw not in ("true", "false"):
-            raise InvalidRequestError(f"{param.code}:missing takes true or false", expression=param.code)
-        column = VALUE_COLUMNS.get(param.type, "value")
-        return Condition(param.code, "missing", "missing", (raw == "true", column), param)
     typed = param.type == "reference" and modifier in resource_types()
     if modifier not in _MODIFIERS[param.type] and not typed:
         raise InvalidRequestError(
@@ -600,7 +662,7 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         raise InvalidRequestError(f"search parameter {param.code} has no value", expression=param.code)
     if typed:
         # `subject:Patient=23`, the target type as a modifier: the same search as subject=Patient/23.
-        values = tuple(_typed_reference(param, modifier, unescape(v)) for v in pieces)
+        values = tuple(pair for v in pieces for pair in _typed_reference(param, modifier, unescape(v), alias))
         return Condition(param.code, "reference", "", values, param)
     if modifier == "identifier":
         # Matched against the `<code>:identifier` index rows, as a token.
@@ -611,12 +673,45 @@ def _parse_condition(param: SearchParam, modifier: str, raw: str) -> Condition:
         )
     if param.type == "composite":
         values: tuple = tuple(_parse_composite(param, v) for v in pieces)
+    elif modifier in ("below", "above"):
+        values = tuple(_uri_hierarchy(param.code, modifier, unescape(v)) for v in pieces)
+    elif param.type == "reference":
+        values = tuple(
+            pair for v in pieces for pair in _parse_reference(param.code, unescape(v), param, alias)
+        )
     elif modifier == "exact":
         # The index keeps each string folded (for plain and :contains searches) and as written.
         values = tuple((normalise_text(unescape(v)), unescape(v)) for v in pieces)
     else:
         values = tuple(_parse_value(param, v) for v in pieces)
     return Condition(param.code, param.type, modifier, values, param)
+
+
+def _uri_hierarchy(code: str, modifier: str, value: str) -> tuple[str, ...]:
+    """For `:below`, the URL without a trailing slash; for `:above`, the URL and each of its parents,
+    with and without a trailing slash. R4 search.html (uri): both modifiers compare URLs by path
+    segments (`url:below=http://a/b` finds http://a/b/c, not http://a/bc), and do not apply to URNs."""
+    name = f"{code}:{modifier}"
+    if value.lower().startswith("urn:"):
+        raise InvalidRequestError(
+            f"search parameter {name}: {value!r} is a URN; :{modifier} applies to URLs only", expression=name
+        )
+    # The scheme and authority are never cut: http://acme.org is the highest parent.
+    scheme_end = value.find("://")
+    root = 0 if scheme_end < 0 else value.find("/", scheme_end + 3)
+    root = len(value) if root < 0 else root
+    path_end = min((i for i in (value.find("?", root), value.find("#", root)) if i >= 0), default=len(value))
+    path = value[:path_end].rstrip("/")
+    path = path if len(path) >= root else value[:root]
+    if modifier == "below":
+        return (path,)
+    parents = [value] if path_end < len(value) else []
+    while True:
+        parents += [path, path + "/"]
+        cut = path.rfind("/")
+        if cut < root or cut <= 0:
+            return tuple(dict.fromkeys(parents))
+        path = path[:cut]
 
 
 # The index column that holds a parameter type's values ("value" also for strings' folded text).
@@ -652,7 +747,18 @@ def _parse_sort(
     return tuple(keys) if len(keys) <= MAX_SORT_KEYS else None
 
 
-def _unknown(query: SearchQuery, strict: bool, message: str) -> None:
+def _not_indexed(res_type: str, name: str) -> str:
+    """Why a parameter this server has no index for is not searched: unknown, or an R4 one it does not
+    support (Bundle?composition, whose expression reaches into a resource inside the Bundle)."""
+    code = name.partition(".")[0].partition(":")[0]
+    if code in defined_codes(res_type):
+        return f"search parameter {name!r}: {code} of {res_type} is not supported by this server"
+    return f"unknown search parameter {name!r} for {res_type}"
+
+
+def _unknown(query: SearchQuery, strict: bool, name: str, message: str) -> None:
+    """A parameter the server cannot apply: 400 under strict handling, else ignored with a warning
+    (R4 search.html, handling errors); both name it."""
     if strict:
-        raise InvalidRequestError(message.replace(" was ignored", ""))
-    query.warnings.append(Issue("warning", "not-supported", message))
+        raise InvalidRequestError(message, expression=name)
+    query.warnings.append(Issue("warning", "not-supported", f"{message}; ignored", (name,)))

@@ -188,6 +188,7 @@ class FhirService:
         *,
         strict: bool = False,
         guard: AccessGuard = SERVER,
+        base: str | None = None,
     ) -> SearchPage:
         query = searching.prepare(
             res_type,
@@ -196,6 +197,7 @@ class FhirService:
             default_count=self.default_count,
             max_count=self.max_count,
             guard=guard,
+            base=base,
         )
         with self.uow.reading() as store:
             return searching.run(store, query, guard)

@@ -41,11 +41,15 @@ def prepare(
     default_count: int,
     max_count: int,
     guard: AccessGuard,
+    base: str | None = None,
 ) -> SearchQuery:
-    """Check the type and the caller's search scope, parse the query and bind it to what they may see."""
+    """Check the type and the caller's search scope, parse the query and bind it to what they may see.
+    `base`: the server's base as the request reached it (absolute references on it are local)."""
     interactions.check_type(res_type)
     guard.require(res_type, "s")
-    query = parse_search(res_type, args, strict=strict, default_count=default_count, max_count=max_count)
+    query = parse_search(
+        res_type, args, strict=strict, default_count=default_count, max_count=max_count, server_base=base
+    )
     query.visible_labels = guard.visible_labels
     guard.check_search(res_type, query.conditions, [k.code for k in query.sort_keys])
     return query

@@ -488,6 +488,7 @@ class BundleProcessor:
                 default_count=self.default_count,
                 max_count=self.max_count,
                 guard=guard,
+                base=base,
             )
             page = searching.run(store, query, guard)
             text = searching.searchset_text(page, base, self.clock(), guard=guard)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from adapter.fhirio.jsonio import parse_stored_json
 from adapter.search.extract import index_rows
-from adapter.search.params import registry
+from adapter.search.params import own_base, registry
 from adapter.store.engine import write_transaction
 from adapter.store.resources import insert_index_rows
 from adapter.store.schema import resources, search_index, store_state
@@ -30,17 +30,30 @@ logger = logging.getLogger(__name__)
 # 5: canonical references, by the type and id their URL ends with.
 # 6: Patient?deceased (present and not false).
 # 7: versioned canonical references also as "<id>|<version>" (questionnaire=<url>|1.2).
-EXTRACTION_VERSION = 7
+# 8: codes and booleans with the system their binding implies (gender=<administrative-gender>|female).
+# 9: absolute references to another server by their URL, not by the id they end with.
+# 10: a Quantity's unit as written, beside its code, when they differ (value-quantity=5.4||milligram).
+# 11: Patient?deceased rows with the boolean system, as other booleans have since 8.
+# 12: a versioned canonical in a uri parameter (meta.profile "<url>|2.0") also without its version.
+EXTRACTION_VERSION = 12
 _KEY = "search_index"
 
 
 def index_definition() -> str:
     """A fingerprint of what the index holds: every indexed parameter, its paths, and the extraction."""
-    parts: list = [EXTRACTION_VERSION]
+    parts: list = [EXTRACTION_VERSION, own_base()]
     for res_type, params in sorted(registry().items()):
         for code, param in sorted(params.items()):
             paths = [
-                [*spec.steps, spec.cast, spec.target_type, spec.filters, spec.step_casts]
+                [
+                    *spec.steps,
+                    spec.cast,
+                    spec.target_type,
+                    spec.filters,
+                    spec.step_casts,
+                    spec.implied_system,
+                    spec.implied_by_code,
+                ]
                 for spec in param.paths
             ]
             parts.append([res_type, code, param.type, paths, list(param.targets)])

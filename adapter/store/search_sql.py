@@ -120,9 +120,17 @@ def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, 
         params[f"{v}c"] = "%" + pattern if modifier == "contains" else pattern
         return "like"
     if kind == "uri":
-        below = modifier == "below"
-        params[f"{v}c"] = _escape_like(str(value)[:VALUE_CHARS]) + "%" if below else _cut(value)
-        return "like" if below else "eq"
+        if modifier == "below":
+            # The URL itself, or a URL whose path goes on below it (query._uri_hierarchy).
+            (url,) = value
+            params[f"{v}c"], params[f"{v}l"] = _cut(url), _escape_like(url[:VALUE_CHARS]) + "/%"
+            return "below"
+        if modifier == "above":
+            for k, parent in enumerate(value):
+                params[f"{v}c{k}"] = _cut(parent)
+            return ("above", len(value))
+        params[f"{v}c"] = _cut(value)
+        return "eq"
     if kind == "date":
         params[f"{v}lo"], params[f"{v}hi"] = value.lo, value.hi
         return value.prefix
@@ -146,8 +154,10 @@ def number_match(num, prefix: str, p_lo, p_hi) -> ColumnElement[bool]:  # type: 
             return not_(and_(num >= p_lo, num < p_hi))
         case "ap":
             return and_(num >= p_lo, num <= p_hi)
-        case "gt" | "sa":
+        case "gt":
             return num > p_lo
+        case "sa":
+            return num >= p_hi
         case "lt" | "eb":
             return num < p_lo
         case "ge":
@@ -263,6 +273,10 @@ def _value_match(kind: str, part: Hashable, v: str, si) -> ColumnElement[bool]: 
     if kind == "reference":
         match = si.value == bindparam(f"{v}c")
         return match if part else and_(match, si.system == bindparam(f"{v}t"))
+    if kind == "uri" and part == "below":
+        return or_(si.value == bindparam(f"{v}c"), si.value.like(bindparam(f"{v}l"), escape="\\"))
+    if kind == "uri" and part != "eq":
+        return si.value.in_([bindparam(f"{v}c{k}") for k in range(part[1])])  # type: ignore[index]
     if kind in ("string", "uri"):
         if part == "exact":
             return and_(si.value == bindparam(f"{v}c"), si.system == bindparam(f"{v}s"))
@@ -312,6 +326,13 @@ def _satisfying(
             return column == bindparam(type_params[0])
         return column.in_([bindparam(t) for t in type_params])
 
+    if inner[0] in ("_id", "_lastUpdated"):
+        return [
+            of_type(table.c.res_type),
+            table.c.deleted.is_(False),
+            _column_match(table, inner, inner_name),
+            *_visible_to_caller(table, labels, name),
+        ]
     if inner[0] == "has":
         # A nested _has: these resources are the ones the inner source resources refer to.
         return [
@@ -332,6 +353,22 @@ def _satisfying(
         ),
         *_visible_to_caller(table, labels, name),
     ]
+
+
+def _column_match(table, item: tuple, name: str) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """An _id or _lastUpdated condition (shape `item`, values under `name`) on an aliased resources
+    table: those are columns of the resource, not index rows."""
+    if item[0] == "_id":
+        ids = bindparam(name, expanding=True)
+        return table.c.res_id.notin_(ids) if item[1] == "not" else table.c.res_id.in_(ids)
+    return or_(
+        *(
+            instant_match(
+                table.c.last_updated_us, prefix, bindparam(f"{name}_{j}lo"), bindparam(f"{name}_{j}hi")
+            )
+            for j, prefix in enumerate(item[1])
+        )
+    )
 
 
 def _visible_to_caller(table, labels: Hashable, name: str) -> list[ColumnElement[bool]]:  # type: ignore[no-untyped-def]
@@ -484,21 +521,8 @@ def _filters(key: tuple, driver: int | str | None = None, fenced: bool = False) 
     for i, item in enumerate(key[1:]):
         name = f"c{i}"
         kind = item[0]
-        if kind == "_id":
-            ids = bindparam(name, expanding=True)
-            filters.append(r.res_id.notin_(ids) if item[1] == "not" else r.res_id.in_(ids))
-            continue
-        if kind == "_lastUpdated":
-            filters.append(
-                or_(
-                    *(
-                        instant_match(
-                            r.last_updated_us, prefix, bindparam(f"{name}_{j}lo"), bindparam(f"{name}_{j}hi")
-                        )
-                        for j, prefix in enumerate(item[1])
-                    )
-                )
-            )
+        if kind in ("_id", "_lastUpdated"):
+            filters.append(_column_match(resources, item, name))
             continue
         if kind == "has":
             filters.append(r.res_id.in_(_referring_ids(item, name, key[0])))

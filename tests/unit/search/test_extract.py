@@ -30,7 +30,9 @@ def test_task_owner_business_status_and_references() -> None:
     task["basedOn"] = [{"reference": "https://other.example.org/fhir/ServiceRequest/sr-9/_history/2"}]
     assert _rows(task, "owner") == {IndexRow("owner", "Organization", "kite-eu")}
     assert _rows(task, "focus") == {IndexRow("focus", "ServiceRequest", "sr-1")}
-    assert _rows(task, "based-on") == {IndexRow("based-on", "ServiceRequest", "sr-9")}
+    # Another server's resource: by its URL (without the version), never by the id it ends with.
+    other = "https://other.example.org/fhir/ServiceRequest/sr-9"
+    assert _rows(task, "based-on") == {IndexRow("based-on", "ServiceRequest", other)}
     (status,) = _rows(task, "business-status")
     assert status.value == "in-manufacturing"
 

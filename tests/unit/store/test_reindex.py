@@ -143,3 +143,49 @@ def test_the_indexed_parameters_can_be_narrowed_and_the_index_follows(tmp_path, 
         close(app)
     finally:
         params.configure(())
+
+
+def test_the_start_up_commands_index_with_the_configured_public_base(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
+    # `serve` and `db upgrade` bring the index up to date before any app exists: they must index with
+    # CART_ADAPTER_PUBLIC_BASE_URL as the app does, or an absolute reference on that base stays
+    # indexed as another server's until the next change of definition.
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+    from adapter.search import params
+
+    base = "https://cart.example.org/fhir"
+    app = create_app(Settings(instance_path=tmp_path, database_url=database_url))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "admin")
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "ferritin"},
+        "subject": {"reference": f"{base}/Patient/p1"},
+    }
+    posted = client.post(
+        "/fhir/Observation", data=dump_json(observation), headers={"Content-Type": "application/fhir+json"}
+    )
+    assert posted.status_code == 201
+    app.extensions["cart_adapter"].close()
+    env = {
+        "CART_ADAPTER_DATABASE_URL": database_url,
+        "CART_ADAPTER_INSTANCE_PATH": str(tmp_path),
+        "CART_ADAPTER_PUBLIC_BASE_URL": base,
+    }
+    try:
+        result = CliRunner().invoke(main, ["db", "upgrade"], env=env)
+        assert result.exit_code == 0, result.output
+        engine = make_engine(database_url)
+        try:
+            with engine.begin() as connection:
+                subjects = connection.execute(
+                    select(search_index.c.value).where(search_index.c.param == "subject")
+                ).scalars()
+                assert list(subjects) == ["p1"]
+                assert _fingerprint(connection) == reindex.index_definition()
+        finally:
+            engine.dispose()
+    finally:
+        params.configure(())
