@@ -12,7 +12,7 @@ from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeErr
 from adapter.fhirio.jsonio import parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
-from adapter.search.dates import format_instant, from_us
+from adapter.search.dates import format_instant, from_us, to_us
 from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
 from adapter.services.capability import capability_statement
@@ -20,6 +20,7 @@ from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
 from adapter.services.patching import JSON_PATCH
+from adapter.services.preconditions import not_modified
 from adapter.services.transactions import BundleProcessor, response_bundle
 from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
@@ -96,11 +97,10 @@ def _read_response(stored: StoredResource) -> Response:
     subset = read_subset(stored.res_type, _args(), strict=_strict()) if request.args else None
     headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
-    # A list of ETags, weak or strong, or "*": any one equal to the version read is a match.
-    if request.if_none_match.contains_weak(str(stored.version_id)):
-        return Response(status=304, headers=headers)
     since = parse_date(request.headers.get("If-Modified-Since"))
-    if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:
+    # An HTTP date names a whole second: unmodified is last changed before that second ends.
+    before_us = to_us(since) + 1_000_000 if since is not None else None
+    if not_modified(stored, request.headers.get("If-None-Match"), before_us):
         return Response(status=304, headers=headers)
     content = stored.content if subset is None else subset.apply_text(stored.res_type, stored.content or "{}")
     return render(content, response_format(request), 200, headers)

@@ -19,11 +19,12 @@ from adapter.errors import (
 )
 from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
-from adapter.search.dates import format_instant
+from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard, references
 from adapter.services import interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
+from adapter.services.preconditions import not_modified
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 from adapter.validation.gate import check_bundle_entries
@@ -55,6 +56,8 @@ class _Entry:
     if_none_exist: str | None
     if_match: str | None
     raw_url: str
+    if_none_match: str | None = None
+    modified_before_us: int | None = None  # the end of the moment request.ifModifiedSince names
     new_id: str | None = None
     existing: StoredResource | None = None
     validated: tuple[Issue, ...] | None = None  # warnings, when validated before the transaction
@@ -100,8 +103,8 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
             f"Bundle.entry[{index}].request with method and url is required",
             expression=f"Bundle.entry[{index}].request",
         )
-    for key in ("ifNoneExist", "ifMatch"):
-        # Read later as a query string and an ETag: anything but a string would fail there.
+    for key in ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince"):
+        # Read later as a query string, ETags and an instant: anything but a string would fail there.
         if request.get(key) is not None and not isinstance(request[key], str):
             raise InvalidRequestError(
                 f"Bundle.entry[{index}].request.{key} must be a string",
@@ -147,7 +150,21 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
         request.get("ifNoneExist"),
         request.get("ifMatch"),
         url,
+        request.get("ifNoneMatch"),
+        _modified_before(index, request.get("ifModifiedSince")),
     )
+
+
+def _modified_before(index: int, since: str | None) -> int | None:
+    if since is None:
+        return None
+    moment = date_range(since)
+    if moment is None or "T" not in since:
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.ifModifiedSince {since!r} is not an instant",
+            expression=f"Bundle.entry[{index}].request.ifModifiedSince",
+        )
+    return moment[1]
 
 
 # Elements whose string value is a link the server must rewrite (references, uri/url/uuid/oid values);
@@ -491,11 +508,14 @@ class BundleProcessor:
             page = searching.run(store, query, guard)
             text = searching.searchset_text(page, base, self.clock(), guard=guard)
             return EntryResult("200 OK", resource=text, read=True)
+        etag, last_modified = f'W/"{found.version_id}"', format_instant(found.last_updated_us)
+        if not_modified(found, entry.if_none_match, entry.modified_before_us):
+            return EntryResult("304 Not Modified", etag=etag, last_modified=last_modified)
         return EntryResult(
             "200 OK",
             read=True,
-            etag=f'W/"{found.version_id}"',
-            last_modified=format_instant(found.last_updated_us),
+            etag=etag,
+            last_modified=last_modified,
             resource=guard.present(found.res_type, found.content) if found.content else None,
         )
 

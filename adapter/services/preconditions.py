@@ -1,0 +1,42 @@
+"""HTTP preconditions on FHIR versions (If-None-Match, If-Modified-Since), for a REST call and for the
+Bundle entry that carries the same thing in request.ifNoneMatch and request.ifModifiedSince."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from adapter.store.resources import StoredResource
+
+# One entity tag of a list, weak or strong, quoted or (as some clients send it) not; commas separate them.
+_TAG_RE = re.compile(r'\s*(?:W/)?(?:"([^"]*)"|([^,\s]+))\s*(?:,|$)')
+
+
+@dataclass(frozen=True)
+class EntityTags:
+    """An If-None-Match value: `*`, or a list of entity tags."""
+
+    star: bool
+    tags: frozenset[str]
+
+    def matches(self, version_id: int) -> bool:
+        """Weak comparison (RFC 9110 §8.8.3.2), as If-None-Match uses: W/"3" and "3" both name version 3."""
+        return self.star or str(version_id) in self.tags
+
+
+def parse_entity_tags(value: str) -> EntityTags:
+    """`*` or a comma-separated list of entity tags; a value that names no version matches none."""
+    if value.strip() == "*":
+        return EntityTags(True, frozenset())
+    return EntityTags(False, frozenset(q or bare for q, bare in _TAG_RE.findall(value) if q or bare))
+
+
+def not_modified(stored: StoredResource, if_none_match: str | None, modified_before_us: int | None) -> bool:
+    """Conditional read (http.html cread): True when the client's copy is still current, a 304.
+
+    `modified_before_us` is the end of the moment If-Modified-Since names, to its precision (an HTTP
+    date names a whole second): the resource is unmodified when it last changed before that end.
+    """
+    if if_none_match is not None and parse_entity_tags(if_none_match).matches(stored.version_id):
+        return True
+    return modified_before_us is not None and stored.last_updated_us < modified_before_us

