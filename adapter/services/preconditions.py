@@ -37,6 +37,8 @@ def not_modified(stored: StoredResource, if_none_match: str | None, modified_bef
     `modified_before_us` is the end of the moment If-Modified-Since names, to its precision (an HTTP
     date names a whole second): the resource is unmodified when it last changed before that end.
     """
-    if if_none_match is not None and parse_entity_tags(if_none_match).matches(stored.version_id):
-        return True
+    if if_none_match is not None:
+        # RFC 9110 §13.2.2: with If-None-Match, If-Modified-Since is not evaluated. The client named the
+        # versions it holds; a date cannot make an older one current.
+        return parse_entity_tags(if_none_match).matches(stored.version_id)
     return modified_before_us is not None and stored.last_updated_us < modified_before_us

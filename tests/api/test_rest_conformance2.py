@@ -57,3 +57,15 @@ def test_an_if_modified_since_entry_that_is_not_an_instant_is_400_naming_it(clie
     assert response["outcome"]["issue"][0]["expression"] == ["Bundle.entry[0].request.ifModifiedSince"]
     transaction = send(client, "POST", "/fhir", _bundle("transaction", entry))
     assert transaction.status_code == 400
+
+
+def test_if_modified_since_is_not_evaluated_when_if_none_match_is_given(client):
+    """RFC 9110 §13.2.2: If-None-Match takes precedence; a client holding version 1 of a resource now at
+    version 2 gets it, whatever date it adds."""
+    url, _ = _two_versions(client)
+    future = "Fri, 01 Jan 2100 00:00:00 GMT"
+    stale = client.get(f"/fhir/{url}", headers={"If-None-Match": 'W/"1"', "If-Modified-Since": future})
+    assert stale.status_code == 200 and stale.get_json()["meta"]["versionId"] == "2"
+    assert client.get(f"/fhir/{url}", headers={"If-Modified-Since": future}).status_code == 304
+    entry = {"method": "GET", "url": url, "ifNoneMatch": 'W/"1"', "ifModifiedSince": "2100-01-01T00:00:00Z"}
+    assert _entries(client, "batch", {"request": entry})[0]["response"]["status"].startswith("200")
