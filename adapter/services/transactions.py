@@ -486,7 +486,9 @@ class BundleProcessor:
                 guard=guard,
             )
             return _write_result(base, outcome, guard)
-        return self._get(store, entry, base, guard)
+        result = self._get(store, entry, base, guard)
+        # HEAD is GET without the body (RFC 9110 §9.3.2): the status, etag and lastModified only.
+        return replace(result, resource=None, read=False) if entry.method == "HEAD" else result
 
     def _get(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:
         if entry.res_id and "/_history/" in entry.raw_url:

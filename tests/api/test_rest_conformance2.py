@@ -69,3 +69,29 @@ def test_if_modified_since_is_not_evaluated_when_if_none_match_is_given(client):
     assert client.get(f"/fhir/{url}", headers={"If-Modified-Since": future}).status_code == 304
     entry = {"method": "GET", "url": url, "ifNoneMatch": 'W/"1"', "ifModifiedSince": "2100-01-01T00:00:00Z"}
     assert _entries(client, "batch", {"request": entry})[0]["response"]["status"].startswith("200")
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_a_head_entry_answers_like_a_get_entry_without_the_resource(client, kind: str):
+    """Bundle.entry.request.method allows HEAD: the status and headers of the GET (etag, lastModified),
+    never the resource or searchset, whatever Prefer asks for."""
+    url, (_, second) = _two_versions(client)
+    # In a batch, so that the 404 of the third entry does not fail the others.
+    read, search, missing = _entries(
+        client,
+        "batch",
+        {"request": {"method": "HEAD", "url": url}},
+        {"request": {"method": "HEAD", "url": "Patient?gender=male"}},
+        {"request": {"method": "HEAD", "url": "Patient/unknown"}},
+    )
+    assert read["response"]["status"].startswith("200") and "resource" not in read
+    assert read["response"]["etag"] == 'W/"2"'
+    assert read["response"]["lastModified"] == second["meta"]["lastUpdated"]
+    assert search["response"]["status"].startswith("200") and "resource" not in search
+    assert missing["response"]["status"].startswith("404")
+    bundle = _bundle(kind, {"request": {"method": "HEAD", "url": url, "ifNoneMatch": 'W/"2"'}})
+    for prefer in ("return=representation", "return=minimal", "return=OperationOutcome"):
+        (entry,) = send(client, "POST", "/fhir", bundle, Prefer=prefer).get_json()["entry"]
+        assert entry["response"]["status"].startswith("304") and "resource" not in entry
+    head = _entries(client, kind, {"request": {"method": "HEAD", "url": url}})[0]
+    assert head["response"]["status"].startswith("200") and "resource" not in head
