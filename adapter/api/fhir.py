@@ -184,17 +184,25 @@ def type_level(res_type: str) -> Response:
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
             guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
         )
     elif request.method == "DELETE":
         query = _conditional_query("delete")
         _audit("delete", res_type)
-        service.conditional_delete(res_type, query, guard=_guard())
+        service.conditional_delete(
+            res_type, query, guard=_guard(), if_none_match=request.headers.get("If-None-Match")
+        )
         return Response(status=204)
     else:
         query = _conditional_query("patch")
         _audit("patch", res_type)
         outcome = service.conditional_patch(
-            res_type, query, _patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+            res_type,
+            query,
+            _patch_body(),
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
         )
     _audit(g.interaction, f"{res_type}/{outcome.stored.res_id}")
     return _write_response(outcome)
@@ -250,18 +258,29 @@ def instance(res_type: str, res_id: str) -> Response:
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            only_if_absent=request.if_none_match.star_tag,
+            if_none_match=request.headers.get("If-None-Match"),
         )
         return _write_response(outcome)
     if request.method == "DELETE":
         _audit("delete", entity)
-        service.delete(res_type, res_id, if_match=request.headers.get("If-Match"), guard=_guard())
+        service.delete(
+            res_type,
+            res_id,
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
+        )
         return Response(status=204)
     if request.method == "POST":
         raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
     _audit("patch", entity)
     outcome = service.patch(
-        res_type, res_id, _patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+        res_type,
+        res_id,
+        _patch_body(),
+        if_match=request.headers.get("If-Match"),
+        guard=_guard(),
+        if_none_match=request.headers.get("If-None-Match"),
     )
     return _write_response(outcome)
 

@@ -78,7 +78,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
-        only_if_absent: bool = False,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         prepared = _prepare(resource, res_type, res_id, validated)
@@ -93,7 +93,7 @@ class FhirService:
                 guard=guard,
                 validated=validated,
                 prepared=prepared,
-                only_if_absent=only_if_absent,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -105,6 +105,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         """Apply a JSON Patch or a FHIRPath Patch to the current version and store the result as the next
         version.
@@ -114,7 +115,14 @@ class FhirService:
         """
         with self.uow.writing() as store:
             outcome = interactions.patch(
-                store, res_type, res_id, document, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                res_id,
+                document,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -126,6 +134,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         """Patch the single match of a search: none is 404, several 412."""
         with self.uow.writing() as store:
@@ -138,6 +147,7 @@ class FhirService:
                 query_string=query_string,
                 if_match=if_match,
                 guard=guard,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -149,6 +159,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         with self.uow.writing() as store:
@@ -161,23 +172,41 @@ class FhirService:
                 if_match=if_match,
                 guard=guard,
                 validated=validated,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
     def delete(
-        self, res_type: str, res_id: str, *, if_match: str | None = None, guard: AccessGuard = SERVER
+        self,
+        res_type: str,
+        res_id: str,
+        *,
+        if_match: str | None = None,
+        guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.delete(
-                store, res_type, res_id, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                res_id,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                if_none_match=if_none_match,
             )
 
     def conditional_delete(
-        self, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+        self,
+        res_type: str,
+        query_string: str,
+        *,
+        guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.conditional_delete(
-                store, res_type, query_string, clock=self.clock, guard=guard
+                store, res_type, query_string, clock=self.clock, guard=guard, if_none_match=if_none_match
             )
 
     # -- search ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch
+from adapter.services.preconditions import refuse_if_none_match
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
@@ -354,10 +355,11 @@ def update(
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
     prepared: PreparedBody | None = None,
-    only_if_absent: bool = False,
+    if_none_match: str | None = None,
 ) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create);
-    `only_if_absent` (HTTP `If-None-Match: *`): create only, 412 when the resource exists."""
+    `if_none_match` (HTTP If-None-Match): 412 when the resource exists in a version it names (`*`: create
+    only)."""
     check_type(res_type)
     check_id(res_id)
     guard.require(res_type, "u")
@@ -388,8 +390,7 @@ def update(
             warnings=warnings,
             prepared=prepared,
         )
-    if only_if_absent and not current.deleted:
-        raise PreconditionFailedError(f"If-None-Match: * given but {res_type}/{res_id} exists")
+    refuse_if_none_match(current, if_none_match)
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)
@@ -489,6 +490,7 @@ def patch(
     query_string: str | None = None,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
+    if_none_match: str | None = None,
 ) -> WriteOutcome:
     """Apply a JSON Patch (a list of operations) or a FHIRPath Patch (a Parameters resource) to the
     current version of `target` (or of the single match of `query_string`, a conditional patch) and
@@ -514,6 +516,7 @@ def patch(
         if_match=if_match or f'W/"{current.version_id}"',
         guard=guard,
         validated=pre_validate(patched, res_type),
+        if_none_match=if_none_match,
     )
 
 
@@ -527,6 +530,7 @@ def conditional_update(
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
+    if_none_match: str | None = None,
 ) -> WriteOutcome:
     check_type(res_type)
     guard.require(res_type, "u")
@@ -544,6 +548,7 @@ def conditional_update(
                 if_match=if_match,
                 guard=guard,
                 validated=validated,
+                if_none_match=if_none_match,
             )
         guard.require(res_type, "c")
         warnings = _check_body(resource, res_type, validated)
@@ -556,7 +561,15 @@ def conditional_update(
     body = dict(resource)
     body["id"] = match.res_id
     return update(
-        store, res_type, match.res_id, body, clock=clock, if_match=if_match, guard=guard, validated=validated
+        store,
+        res_type,
+        match.res_id,
+        body,
+        clock=clock,
+        if_match=if_match,
+        guard=guard,
+        validated=validated,
+        if_none_match=if_none_match,
     )
 
 
@@ -568,6 +581,7 @@ def delete(
     clock: Clock,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
+    if_none_match: str | None = None,
 ) -> StoredResource | None:
     """Logically delete; deleting a deleted resource, or one that does not exist, changes nothing (the
     specification answers both as a success). Returns the deletion version, or None."""
@@ -584,6 +598,7 @@ def delete(
     guard.check_delete(res_type, labels)
     if if_match and parse_etag(if_match) != current.version_id:
         raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
+    refuse_if_none_match(current, if_none_match)
     if current.deleted:
         return None
     now = max(clock(), current.last_updated_us + 1)
@@ -591,10 +606,16 @@ def delete(
 
 
 def conditional_delete(
-    store: ResourceStore, res_type: str, query_string: str, *, clock: Clock, guard: AccessGuard = SERVER
+    store: ResourceStore,
+    res_type: str,
+    query_string: str,
+    *,
+    clock: Clock,
+    guard: AccessGuard = SERVER,
+    if_none_match: str | None = None,
 ) -> StoredResource | None:
     """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
     target = conditional_delete_target(store, res_type, query_string, guard=guard)
     if target is None:
         return None
-    return delete(store, res_type, target, clock=clock, guard=guard)
+    return delete(store, res_type, target, clock=clock, guard=guard, if_none_match=if_none_match)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from adapter.errors import PreconditionFailedError
 from adapter.store.resources import StoredResource
 
 # One entity tag of a list, weak or strong, quoted or (as some clients send it) not; commas separate them.
@@ -42,3 +43,18 @@ def not_modified(stored: StoredResource, if_none_match: str | None, modified_bef
         # versions it holds; a date cannot make an older one current.
         return parse_entity_tags(if_none_match).matches(stored.version_id)
     return modified_before_us is not None and stored.last_updated_us < modified_before_us
+
+
+def refuse_if_none_match(current: StoredResource | None, if_none_match: str | None) -> None:
+    """If-None-Match on a write (RFC 9110 §13.1.2): 412 when the resource exists in a version the value
+    names, any version for `*` (create only); a deleted resource counts as absent.
+
+    Raises PreconditionFailedError.
+    """
+    if if_none_match is None or current is None or current.deleted:
+        return
+    if parse_entity_tags(if_none_match).matches(current.version_id):
+        raise PreconditionFailedError(
+            f"If-None-Match {if_none_match!r} given but {current.res_type}/{current.res_id} exists "
+            f"(version {current.version_id})"
+        )

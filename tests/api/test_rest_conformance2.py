@@ -95,3 +95,31 @@ def test_a_head_entry_answers_like_a_get_entry_without_the_resource(client, kind
         assert entry["response"]["status"].startswith("304") and "resource" not in entry
     head = _entries(client, kind, {"request": {"method": "HEAD", "url": url}})[0]
     assert head["response"]["status"].startswith("200") and "resource" not in head
+
+
+def test_if_none_match_on_a_write_is_412_when_it_names_the_current_version(client):
+    """RFC 9110 §13.1.2: If-None-Match on a method other than GET/HEAD fails (412) when the resource
+    exists in a version the field lists, or in any version for `*`. A PUT listing ETags went ahead, and
+    PATCH and DELETE ignored the header."""
+    patient = created(client, fixtures.patient())
+    url = f"/fhir/Patient/{patient['id']}"
+    assert send(client, "PUT", url, dict(patient, gender="male"), If_None_Match='W/"1"').status_code == 412
+    assert send(client, "PUT", url, dict(patient, gender="male"), If_None_Match='W/"7"').status_code == 200
+    listed = send(client, "PUT", url, dict(patient, gender="other"), If_None_Match='W/"5", W/"2"')
+    assert listed.status_code == 412
+    conditional = f"/fhir/Patient?_id={patient['id']}"
+    assert send(client, "PUT", conditional, dict(patient), If_None_Match='"2"').status_code == 412
+    operations = b'[{"op": "replace", "path": "/gender", "value": "female"}]'
+    patch_headers = {"Content-Type": "application/json-patch+json"}
+    for value in ("*", 'W/"2"'):
+        headers = dict(patch_headers, **{"If-None-Match": value})
+        assert client.patch(url, data=operations, headers=headers).status_code == 412
+        assert client.patch(conditional, data=operations, headers=headers).status_code == 412
+        assert client.delete(url, headers={"If-None-Match": value}).status_code == 412
+        assert client.delete(conditional, headers={"If-None-Match": value}).status_code == 412
+    assert client.get(url).get_json()["meta"]["versionId"] == "2"
+    headers = dict(patch_headers, **{"If-None-Match": 'W/"1"'})
+    assert client.patch(url, data=operations, headers=headers).status_code == 200
+    assert client.delete(url, headers={"If-None-Match": 'W/"2"'}).status_code == 204
+    assert client.get(url).status_code == 410
+    assert client.delete("/fhir/Patient/never-was", headers={"If-None-Match": "*"}).status_code == 204
