@@ -134,6 +134,12 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
         )
     res_type = path[0]
     res_id = path[1] if len(path) > 1 else None
+    if method == "POST" and request.get("ifNoneMatch") is not None:
+        # A create has no current version to compare; what it may be conditional on is a search.
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.ifNoneMatch does not apply to a POST (a create); use ifNoneExist",
+            expression=f"Bundle.entry[{index}].request.ifNoneMatch",
+        )
     resource = entry.get("resource")
     if method in ("POST", "PUT") and not isinstance(resource, dict):
         raise InvalidRequestError(
@@ -455,6 +461,7 @@ class BundleProcessor:
                 guard=guard,
                 validated=entry.validated,
                 prepared=entry.prepared,
+                if_none_match=entry.if_none_match,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":
@@ -466,10 +473,16 @@ class BundleProcessor:
                     clock=self.clock,
                     if_match=entry.if_match,
                     guard=guard,
+                    if_none_match=entry.if_none_match,
                 )
             elif entry.query:
                 interactions.conditional_delete(
-                    store, entry.res_type, entry.query, clock=self.clock, guard=guard
+                    store,
+                    entry.res_type,
+                    entry.query,
+                    clock=self.clock,
+                    guard=guard,
+                    if_none_match=entry.if_none_match,
                 )
             else:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
@@ -484,6 +497,7 @@ class BundleProcessor:
                 query_string=entry.query,
                 if_match=entry.if_match,
                 guard=guard,
+                if_none_match=entry.if_none_match,
             )
             return _write_result(base, outcome, guard)
         result = self._get(store, entry, base, guard)
@@ -549,6 +563,7 @@ class BundleProcessor:
                                 clock=self.clock,
                                 if_match=entry.if_match,
                                 guard=guard,
+                                if_none_match=entry.if_none_match,
                             )
                             results.append(_write_result(base, outcome, guard))
                         else:

@@ -123,3 +123,49 @@ def test_if_none_match_on_a_write_is_412_when_it_names_the_current_version(clien
     assert client.delete(url, headers={"If-None-Match": 'W/"2"'}).status_code == 204
     assert client.get(url).status_code == 410
     assert client.delete("/fhir/Patient/never-was", headers={"If-None-Match": "*"}).status_code == 204
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_if_none_match_on_a_write_entry_is_a_precondition_as_on_the_rest_call(client, kind: str):
+    """request.ifNoneMatch on a PUT entry: `*` creates only (412 when the resource exists, as the REST
+    PUT), an ETag list fails when it names the current version; the same for PATCH and DELETE entries.
+    It was not read at all."""
+    organization = dict(fixtures.organization(), id="hcl")
+    put = {"resource": organization, "request": {"method": "PUT", "url": "Organization/hcl"}}
+
+    def status(entry: dict) -> str:
+        response = send(client, "POST", "/fhir", _bundle(kind, entry))
+        if kind == "transaction" and response.status_code != 200:
+            return str(response.status_code)
+        return response.get_json()["entry"][0]["response"]["status"]
+
+    create_only = dict(put, request=dict(put["request"], ifNoneMatch="*"))
+    assert status(create_only).startswith("201")
+    assert status(create_only).startswith("412")
+    assert status(dict(put, request=dict(put["request"], ifNoneMatch='W/"1"'))).startswith("412")
+    assert status(dict(put, request=dict(put["request"], ifNoneMatch='W/"9"'))).startswith("200")
+    conditional = {"resource": organization, "request": {"method": "PUT", "url": "Organization?_id=hcl"}}
+    assert status(dict(conditional, request=dict(conditional["request"], ifNoneMatch="*"))).startswith("412")
+    rename = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": "Organization.name"},
+                    {"name": "value", "valueString": "patched"},
+                ],
+            }
+        ],
+    }
+    patch_request = {"method": "PATCH", "url": "Organization/hcl", "ifNoneMatch": "*"}
+    patch = {"resource": rename, "request": patch_request}
+    assert status(patch).startswith("412")
+    delete = {"request": {"method": "DELETE", "url": "Organization/hcl", "ifNoneMatch": 'W/"2"'}}
+    assert status(delete).startswith("412")
+    assert client.get("/fhir/Organization/hcl").get_json()["meta"]["versionId"] == "2"
+    assert status(dict(delete, request=dict(delete["request"], ifNoneMatch='W/"1"'))).startswith("204")
+    post_request = {"method": "POST", "url": "Patient", "ifNoneMatch": "*"}
+    post = {"resource": fixtures.patient(), "request": post_request}
+    assert status(post).startswith("400")
