@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import fixtures
-from tests.api.helpers import created, send
+from tests.api.helpers import created, json_patch_binary, send
 
 
 def _bundle(kind: str, *entries: dict) -> dict:
@@ -169,3 +169,30 @@ def test_if_none_match_on_a_write_entry_is_a_precondition_as_on_the_rest_call(cl
     post_request = {"method": "POST", "url": "Patient", "ifNoneMatch": "*"}
     post = {"resource": fixtures.patient(), "request": post_request}
     assert status(post).startswith("400")
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_if_match_on_a_write_entry_is_a_version_check(client, kind: str):
+    """request.ifMatch makes a PUT, PATCH or DELETE entry version-aware (http.html concurrency): 412 and
+    nothing written when it is not the current version."""
+    url, _ = _two_versions(client)
+    patient = client.get(f"/fhir/{url}").get_json()
+    binary = json_patch_binary(b'[{"op": "replace", "path": "/gender", "value": "female"}]')
+    writes = (
+        {"resource": dict(patient, gender="other"), "request": {"method": "PUT", "url": url}},
+        {"resource": binary, "request": {"method": "PATCH", "url": url}},
+        {"request": {"method": "DELETE", "url": url}},
+    )
+    for write in writes:
+        stale = dict(write, request=dict(write["request"], ifMatch='W/"1"'))
+        response = send(client, "POST", "/fhir", _bundle(kind, stale))
+        if kind == "transaction":
+            assert response.status_code == 412, response.get_data(as_text=True)
+        else:
+            assert response.get_json()["entry"][0]["response"]["status"].startswith("412")
+    assert client.get(f"/fhir/{url}").get_json()["meta"]["versionId"] == "2"
+    for version, write in enumerate(writes, start=2):
+        current = dict(write, request=dict(write["request"], ifMatch=f'W/"{version}"'))
+        (entry,) = _entries(client, kind, current)
+        assert entry["response"]["status"][:3] in ("200", "204"), entry
+    assert client.get(f"/fhir/{url}").status_code == 410
