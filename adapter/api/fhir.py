@@ -190,7 +190,11 @@ def type_level(res_type: str) -> Response:
         query = _conditional_query("delete")
         _audit("delete", res_type)
         service.conditional_delete(
-            res_type, query, guard=_guard(), if_none_match=request.headers.get("If-None-Match")
+            res_type,
+            query,
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
         )
         return Response(status=204)
     else:

@@ -201,12 +201,19 @@ class FhirService:
         res_type: str,
         query_string: str,
         *,
+        if_match: str | None = None,
         guard: AccessGuard = SERVER,
         if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.conditional_delete(
-                store, res_type, query_string, clock=self.clock, guard=guard, if_none_match=if_none_match
+                store,
+                res_type,
+                query_string,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                if_none_match=if_none_match,
             )
 
     # -- search ------------------------------------------------------------------------------------

@@ -611,11 +611,26 @@ def conditional_delete(
     query_string: str,
     *,
     clock: Clock,
+    if_match: str | None = None,
     guard: AccessGuard = SERVER,
     if_none_match: str | None = None,
 ) -> StoredResource | None:
-    """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
+    """Delete the single match of a search; several matches are refused (conditionalDelete = single).
+
+    `if_match` applies to that match, as a conditional update's does; with no match there is no version
+    to compare, 412 as for a version-aware delete of a resource that does not exist.
+    """
     target = conditional_delete_target(store, res_type, query_string, guard=guard)
     if target is None:
+        if if_match:
+            raise PreconditionFailedError(f"If-Match given but no {res_type} matches {query_string!r}")
         return None
-    return delete(store, res_type, target, clock=clock, guard=guard, if_none_match=if_none_match)
+    return delete(
+        store,
+        res_type,
+        target,
+        clock=clock,
+        if_match=if_match,
+        guard=guard,
+        if_none_match=if_none_match,
+    )

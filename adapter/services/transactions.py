@@ -481,6 +481,7 @@ class BundleProcessor:
                     entry.res_type,
                     entry.query,
                     clock=self.clock,
+                    if_match=entry.if_match,
                     guard=guard,
                     if_none_match=entry.if_none_match,
                 )

@@ -196,3 +196,27 @@ def test_if_match_on_a_write_entry_is_a_version_check(client, kind: str):
         (entry,) = _entries(client, kind, current)
         assert entry["response"]["status"][:3] in ("200", "204"), entry
     assert client.get(f"/fhir/{url}").status_code == 410
+
+
+def test_if_match_on_a_conditional_delete_applies_to_the_resource_it_matches(client):
+    """A conditional delete with If-Match deletes the one match only in that version (412 otherwise), as a
+    conditional update applies If-Match to its match; it was ignored and the match deleted whatever its
+    version. With no match there is no version to compare: 412, as for a version-aware delete of a
+    resource that does not exist."""
+    url, _ = _two_versions(client)
+    search = f"/fhir/Patient?_id={url.split('/')[1]}"
+    assert client.delete(search, headers={"If-Match": 'W/"1"'}).status_code == 412
+    assert client.get(f"/fhir/{url}").status_code == 200
+    assert client.delete("/fhir/Patient?_id=nothing", headers={"If-Match": 'W/"1"'}).status_code == 412
+    assert client.delete("/fhir/Patient?_id=nothing").status_code == 204
+    for kind in ("batch", "transaction"):
+        for query, version in ((search.split("/fhir/")[1], "1"), ("Patient?_id=nothing", "1")):
+            entry = {"request": {"method": "DELETE", "url": query, "ifMatch": f'W/"{version}"'}}
+            response = send(client, "POST", "/fhir", _bundle(kind, entry))
+            if kind == "transaction":
+                assert response.status_code == 412, response.get_data(as_text=True)
+            else:
+                assert response.get_json()["entry"][0]["response"]["status"].startswith("412")
+    assert client.get(f"/fhir/{url}").status_code == 200
+    assert client.delete(search, headers={"If-Match": 'W/"2"'}).status_code == 204
+    assert client.get(f"/fhir/{url}").status_code == 410
