@@ -15,7 +15,7 @@ from adapter.fhirio.subsetting import read_subset
 from adapter.search.dates import format_instant, from_us, to_us
 from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
-from adapter.services.capability import capability_statement
+from adapter.services.capability import capabilities
 from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
@@ -113,7 +113,7 @@ def _strict() -> bool:
 @bp.get("/metadata")
 def metadata() -> Response:
     now = format_instant(_service().clock())
-    return render(capability_statement(fhir_base(), now), response_format(request))
+    return render(capabilities(fhir_base(), now, request.args.getlist("mode")), response_format(request))
 
 
 @bp.post("")

@@ -220,3 +220,34 @@ def test_if_match_on_a_conditional_delete_applies_to_the_resource_it_matches(cli
     assert client.get(f"/fhir/{url}").status_code == 200
     assert client.delete(search, headers={"If-Match": 'W/"2"'}).status_code == 204
     assert client.get(f"/fhir/{url}").status_code == 410
+
+
+def test_metadata_mode_terminology_returns_terminology_capabilities_naming_the_code_systems(client):
+    """http.html capabilities: mode=terminology returns a TerminologyCapabilities. It lists what the
+    validator checks codes against: the CodeSystems it holds in full (core and the CAR-T package), not
+    those whose content it lacks (SNOMED CT here is content not-present, an example one is partial)."""
+    response = client.get("/fhir/metadata?mode=terminology")
+    assert response.status_code == 200
+    statement = response.get_json()
+    assert statement["resourceType"] == "TerminologyCapabilities"
+    assert statement["kind"] == "instance" and statement["implementation"]["url"] == "http://localhost/fhir"
+    systems = {system["uri"]: system for system in statement["codeSystem"]}
+    assert len(systems) == len(statement["codeSystem"])
+    assert systems["http://hl7.org/fhir/administrative-gender"]["version"] == [{"code": "4.0.1"}]
+    assert "https://cart-adapter.example.org/fhir/CodeSystem/pathway-step" in systems
+    assert "urn:ietf:bcp:47" in systems
+    assert "http://snomed.info/sct" not in systems
+    assert "http://terminology.hl7.org/CodeSystem/service-type" not in systems
+    assert not {"expansion", "validateCode", "translation", "closure"} & set(statement)
+    outcome = send(client, "POST", "/fhir/$validate", statement).get_json()
+    assert not [i for i in outcome["issue"] if i["severity"] in ("error", "fatal")], outcome
+    assert client.get("/fhir/metadata?mode=terminology&_format=xml").status_code == 200
+
+
+def test_metadata_mode_full_or_normative_is_the_capability_statement_and_others_are_400(client):
+    for query in ("", "?mode=full", "?mode=normative"):
+        assert client.get(f"/fhir/metadata{query}").get_json()["resourceType"] == "CapabilityStatement"
+    for query in ("?mode=bogus", "?mode=full&mode=terminology"):
+        response = client.get(f"/fhir/metadata{query}")
+        assert response.status_code == 400
+        assert response.get_json()["issue"][0]["expression"] == ["mode"]
