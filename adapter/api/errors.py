@@ -40,13 +40,21 @@ def _format_or_json() -> str:
         return JSON
 
 
-def require_utf8(data: bytes, what: str) -> None:
-    """400 for bytes that are not UTF-8 in a part of the request werkzeug decodes itself (it fails, or
-    drops the part, where the client should hear what was wrong)."""
+def utf8_problem(data: bytes, what: str) -> str | None:
+    """What is wrong with bytes that are not UTF-8 in a part of the request werkzeug decodes itself (it
+    fails, or drops the part, where the client should hear what was wrong); None when they are UTF-8."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidSyntaxError(f"{what} is not valid UTF-8 (byte {exc.start}); percent-encode it") from None
+        return f"{what} is not valid UTF-8 (byte {exc.start}); send UTF-8, percent-encoded"
+    return None
+
+
+def require_utf8(data: bytes, what: str) -> None:
+    """400 (InvalidSyntaxError) when `data` is not UTF-8; see utf8_problem."""
+    problem = utf8_problem(data, what)
+    if problem:
+        raise InvalidSyntaxError(problem)
 
 
 def _query_string_is_utf8() -> None:
