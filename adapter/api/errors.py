@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter.api.formats import JSON, render, response_format
-from adapter.errors import AdapterError, InvalidSyntaxError, Issue
+from adapter.errors import AdapterError, InvalidSyntaxError, Issue, MethodNotAllowedError
 from adapter.fhirio.outcome import operation_outcome
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AdapterError)
     def _adapter_error(error: AdapterError) -> Response:
-        return outcome_response(error.status, error.issues)
+        response = outcome_response(error.status, error.issues)
+        if isinstance(error, MethodNotAllowedError) and error.allowed:
+            response.headers["Allow"] = ", ".join(error.allowed)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

@@ -212,10 +212,16 @@ def type_level(res_type: str) -> Response:
     return _write_response(outcome)
 
 
+# What a type's URL and an instance's URL take (PUT, PATCH and DELETE on a type only with a query string).
+_TYPE_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+_INSTANCE_METHODS = ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _conditional_query(interaction: str) -> str:
     if not request.query_string:
         raise MethodNotAllowedError(
-            f"{request.method} on a type needs search parameters (conditional {interaction})"
+            f"{request.method} on a type needs search parameters (conditional {interaction})",
+            allowed=_TYPE_METHODS,
         )
     return request.query_string.decode()
 
@@ -276,7 +282,9 @@ def instance(res_type: str, res_id: str) -> Response:
         )
         return Response(status=204)
     if request.method == "POST":
-        raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
+        raise MethodNotAllowedError(
+            "POST on an instance is not allowed; use PUT to update", allowed=_INSTANCE_METHODS
+        )
     _audit("patch", entity)
     outcome = service.patch(
         res_type,

@@ -251,3 +251,20 @@ def test_metadata_mode_full_or_normative_is_the_capability_statement_and_others_
         response = client.get(f"/fhir/metadata{query}")
         assert response.status_code == 400
         assert response.get_json()["issue"][0]["expression"] == ["mode"]
+
+
+def test_every_405_names_the_allowed_methods(client):
+    """RFC 9110 §15.5.6: a 405 response MUST carry an Allow header. The server's own 405s (POST on an
+    instance; PUT, PATCH or DELETE on a type without search parameters) had none."""
+    patient = created(client, fixtures.patient())
+    post = send(client, "POST", f"/fhir/Patient/{patient['id']}", patient)
+    assert post.status_code == 405
+    assert {m.strip() for m in post.headers["Allow"].split(",")} >= {"GET", "PUT", "PATCH", "DELETE"}
+    assert "POST" not in post.headers["Allow"]
+    for method in ("PUT", "PATCH", "DELETE"):
+        response = send(client, method, "/fhir/Patient", patient)
+        assert response.status_code == 405
+        assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET", "POST"}
+        assert method not in response.headers["Allow"]
+    trace = client.open(f"/fhir/Patient/{patient['id']}", method="TRACE")
+    assert trace.status_code == 405 and "GET" in trace.headers["Allow"]
