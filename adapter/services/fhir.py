@@ -256,6 +256,7 @@ class FhirService:
             guard.require("*", "s")
         since_us, count, before = None, self.default_count, None
         at: list[tuple[int, int]] = []
+        _check_history_parameters(args)
         for name, value in args:
             if name == "_since":
                 found = date_range(value)
@@ -309,6 +310,21 @@ class FhirService:
             links=links,
             now=format_instant(self.clock()),
         )
+
+
+# http.html history: "each of these parameters SHALL NOT appear more than once".
+_HISTORY_PARAMETERS = ("_count", "_since", "_at", "_list")
+
+
+def _check_history_parameters(args: list[tuple[str, str]]) -> None:
+    """400 for a history parameter given twice, and for _list, which this server does not support: ignored,
+    it would answer with the history of every resource instead of those in the list."""
+    names = [name for name, _ in args]
+    for name in _HISTORY_PARAMETERS:
+        if names.count(name) > 1:
+            raise InvalidRequestError(f"{name} may appear only once in a history request", expression=name)
+    if "_list" in names:
+        raise InvalidRequestError("_list is not supported on history", expression="_list")
 
 
 def _history_entry(base: str, row: StoredResource) -> bundles.HistoryEntry:

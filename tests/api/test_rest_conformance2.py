@@ -268,3 +268,22 @@ def test_every_405_names_the_allowed_methods(client):
         assert method not in response.headers["Allow"]
     trace = client.open(f"/fhir/Patient/{patient['id']}", method="TRACE")
     assert trace.status_code == 405 and "GET" in trace.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "_since=2000-01-01T00:00:00Z&_since=2100-01-01T00:00:00Z",
+        "_count=1&_count=5",
+        "_at=2000&_at=2001",
+        "_list=List/orders",
+    ],
+)
+def test_a_history_parameter_given_twice_or_not_supported_is_400_naming_it(client, query: str):
+    """http.html history: _count, _since, _at and _list SHALL NOT appear more than once (the last one
+    won); _list, not supported, was ignored and the whole history came back."""
+    url, _ = _two_versions(client)
+    for path in (f"/fhir/{url}/_history", "/fhir/Patient/_history", "/fhir/_history"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 400, (path, response.get_data(as_text=True))
+        assert response.get_json()["issue"][0]["expression"] == [query.split("=")[0]]
