@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -315,6 +315,13 @@ def _visible_current(
     if current is None or not guard.can_see(store.labels(current.pk)):
         return None
     return current
+
+
+def presented(stored: StoredResource, guard: AccessGuard) -> StoredResource:
+    """The stored version as the caller may see it (pseudonymised for a manufacturer)."""
+    if not guard.pseudonymises or stored.content is None:
+        return stored
+    return replace(stored, content=guard.present(stored.res_type, stored.content))
 
 
 def read(store: ResourceStore, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:

@@ -14,14 +14,16 @@ from adapter.errors import (
     AdapterError,
     InvalidRequestError,
     Issue,
+    MethodNotAllowedError,
     PreconditionFailedError,
     UnprocessableResourceError,
 )
 from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
+from adapter.fhirio.subsetting import read_subset
 from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard, references
-from adapter.services import interactions, searching
+from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
 from adapter.services.preconditions import not_modified
@@ -58,6 +60,8 @@ class _Entry:
     raw_url: str
     if_none_match: str | None = None
     modified_before_us: int | None = None  # the end of the moment request.ifModifiedSince names
+    version: str | None = None  # a vread's [vid]
+    history: bool = False  # a history of the instance, the type or (res_type "") the system
     new_id: str | None = None
     existing: StoredResource | None = None
     validated: tuple[Issue, ...] | None = None  # warnings, when validated before the transaction
@@ -132,8 +136,7 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
             f"Bundle.entry[{index}].request.url {url!r} names no resource type",
             expression=f"Bundle.entry[{index}].request.url",
         )
-    res_type = path[0]
-    res_id = path[1] if len(path) > 1 else None
+    res_type, res_id, version, history_of = _route(index, method, path, url)
     if method == "POST" and request.get("ifNoneMatch") is not None:
         # A create has no current version to compare; what it may be conditional on is a search.
         raise InvalidRequestError(
@@ -158,7 +161,45 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
         url,
         request.get("ifNoneMatch"),
         _modified_before(index, request.get("ifModifiedSince")),
+        version,
+        history_of,
     )
+
+
+_READS = frozenset({"GET", "HEAD"})
+# The URL shapes of the interactions an entry may name ("*": a type, id or version) and their methods.
+_SHAPES: dict[tuple[str, ...], frozenset[str]] = {
+    ("_history",): _READS,
+    ("*",): frozenset(_ORDER),
+    ("*", "_history"): _READS,
+    ("*", "*"): frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"}),
+    ("*", "*", "_history"): _READS,
+    ("*", "*", "_history", "*"): _READS,
+}
+
+
+def _route(index: int, method: str, path: list[str], url: str) -> tuple[str, str | None, str | None, bool]:
+    """(type, id, version, history) of the interaction request.url names, read as the REST routes read a
+    URL (a read must not answer for Patient/x/_history, nor a create drop the id of Patient/x): another
+    shape is 400, a method the shape does not take 405."""
+    shape = tuple("_history" if part == "_history" else "*" for part in path)
+    methods = _SHAPES.get(shape)
+    if methods is None:
+        raise InvalidRequestError(
+            f"request.url {url!r} names no interaction: [type], [type]/[id], "
+            "[type]/[id]/_history/[vid], [type]/[id]/_history, [type]/_history or _history",
+            expression=f"Bundle.entry[{index}].request.url",
+        )
+    if method not in methods:
+        raise MethodNotAllowedError(
+            f"{method} {url!r} is not allowed",
+            allowed=tuple(sorted(methods)),
+            expression=f"Bundle.entry[{index}].request.method",
+        )
+    res_type = "" if shape == ("_history",) else path[0]
+    res_id = path[1] if len(shape) > 1 and shape[1] == "*" else None
+    version = path[3] if len(shape) == 4 else None
+    return res_type, res_id, version, "_history" in shape and version is None
 
 
 def _modified_before(index: int, since: str | None) -> int | None:
@@ -506,14 +547,24 @@ class BundleProcessor:
         return replace(result, resource=None, read=False) if entry.method == "HEAD" else result
 
     def _get(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:
-        if entry.res_id and "/_history/" in entry.raw_url:
-            version = entry.raw_url.rsplit("/", 1)[-1]
-            found = interactions.vread(store, entry.res_type, entry.res_id, version, guard=guard)
+        args = parse_qsl(entry.query or "", keep_blank_values=True)
+        if entry.history:
+            query = history.prepare(
+                entry.res_type or None,
+                entry.res_id,
+                args,
+                guard=guard,
+                default_count=self.default_count,
+                max_count=self.max_count,
+            )
+            page = history.run(store, query, guard)
+            return EntryResult("200 OK", resource=history.history_text(page, base, self.clock()), read=True)
+        if entry.version is not None:
+            found = interactions.vread(store, entry.res_type, entry.res_id or "", entry.version, guard=guard)
         elif entry.res_id:
             found = interactions.read(store, entry.res_type, entry.res_id, guard=guard)
         else:
             # On the transaction's own connection: a GET entry sees what the earlier entries wrote.
-            args = parse_qsl(entry.query or "", keep_blank_values=True)
             query = searching.prepare(
                 entry.res_type,
                 args,
@@ -525,16 +576,19 @@ class BundleProcessor:
             page = searching.run(store, query, guard)
             text = searching.searchset_text(page, base, self.clock(), guard=guard)
             return EntryResult("200 OK", resource=text, read=True)
+        # As on a REST read, _summary and _elements ask for part of the resource.
+        subset = (
+            read_subset(found.res_type, parse_qsl(entry.query, keep_blank_values=True))
+            if entry.query
+            else None
+        )
         etag, last_modified = f'W/"{found.version_id}"', format_instant(found.last_updated_us)
         if not_modified(found, entry.if_none_match, entry.modified_before_us):
             return EntryResult("304 Not Modified", etag=etag, last_modified=last_modified)
-        return EntryResult(
-            "200 OK",
-            read=True,
-            etag=etag,
-            last_modified=last_modified,
-            resource=guard.present(found.res_type, found.content) if found.content else None,
-        )
+        content = guard.present(found.res_type, found.content) if found.content else None
+        if content is not None and subset is not None:
+            content = subset.apply_text(found.res_type, content)
+        return EntryResult("200 OK", read=True, etag=etag, last_modified=last_modified, resource=content)
 
     # -- batch -------------------------------------------------------------------------------------
     def _batch(self, raw_entries: list, base: str, guard: AccessGuard) -> list[EntryResult]:

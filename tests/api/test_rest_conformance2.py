@@ -287,3 +287,64 @@ def test_a_history_parameter_given_twice_or_not_supported_is_400_naming_it(clien
         response = client.get(f"{path}?{query}")
         assert response.status_code == 400, (path, response.get_data(as_text=True))
         assert response.get_json()["issue"][0]["expression"] == [query.split("=")[0]]
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_a_read_entry_takes_summary_and_elements_as_the_rest_read_does(client, kind: str):
+    """Each entry is processed as its own interaction (http.html transaction): a read or vread entry with
+    _elements or _summary returns that part of the resource, tagged SUBSETTED, as GET does; the query
+    was ignored and the whole resource came back."""
+    url, _ = _two_versions(client)
+    subsetted = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+    for entry_url in (f"{url}?_elements=gender", f"{url}/_history/2?_elements=gender"):
+        (entry,) = _entries(client, kind, {"request": {"method": "GET", "url": entry_url}})
+        assert "resource" in entry, entry
+        resource = entry["resource"]
+        assert resource["gender"] == "male" and "name" not in resource and "identifier" not in resource
+        assert subsetted in resource["meta"]["tag"]
+        rest = client.get(f"/fhir/{entry_url}").get_json()
+        assert resource == rest
+    (entry,) = _entries(client, kind, {"request": {"method": "GET", "url": f"{url}?_summary=text"}})
+    assert subsetted in entry["resource"]["meta"]["tag"] and "gender" not in entry["resource"]
+    bad = {"request": {"method": "GET", "url": f"{url}?_summary=count"}}
+    response = send(client, "POST", "/fhir", _bundle(kind, bad))
+    if kind == "transaction":
+        assert response.status_code == 400
+    else:
+        assert response.get_json()["entry"][0]["response"]["status"].startswith("400")
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_a_get_entry_is_routed_by_its_url_as_the_rest_api_routes_it(client, kind: str):
+    """A GET entry of Patient/x/_history answered with a read of Patient/x, Patient/x/foo a read too,
+    and a vread URL with a query string was 404 (the query was read as part of the version); the type
+    and system histories were 404. Each entry is now the interaction its URL names (http.html
+    transaction: 'processed as if it were an individual interaction')."""
+    url, (first, _) = _two_versions(client)
+
+    def get(entry_url: str) -> dict:
+        return _entries(client, kind, {"request": {"method": "GET", "url": entry_url}})[0]
+
+    instance = get(f"{url}/_history")["resource"]
+    assert instance["type"] == "history"
+    assert [e["response"]["etag"] for e in instance["entry"]] == ['W/"2"', 'W/"1"']
+    assert instance == dict(
+        client.get(f"/fhir/{url}/_history").get_json(), id=instance["id"], meta=instance["meta"]
+    )
+    paged = get("Patient/_history?_count=1")["resource"]
+    assert len(paged["entry"]) == 1 and any(link["relation"] == "next" for link in paged["link"])
+    assert get("_history")["resource"]["total"] == 2
+    assert get(f"{url}/_history/1?_format=json")["resource"]["meta"]["versionId"] == "1"
+    # In a transaction the history read sees the entries written before it.
+    put = {"resource": dict(first, gender="other"), "request": {"method": "PUT", "url": url}}
+    read = {"request": {"method": "GET", "url": f"{url}/_history"}}
+    _, history = _entries(client, kind, put, read)
+    assert [e["response"]["etag"] for e in history["resource"]["entry"]][0] == 'W/"3"'
+    for method, entry_url, status in (("GET", f"{url}/foo", "400"), ("POST", url, "405")):
+        entry = {"request": {"method": method, "url": entry_url}, "resource": first}
+        response = send(client, "POST", "/fhir", _bundle(kind, entry))
+        if kind == "transaction":
+            assert str(response.status_code) == status, response.get_data(as_text=True)
+            assert client.get(f"/fhir/{url}").get_json()["meta"]["versionId"] == "3"
+        else:
+            assert response.get_json()["entry"][0]["response"]["status"].startswith(status)
