@@ -14,21 +14,32 @@ from adapter.fhirio.jsonio import dump_json, parse_json
 
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
-_JSON_TYPES = {"application/fhir+json", "application/json", "json", "application/json+fhir"}
+_JSON_TYPES = {"application/fhir+json", "application/json", "text/json", "json", "application/json+fhir"}
 _XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "xml", "application/xml+fhir"}
+# http.html mime-type: asked for a generic type, the server SHOULD answer with that type, in the FHIR
+# JSON or XML format. The short _format codes and the pre-STU3 types get the FHIR types.
+_GENERIC_TYPES = ("application/json", "text/json", "application/xml", "text/xml")
 
 
 def response_format(request: Request) -> str:
-    """JSON or XML, from _format first, then Accept; JSON when the client does not mind."""
+    """The media type of the response, from _format first, then Accept: the FHIR JSON or XML type, or the
+    generic JSON or XML type the client named; FHIR JSON when the client does not mind."""
     wanted = request.args.get("_format")
     if wanted:
         base = wanted.split(";")[0].strip().lower()
+        if base in _GENERIC_TYPES:
+            return base
         if base in _XML_TYPES:
             return XML
         if base in _JSON_TYPES:
             return JSON
         raise NotAcceptableError(f"_format {wanted!r} is not supported (json or xml)", expression="_format")
     return _from_accept(request.headers.get("Accept", ""))
+
+
+def is_xml(fmt: str) -> bool:
+    """Whether a media type response_format chose is written in the FHIR XML format."""
+    return fmt in _XML_TYPES
 
 
 @lru_cache(maxsize=64)
@@ -40,12 +51,12 @@ def _from_accept(header: str) -> str:
     accept = parse_accept_header(header, MIMEAccept)
     if not accept.provided:
         return JSON
-    best = accept.best_match([JSON, "application/json", XML, "application/xml", "text/xml"])
+    best = accept.best_match([JSON, XML, *_GENERIC_TYPES])
     if best is None:
         if accept["*/*"]:
             return JSON
         raise NotAcceptableError("only application/fhir+json and application/fhir+xml can be returned")
-    return XML if best in (XML, "application/xml", "text/xml") else JSON
+    return best
 
 
 def parse_body(request: Request, max_depth: int) -> Any:
@@ -68,7 +79,7 @@ def render(body: dict | str | None, fmt: str, status: int = 200, headers: dict |
     """A FHIR response; `body` is a resource dict, or JSON text as stored."""
     if body is None:
         return Response(status=status, headers=headers)
-    if fmt == XML:
+    if is_xml(fmt):
         from adapter.fhirio.xml import serialise_xml
 
         resource = parse_json(body, max_depth=1000) if isinstance(body, str) else body

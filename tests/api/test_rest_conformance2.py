@@ -348,3 +348,21 @@ def test_a_get_entry_is_routed_by_its_url_as_the_rest_api_routes_it(client, kind
             assert client.get(f"/fhir/{url}").get_json()["meta"]["versionId"] == "3"
         else:
             assert response.get_json()["entry"][0]["response"]["status"].startswith(status)
+
+
+def test_a_generic_json_or_xml_type_asked_for_is_the_type_answered(client):
+    """http.html mime-type: a client asking for application/json, text/json, application/xml (or text/xml)
+    SHOULD get that media type, in the FHIR format; it got application/fhir+json or +xml."""
+    url, _ = _two_versions(client)
+    for accept in ("application/json", "text/json", "application/xml", "text/xml"):
+        response = client.get(f"/fhir/{url}", headers={"Accept": accept})
+        assert response.status_code == 200 and response.mimetype == accept
+        assert response.data.startswith(b"<?xml" if "xml" in accept else b"{")
+        assert client.get(f"/fhir/{url}?_format={accept}").mimetype == accept
+    assert client.get(
+        f"/fhir/{url}", headers={"Accept": "application/fhir+json, application/json"}
+    ).mimetype == ("application/fhir+json")
+    assert client.get(f"/fhir/{url}?_format=xml").mimetype == "application/fhir+xml"
+    assert client.get(f"/fhir/{url}", headers={"Accept": "*/*"}).mimetype == "application/fhir+json"
+    missing = client.get("/fhir/Patient/unknown", headers={"Accept": "application/xml"})
+    assert missing.status_code == 404 and missing.mimetype == "application/xml"
