@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapter.fhirio.jsonio import dump_json
 from tests import fixtures
 from tests.api.helpers import created, json_patch_binary, send
 
@@ -366,3 +367,33 @@ def test_a_generic_json_or_xml_type_asked_for_is_the_type_answered(client):
     assert client.get(f"/fhir/{url}", headers={"Accept": "*/*"}).mimetype == "application/fhir+json"
     missing = client.get("/fhir/Patient/unknown", headers={"Accept": "application/xml"})
     assert missing.status_code == 404 and missing.mimetype == "application/xml"
+
+
+def test_the_fhir_version_parameter_of_a_media_type_is_read(client):
+    """http.html version-parameter: `Accept: application/fhir+xml; fhirVersion=4.0` (the specification's
+    own example) got JSON, the parameter making werkzeug miss the type; a version other than R4 was
+    ignored, an STU3 body stored as R4. Another version is now 406 (Accept, _format) or 415 (body)."""
+    url, (first, _) = _two_versions(client)
+    xml = client.get(f"/fhir/{url}", headers={"Accept": "application/fhir+xml; fhirVersion=4.0"})
+    assert xml.mimetype == "application/fhir+xml" and xml.data.startswith(b"<?xml")
+    rated = client.get(
+        f"/fhir/{url}", headers={"Accept": "application/fhir+xml;q=0.9, application/fhir+json;q=0.2"}
+    )
+    assert rated.mimetype == "application/fhir+xml"
+    for accept in ("application/fhir+json; fhirVersion=3.0", "application/fhir+xml;fhirVersion=5.0"):
+        refused = client.get(f"/fhir/{url}", headers={"Accept": accept})
+        assert refused.status_code == 406 and "fhirVersion" in refused.get_json()["issue"][0]["diagnostics"]
+    assert client.get(f"/fhir/{url}?_format=application/fhir%2Bjson;fhirVersion=3.0").status_code == 406
+    assert (
+        client.get(f"/fhir/{url}", headers={"Accept": "application/fhir+json; fhirVersion=4.0.1"}).status_code
+        == 200
+    )
+    body = dump_json(dict(first, gender="other")).encode()
+    stu3 = client.put(
+        f"/fhir/{url}", data=body, headers={"Content-Type": "application/fhir+json; fhirVersion=3.0"}
+    )
+    assert stu3.status_code == 415
+    r4 = client.put(
+        f"/fhir/{url}", data=body, headers={"Content-Type": "application/fhir+json; fhirVersion=4.0"}
+    )
+    assert r4.status_code == 200 and r4.get_json()["meta"]["versionId"] == "3"
