@@ -63,6 +63,8 @@ def is_xml(fmt: str) -> bool:
 def _from_accept(header: str) -> str:
     # A client sends the same Accept header on every request; parsing it again each time showed up in
     # the profile of a Task poll.
+    if not header.strip():
+        return JSON
     best: tuple[float, int] | None = None  # (quality, minus the server's preference)
     refused: str | None = None
     for item in header.split(","):
@@ -87,7 +89,8 @@ def _from_accept(header: str) -> str:
         return _OFFERED[-best[1]]
     if refused is not None:
         raise NotAcceptableError(_wrong_version(refused))
-    return JSON
+    # http.html mime-type: 406 is the answer when Accept asks only for formats the server does not write.
+    raise NotAcceptableError(f"Accept {header[:100]!r}: this server writes {', '.join(_OFFERED)}")
 
 
 def parse_body(request: Request, max_depth: int) -> Any:

@@ -397,3 +397,15 @@ def test_the_fhir_version_parameter_of_a_media_type_is_read(client):
         f"/fhir/{url}", data=body, headers={"Content-Type": "application/fhir+json; fhirVersion=4.0"}
     )
     assert r4.status_code == 200 and r4.get_json()["meta"]["versionId"] == "3"
+
+
+def test_an_accept_header_naming_only_formats_this_server_does_not_write_is_406(client):
+    """http.html mime-type: 406 Not Acceptable when the Accept header requests a format the server does
+    not support. The check meant to do it let every header through (JSON came back for text/plain)."""
+    url, _ = _two_versions(client)
+    for accept in ("text/plain", "text/html", "application/fhir+turtle", "application/fhir+json;q=0"):
+        response = client.get(f"/fhir/{url}", headers={"Accept": accept})
+        assert response.status_code == 406, accept
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+    for accept in ("", "*/*", "text/html, */*;q=0.1", "application/*", "text/plain, application/json;q=0.5"):
+        assert client.get(f"/fhir/{url}", headers={"Accept": accept}).status_code == 200, accept
