@@ -31,7 +31,7 @@ from adapter.search.extract import index_rows, split_reference
 from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
-from adapter.services.patching import apply_json_patch
+from adapter.services.patching import apply_json_patch, settle_narrative
 from adapter.services.preconditions import refuse_if_none_match
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
@@ -514,6 +514,7 @@ def patch(
         patched = apply_fhirpath_patch(stored, document, res_type, target)  # type: ignore[arg-type]
     else:
         patched = apply_json_patch(stored, document, res_type, target)
+    patched = settle_narrative(stored, patched, res_type)
     return update(
         store,
         res_type,

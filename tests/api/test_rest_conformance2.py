@@ -409,3 +409,41 @@ def test_an_accept_header_naming_only_formats_this_server_does_not_write_is_406(
         assert response.get_json()["resourceType"] == "OperationOutcome"
     for accept in ("", "*/*", "text/html, */*;q=0.1", "application/*", "text/plain, application/json;q=0.5"):
         assert client.get(f"/fhir/{url}", headers={"Accept": accept}).status_code == 200, accept
+
+
+def _narrated(client, status: str) -> str:  # type: ignore[no-untyped-def]
+    div = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Patiente, sexe féminin</p></div>'
+    patient = created(client, dict(fixtures.patient(), text={"status": status, "div": div}))
+    return f"/fhir/Patient/{patient['id']}"
+
+
+def _json_patch(client, url: str, operations: str):  # type: ignore[no-untyped-def]
+    return client.patch(
+        url, data=operations.encode(), headers={"Content-Type": "application/json-patch+json"}
+    )
+
+
+def test_a_patch_does_not_leave_a_narrative_describing_the_data_before_it(client):
+    """http.html patch: the server SHALL ensure the narrative is not clinically unsafe after the patch.
+    A patch of the gender kept a narrative still saying 'female'. A generated narrative is now dropped
+    (it can be made again from the data); an additional one is 422 unless the patch updates it too."""
+    url = _narrated(client, "generated")
+    patched = _json_patch(client, url, '[{"op": "replace", "path": "/gender", "value": "male"}]')
+    assert patched.status_code == 200 and "text" not in patched.get_json()
+    assert "text" not in client.get(url).get_json()
+    url = _narrated(client, "generated")
+    tagged = _json_patch(client, url, '[{"op": "add", "path": "/meta/tag", "value": [{"code": "x"}]}]')
+    assert tagged.status_code == 200 and tagged.get_json()["text"]["status"] == "generated"
+    url = _narrated(client, "additional")
+    refused = _json_patch(client, url, '[{"op": "replace", "path": "/gender", "value": "male"}]')
+    assert refused.status_code == 422
+    assert refused.get_json()["issue"][0]["expression"] == ["Patient.text"]
+    assert client.get(url).get_json()["gender"] == "female"
+    both = (
+        '[{"op": "replace", "path": "/gender", "value": "male"},'
+        ' {"op": "replace", "path": "/text/div", "value": "<div xmlns=\\"http://www.w3.org/1999/xhtml\\">'
+        '<p>Patient, sexe masculin</p></div>"}]'
+    )
+    accepted = _json_patch(client, url, both)
+    assert accepted.status_code == 200, accepted.get_data(as_text=True)
+    assert "masculin" in accepted.get_json()["text"]["div"]
