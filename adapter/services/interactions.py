@@ -128,7 +128,7 @@ def prepare(res_type: str, res_id: str, resource: dict) -> PreparedBody:
             raise UnprocessableResourceError(
                 f"conditional reference {text!r}: conditional references are resolved in transaction "
                 "Bundles only; send a literal reference, or this write in a transaction",
-                expression=_reference_path(resource, text, res_type),
+                expression=reference_path(resource, text, res_type),
             )
     stamped = _stamp(resource, res_type, res_id, _VERSION_MARK, _UPDATED_MARK)
     # The meta elements stand in for values unknown yet; no search parameter reads them.
@@ -148,18 +148,18 @@ def is_conditional_reference(text: str) -> bool:
     return text[:1].isupper() and "?" in text[1:]
 
 
-def _reference_path(node: Any, text: str, path: str) -> str | None:
+def reference_path(node: Any, text: str, path: str) -> str | None:
     """Where in the resource the reference `text` is (for the error), as Type.element[.element...]."""
     if isinstance(node, dict):
         if node.get("reference") == text:
             return f"{path}.reference"
         for key, value in node.items():
-            found = _reference_path(value, text, f"{path}.{key}")
+            found = reference_path(value, text, f"{path}.{key}")
             if found:
                 return found
     elif isinstance(node, list):
         for n, item in enumerate(node):
-            found = _reference_path(item, text, f"{path}[{n}]")
+            found = reference_path(item, text, f"{path}[{n}]")
             if found:
                 return found
     return None

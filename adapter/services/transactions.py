@@ -22,7 +22,7 @@ from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
 from adapter.search.dates import date_range, format_instant
-from adapter.security.tenancy import AccessGuard, references
+from adapter.security.tenancy import AccessGuard, reference_texts, references
 from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
@@ -593,10 +593,12 @@ class BundleProcessor:
     # -- batch -------------------------------------------------------------------------------------
     def _batch(self, raw_entries: list, base: str, guard: AccessGuard) -> list[EntryResult]:
         results: list[EntryResult] = []
+        written = _placeholder_full_urls(raw_entries)
         with self.uow.writing() as store:
             for i, raw in enumerate(raw_entries):
                 try:
                     entry = _parse_entry(i, raw, base)
+                    _refuse_dependency(entry, written)
                     with store.savepoint():
                         if entry.method == "POST":
                             entry.new_id = None
@@ -633,6 +635,36 @@ class BundleProcessor:
                         )
                     )
         return results
+
+
+def _placeholder_full_urls(raw_entries: list) -> dict[str, int]:
+    """The urn: fullUrls (urn:uuid, urn:oid) of the batch entries that write a resource, with their index:
+    names that stand for a resource only inside this Bundle."""
+    out: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        request = raw.get("request") if isinstance(raw, dict) else None
+        full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+        method = request.get("method") if isinstance(request, dict) else None
+        writes = isinstance(method, str) and method.upper() in ("POST", "PUT")
+        if isinstance(full_url, str) and full_url.startswith("urn:") and writes:
+            out.setdefault(full_url, index)
+    return out
+
+
+def _refuse_dependency(entry: _Entry, written: dict[str, int]) -> None:
+    """400 for a batch entry whose resource refers to another entry by its urn: fullUrl. http.html batch
+    rules: there SHALL be no interdependencies between a batch's entries, and servers SHOULD check; a
+    batch does not rewrite such references, so it would be stored pointing at nothing."""
+    if not isinstance(entry.resource, dict):
+        return
+    for text in reference_texts(entry.resource):
+        other = written.get(text)
+        if other is not None and other != entry.index:
+            raise InvalidRequestError(
+                f"the resource refers to {text!r}, the fullUrl of entry {other} of this batch: the entries "
+                "of a batch are independent and such a reference is not resolved; send a transaction",
+                expression=interactions.reference_path(entry.resource, text, entry.res_type),
+            )
 
 
 _REASONS = {

@@ -447,3 +447,29 @@ def test_a_patch_does_not_leave_a_narrative_describing_the_data_before_it(client
     accepted = _json_patch(client, url, both)
     assert accepted.status_code == 200, accepted.get_data(as_text=True)
     assert "masculin" in accepted.get_json()["text"]["div"]
+
+
+def test_a_batch_entry_referring_to_another_entry_by_its_fullurl_is_400(client):
+    """http.html batch rules: no interdependencies between the entries of a batch (servers SHOULD check);
+    a reference to a resource being created in the batch is non-conformant. It was stored as written,
+    pointing at urn:uuid:..., which names nothing on the server. A transaction resolves it."""
+    placeholder = "urn:uuid:0d9c3a8e-5b1e-4a39-9f8e-2a1d6b6f6c11"
+    organization = {
+        "fullUrl": placeholder,
+        "resource": fixtures.organization(),
+        "request": {"method": "POST", "url": "Organization"},
+    }
+    patient = {
+        "resource": dict(fixtures.patient(), managingOrganization={"reference": placeholder}),
+        "request": {"method": "POST", "url": "Patient"},
+    }
+    made, refused = _entries(client, "batch", organization, patient)
+    assert made["response"]["status"].startswith("201")
+    assert refused["response"]["status"].startswith("400")
+    issue = refused["response"]["outcome"]["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[1].resource.managingOrganization.reference"]
+    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
+    made, linked = _entries(client, "transaction", organization, patient)
+    organization_id = made["response"]["location"].split("/")[-3]
+    stored = client.get(linked["response"]["location"].removeprefix("http://localhost")).get_json()
+    assert stored["managingOrganization"]["reference"] == f"Organization/{organization_id}"
