@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
 
@@ -9,7 +11,7 @@ from adapter.api.auth import fhir_base
 from adapter.api.errors import require_utf8
 from adapter.api.formats import parse_body, render, response_format
 from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
-from adapter.fhirio.jsonio import parse_json
+from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
 from adapter.search.dates import format_instant, from_us, to_us
@@ -20,7 +22,7 @@ from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
 from adapter.services.patching import JSON_PATCH
-from adapter.services.preconditions import not_modified
+from adapter.services.preconditions import not_modified, parse_entity_tags
 from adapter.services.transactions import BundleProcessor, response_bundle
 from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
@@ -112,8 +114,15 @@ def _strict() -> bool:
 
 @bp.get("/metadata")
 def metadata() -> Response:
-    now = format_instant(_service().clock())
-    return render(capabilities(fhir_base(), now, request.args.getlist("mode")), response_format(request))
+    since = format_instant(_service().started_us)
+    statement = capabilities(fhir_base(), since, request.args.getlist("mode"))
+    # http.html capabilities: an ETag SHOULD come with it, and SHALL change when the statement does.
+    digest = hashlib.sha256(dump_json(statement).encode()).hexdigest()[:24]
+    headers = {"ETag": f'W/"{digest}"'}
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and parse_entity_tags(if_none_match).matches(digest):
+        return Response(status=304, headers=headers)
+    return render(statement, response_format(request), headers=headers)
 
 
 @bp.post("")

@@ -26,6 +26,8 @@ class FhirService:
     ):
         self.uow = uow
         self.clock = clock
+        # What the server supports is fixed when it starts: the date of its CapabilityStatement.
+        self.started_us = clock()
         self.default_count = default_count
         self.max_count = max_count
 

@@ -20,7 +20,7 @@ class EntityTags:
     star: bool
     tags: frozenset[str]
 
-    def matches(self, version_id: int) -> bool:
+    def matches(self, version_id: int | str) -> bool:
         """Weak comparison (RFC 9110 §8.8.3.2), as If-None-Match uses: W/"3" and "3" both name version 3."""
         return self.star or str(version_id) in self.tags
 

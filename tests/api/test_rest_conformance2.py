@@ -473,3 +473,22 @@ def test_a_batch_entry_referring_to_another_entry_by_its_fullurl_is_400(client):
     organization_id = made["response"]["location"].split("/")[-3]
     stored = client.get(linked["response"]["location"].removeprefix("http://localhost")).get_json()
     assert stored["managingOrganization"]["reference"] == f"Organization/{organization_id}"
+
+
+def test_the_capability_statement_carries_an_etag_that_follows_its_content(client):
+    """http.html capabilities: an ETag SHOULD be returned, and SHALL change when the statement changes.
+    There was none, and the statement's date was the moment of each request, so that no two answers
+    were alike; it is now when the server started, since what it states is fixed then."""
+    first, second = client.get("/fhir/metadata"), client.get("/fhir/metadata")
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"') and second.headers["ETag"] == etag
+    assert first.get_json()["date"] == second.get_json()["date"]
+    assert (
+        first.get_json()["date"]
+        <= client.get(f"/fhir/{_two_versions(client)[0]}").get_json()["meta"]["lastUpdated"]
+    )
+    not_modified = client.get("/fhir/metadata", headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304 and not_modified.headers["ETag"] == etag
+    terminology = client.get("/fhir/metadata?mode=terminology")
+    assert terminology.headers["ETag"] not in (etag, None)
+    assert client.get("/fhir/metadata?mode=terminology", headers={"If-None-Match": etag}).status_code == 200
