@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import OperationalError
@@ -41,12 +42,15 @@ def _format_or_json() -> str:
 
 
 def utf8_problem(data: bytes, what: str) -> str | None:
-    """What is wrong with bytes that are not UTF-8 in a part of the request werkzeug decodes itself (it
-    fails, or drops the part, where the client should hear what was wrong); None when they are UTF-8."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"{what} is not valid UTF-8 (byte {exc.start}); send UTF-8, percent-encoded"
+    """What is wrong with a query string or form body that is not UTF-8, raw or once percent-decoded; None
+    when it is. werkzeug decodes these parts itself: raw bytes that are not UTF-8 make it fail or drop the
+    part, escaped ones (%E9) it replaces with U+FFFD, and a search or a token request would go on with
+    values the client did not send. http.html: servers SHOULD decode URLs assuming they are UTF-8."""
+    for octets, how in ((data, ""), (unquote_to_bytes(data), " once percent-decoded")):
+        try:
+            octets.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"{what} is not valid UTF-8{how} (byte {exc.start}); send UTF-8, percent-encoded"
     return None
 
 

@@ -492,3 +492,20 @@ def test_the_capability_statement_carries_an_etag_that_follows_its_content(clien
     terminology = client.get("/fhir/metadata?mode=terminology")
     assert terminology.headers["ETag"] not in (etag, None)
     assert client.get("/fhir/metadata?mode=terminology", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_a_percent_escape_that_is_not_utf8_is_400_not_a_silent_replacement_character(client):
+    """http.html: servers SHOULD decode URLs assuming they are UTF-8. %E9 (a Latin-1 é) was decoded to
+    U+FFFD and the search ran for a value the client never sent; raw bytes were already refused."""
+    created(client, fixtures.patient())
+    for response in (
+        client.get("/fhir/Patient?family=Lef%E8vre"),
+        client.post(
+            "/fhir/Patient/_search",
+            data=b"family=Lef%E8vre",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+    ):
+        assert response.status_code == 400
+        assert "UTF-8" in response.get_json()["issue"][0]["diagnostics"]
+    assert client.get("/fhir/Patient?family=Lef%C3%A8vre&_summary=count").get_json()["total"] == 1

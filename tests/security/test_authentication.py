@@ -210,6 +210,14 @@ def test_a_token_request_whose_form_is_not_utf8_is_invalid_request_naming_the_en
     assert response.get_json()["error"] == "invalid_request"
     assert "UTF-8" in response.get_json()["error_description"]
     assert "grant_type" not in response.get_json()["error_description"]
+    # Percent-escaped, werkzeug would decode it to U+FFFD and go on with a scope nobody asked for.
+    escaped = client.post(
+        TOKEN_URL,
+        data=b"grant_type=client_credentials&scope=syst%E8me",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=("latin", secret),
+    )
+    assert escaped.status_code == 400 and escaped.get_json()["error"] == "invalid_request"
 
 
 def test_disabled_client_loses_access(app) -> None:  # type: ignore[no-untyped-def]
