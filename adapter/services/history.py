@@ -28,6 +28,7 @@ class HistoryQuery:
     count: int
     before: int | None  # the paging position, from _page
     kept: tuple[tuple[str, str], ...]  # the parameters the paging links repeat
+    page: str | None = None  # the _page token this page was asked for with
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def prepare(
     else:
         guard.require("*", "s")
     _check_parameters(args)
-    since_us, count, before = None, default_count, None
+    since_us, count, before, page = None, default_count, None, None
     at: list[tuple[int, int]] = []
     for name, value in args:
         if name == "_since":
@@ -74,9 +75,9 @@ def prepare(
                 raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
             count = min(int(value), max_count)
         elif name == "_page":
-            before = decode_position(value)
+            before, page = decode_position(value), value
     kept = tuple((n, v) for n, v in args if n in ("_since", "_at", "_count"))
-    return HistoryQuery(res_type, res_id, since_us, tuple(at), count, before, kept)
+    return HistoryQuery(res_type, res_id, since_us, tuple(at), count, before, kept, page)
 
 
 def _check_parameters(args: list[tuple[str, str]]) -> None:
@@ -121,7 +122,9 @@ def history_text(page: HistoryPage, base: str, now_us: int) -> str:
     query = page.query
     path = "/".join(p for p in (base, query.res_type, query.res_id) if p) + "/_history"
     qs = "&".join(f"{n}={v}" for n, v in query.kept)
-    links = [("self", f"{path}?{qs}" if qs else path)]
+    # The self link is the page itself (http.html paging: page 3's self link carries its page state).
+    here = "&".join(p for p in (qs, f"_page={query.page}" if query.page else "") if p)
+    links = [("self", f"{path}?{here}" if here else path)]
     if page.more and page.rows:
         cursor = encode_cursor(0, page.rows[-1].seq)
         links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={cursor}"))

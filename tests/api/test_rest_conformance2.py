@@ -509,3 +509,17 @@ def test_a_percent_escape_that_is_not_utf8_is_400_not_a_silent_replacement_chara
         assert response.status_code == 400
         assert "UTF-8" in response.get_json()["issue"][0]["diagnostics"]
     assert client.get("/fhir/Patient?family=Lef%C3%A8vre&_summary=count").get_json()["total"] == 1
+
+
+def test_a_history_page_links_itself_as_self(client):
+    """http.html paging: a page's self link is that page (the example's third page carries page=3). The
+    second page of a history named the first as its self."""
+    url, _ = _two_versions(client)
+    first = client.get(f"/fhir/{url}/_history?_count=1").get_json()
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    assert links["self"] == f"http://localhost/fhir/{url}/_history?_count=1"
+    second = client.get(links["next"].removeprefix("http://localhost")).get_json()
+    itself = {link["relation"]: link["url"] for link in second["link"]}["self"]
+    assert itself == links["next"]
+    again = client.get(itself.removeprefix("http://localhost")).get_json()
+    assert [e["response"]["etag"] for e in again["entry"]] == ['W/"1"']
