@@ -32,7 +32,7 @@ from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch, settle_narrative
-from adapter.services.preconditions import refuse_if_none_match
+from adapter.services.preconditions import if_match_holds, parse_if_match, refuse_if_none_match
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
@@ -40,7 +40,6 @@ from adapter.validation.gate import check_for_write
 # searched version to that type and fails on a larger one.
 MAX_VERSION = 2**31 - 1
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_ETAG_RE = re.compile(r'^\s*(?:W/)?"?([^"]*)"?\s*$')
 
 Clock = Callable[[], int]
 
@@ -72,14 +71,6 @@ def is_type(res_type: str) -> bool:
 def check_id(res_id: str) -> None:
     if not ID_RE.match(res_id):
         raise InvalidRequestError(f"{res_id!r} is not a valid FHIR id", expression="id")
-
-
-def parse_etag(value: str) -> int:
-    match = _ETAG_RE.match(value)
-    # isascii(): isdigit() also accepts digits such as "²" that int() refuses
-    if not match or not (match.group(1).isascii() and match.group(1).isdigit()):
-        raise InvalidRequestError(f'If-Match {value!r} is not a version ETag such as W/"3"')
-    return int(match.group(1))
 
 
 # Stand-ins for meta.versionId and meta.lastUpdated in a body prepared before its transaction; random, so
@@ -375,7 +366,7 @@ def update(
         raise InvalidRequestError(
             f"the resource id {resource.get('id')!r} does not match the URL id {res_id!r}", expression="id"
         )
-    expected = parse_etag(if_match) if if_match else None
+    expected = parse_if_match(if_match) if if_match else None
     current = store.current(res_type, res_id, for_update=True)
     if current is None:
         # Two clients creating the same new id would both see nothing; the lock makes one of them wait.
@@ -404,9 +395,9 @@ def update(
     restored = guard.restore_hidden(res_type, previous, resource)
     if restored is not resource:
         resource, prepared = restored, None  # the body prepared from the client's text is stale
-    if expected is not None and expected != current.version_id:
+    if expected is not None and not if_match_holds(expected, current):
         raise PreconditionFailedError(
-            f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"
+            f"version conflict on {res_type}/{res_id}: If-Match {if_match!r}, current {current.version_id}"
         )
     body = _prepared(prepared, res_type, res_id, resource)
     referenced, visible_refs = _referenced_labels(store, body.refs, guard)
@@ -604,7 +595,7 @@ def delete(
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         return None
     guard.check_delete(res_type, labels)
-    if if_match and parse_etag(if_match) != current.version_id:
+    if if_match and not if_match_holds(parse_if_match(if_match), current):
         raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
     refuse_if_none_match(current, if_none_match)
     if current.deleted:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from adapter.errors import PreconditionFailedError
+from adapter.errors import InvalidRequestError, PreconditionFailedError
 from adapter.store.resources import StoredResource
 
 # One entity tag of a list, weak or strong, quoted or (as some clients send it) not; commas separate them.
@@ -30,6 +30,27 @@ def parse_entity_tags(value: str) -> EntityTags:
     if value.strip() == "*":
         return EntityTags(True, frozenset())
     return EntityTags(False, frozenset(q or bare for q, bare in _TAG_RE.findall(value) if q or bare))
+
+
+def parse_if_match(value: str) -> EntityTags:
+    """An If-Match value: `*`, or a list of version ETags (W/"3"), any of which may be current.
+
+    Raises InvalidRequestError (400) for a tag that is not a version number.
+    """
+    tags = parse_entity_tags(value)
+    # isascii(): isdigit() also accepts digits such as "²" that int() refuses
+    if tags.star or (tags.tags and all(tag.isascii() and tag.isdigit() for tag in tags.tags)):
+        return tags
+    raise InvalidRequestError(f'If-Match {value!r} is not a version ETag such as W/"3"')
+
+
+def if_match_holds(tags: EntityTags, current: StoredResource) -> bool:
+    """Whether the current version satisfies If-Match: a version it lists (the deletion's too, so that a
+    client may bring a resource back knowing the version it saw deleted); `*`, a resource that exists and
+    is not deleted (RFC 9110 §13.1.1: any current representation)."""
+    if tags.star:
+        return not current.deleted
+    return current.version_id in {int(tag) for tag in tags.tags}
 
 
 def not_modified(stored: StoredResource, if_none_match: str | None, modified_before_us: int | None) -> bool:

@@ -523,3 +523,24 @@ def test_a_history_page_links_itself_as_self(client):
     assert itself == links["next"]
     again = client.get(itself.removeprefix("http://localhost")).get_json()
     assert [e["response"]["etag"] for e in again["entry"]] == ['W/"1"']
+
+
+def test_if_match_takes_a_star_or_a_list_of_etags_as_http_defines_it(client):
+    """RFC 9110 §13.1.1: If-Match is `*` (the resource exists) or a list of entity tags (any one current).
+    Both were 400 ('not a version ETag'); a tag that is no version number still is."""
+    url, (first, _) = _two_versions(client)
+    assert send(client, "PUT", f"/fhir/{url}", dict(first, gender="other"), If_Match="*").status_code == 200
+    listed = send(client, "PUT", f"/fhir/{url}", dict(first, gender="male"), If_Match='W/"9", W/"3"')
+    assert listed.status_code == 200 and listed.get_json()["meta"]["versionId"] == "4"
+    stale = send(client, "PUT", f"/fhir/{url}", dict(first), If_Match='W/"1", W/"2"')
+    assert stale.status_code == 412
+    absent = dict(first, id="never-was")
+    assert send(client, "PUT", "/fhir/Patient/never-was", absent, If_Match="*").status_code == 412
+    assert client.get("/fhir/Patient/never-was").status_code == 404
+    assert send(client, "PUT", f"/fhir/{url}", dict(first), If_Match='W/"x"').status_code == 400
+    entry = {"request": {"method": "DELETE", "url": url, "ifMatch": '"7", "4"'}}
+    assert _entries(client, "batch", entry)[0]["response"]["status"].startswith("204")
+    # A deleted resource has no current representation for `*`; its deletion version may be named.
+    revive = dict(first, gender="female")
+    assert send(client, "PUT", f"/fhir/{url}", revive, If_Match="*").status_code == 412
+    assert send(client, "PUT", f"/fhir/{url}", revive, If_Match='W/"5"').status_code == 201
