@@ -22,7 +22,7 @@ from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
 from adapter.services.patching import JSON_PATCH
-from adapter.services.preconditions import not_modified, parse_entity_tags
+from adapter.services.preconditions import not_modified, parse_entity_tags, refuse_if_match
 from adapter.services.transactions import BundleProcessor, response_bundle
 from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
@@ -99,6 +99,7 @@ def _read_response(stored: StoredResource) -> Response:
     subset = read_subset(stored.res_type, _args(), strict=_strict()) if request.args else None
     headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
+    refuse_if_match(stored, request.headers.get("If-Match"))
     since = parse_date(request.headers.get("If-Modified-Since"))
     # An HTTP date names a whole second: unmodified is last changed before that second ends.
     before_us = to_us(since) + 1_000_000 if since is not None else None

@@ -32,7 +32,12 @@ from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch, settle_narrative
-from adapter.services.preconditions import if_match_holds, parse_if_match, refuse_if_none_match
+from adapter.services.preconditions import (
+    if_match_holds,
+    parse_if_match,
+    refuse_if_match,
+    refuse_if_none_match,
+)
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
@@ -595,8 +600,7 @@ def delete(
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         return None
     guard.check_delete(res_type, labels)
-    if if_match and not if_match_holds(parse_if_match(if_match), current):
-        raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
+    refuse_if_match(current, if_match)
     refuse_if_none_match(current, if_none_match)
     if current.deleted:
         return None

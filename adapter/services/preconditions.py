@@ -53,6 +53,19 @@ def if_match_holds(tags: EntityTags, current: StoredResource) -> bool:
     return current.version_id in {int(tag) for tag in tags.tags}
 
 
+def refuse_if_match(current: StoredResource, if_match: str | None) -> None:
+    """If-Match on a request for an existing resource: 412 when the current version does not satisfy it
+    (RFC 9110 §13.1.1: the method is not performed, GET included).
+
+    Raises InvalidRequestError for a malformed value, PreconditionFailedError when it does not hold.
+    """
+    if if_match and not if_match_holds(parse_if_match(if_match), current):
+        raise PreconditionFailedError(
+            f"version conflict on {current.res_type}/{current.res_id}: If-Match {if_match!r}, "
+            f"current {current.version_id}"
+        )
+
+
 def not_modified(stored: StoredResource, if_none_match: str | None, modified_before_us: int | None) -> bool:
     """Conditional read (http.html cread): True when the client's copy is still current, a 304.
 

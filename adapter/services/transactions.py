@@ -26,7 +26,7 @@ from adapter.security.tenancy import AccessGuard, reference_texts, references
 from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
-from adapter.services.preconditions import not_modified
+from adapter.services.preconditions import not_modified, refuse_if_match
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
 from adapter.validation.gate import check_bundle_entries
@@ -582,6 +582,7 @@ class BundleProcessor:
             if entry.query
             else None
         )
+        refuse_if_match(found, entry.if_match)
         etag, last_modified = f'W/"{found.version_id}"', format_instant(found.last_updated_us)
         if not_modified(found, entry.if_none_match, entry.modified_before_us):
             return EntryResult("304 Not Modified", etag=etag, last_modified=last_modified)

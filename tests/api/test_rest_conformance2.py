@@ -544,3 +544,21 @@ def test_if_match_takes_a_star_or_a_list_of_etags_as_http_defines_it(client):
     revive = dict(first, gender="female")
     assert send(client, "PUT", f"/fhir/{url}", revive, If_Match="*").status_code == 412
     assert send(client, "PUT", f"/fhir/{url}", revive, If_Match='W/"5"').status_code == 201
+
+
+def test_if_match_on_a_read_is_a_precondition_too(client):
+    """RFC 9110 §13.1.1: when If-Match does not hold the method is not performed (412), GET included; a
+    read with a stale If-Match returned the resource as if it matched. A vread's ETag is its version."""
+    url, _ = _two_versions(client)
+    assert client.get(f"/fhir/{url}", headers={"If-Match": 'W/"1"'}).status_code == 412
+    assert client.get(f"/fhir/{url}", headers={"If-Match": 'W/"2"'}).status_code == 200
+    assert client.get(f"/fhir/{url}", headers={"If-Match": "*"}).status_code == 200
+    assert client.get(f"/fhir/{url}/_history/1", headers={"If-Match": 'W/"1"'}).status_code == 200
+    assert client.head(f"/fhir/{url}", headers={"If-Match": 'W/"1"'}).status_code == 412
+    for kind in ("batch", "transaction"):
+        entry = {"request": {"method": "GET", "url": url, "ifMatch": 'W/"1"'}}
+        response = send(client, "POST", "/fhir", _bundle(kind, entry))
+        if kind == "transaction":
+            assert response.status_code == 412
+        else:
+            assert response.get_json()["entry"][0]["response"]["status"].startswith("412")
