@@ -32,12 +32,7 @@ from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch, settle_narrative
-from adapter.services.preconditions import (
-    if_match_holds,
-    parse_if_match,
-    refuse_if_match,
-    refuse_if_none_match,
-)
+from adapter.services.preconditions import parse_if_match, refuse_if_match, refuse_if_none_match
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
 
@@ -400,10 +395,7 @@ def update(
     restored = guard.restore_hidden(res_type, previous, resource)
     if restored is not resource:
         resource, prepared = restored, None  # the body prepared from the client's text is stale
-    if expected is not None and not if_match_holds(expected, current):
-        raise PreconditionFailedError(
-            f"version conflict on {res_type}/{res_id}: If-Match {if_match!r}, current {current.version_id}"
-        )
+    refuse_if_match(current, if_match)
     body = _prepared(prepared, res_type, res_id, resource)
     referenced, visible_refs = _referenced_labels(store, body.refs, guard)
     now = max(clock(), current.last_updated_us + 1)

@@ -1,5 +1,5 @@
-"""HTTP preconditions on FHIR versions (If-None-Match, If-Modified-Since), for a REST call and for the
-Bundle entry that carries the same thing in request.ifNoneMatch and request.ifModifiedSince."""
+"""HTTP preconditions on FHIR versions (If-Match, If-None-Match, If-Modified-Since), for a REST call and
+for the Bundle entry that carries the same in request.ifMatch, ifNoneMatch and ifModifiedSince."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ _TAG_RE = re.compile(r'\s*(?:W/)?(?:"([^"]*)"|([^,\s]+))\s*(?:,|$)')
 
 @dataclass(frozen=True)
 class EntityTags:
-    """An If-None-Match value: `*`, or a list of entity tags."""
+    """An If-Match or If-None-Match value: `*`, or a list of entity tags."""
 
     star: bool
     tags: frozenset[str]
