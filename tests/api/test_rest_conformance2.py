@@ -1,5 +1,6 @@
-"""FHIR R4 REST conformance, second hunt (http.html, bundle.html): Bundle entry preconditions, HEAD
-entries, the capabilities modes, conditional delete and If-Match; on SQLite and PostgreSQL."""
+"""FHIR R4 REST conformance, second hunt (http.html, bundle.html, RFC 9110): preconditions on reads,
+writes and Bundle entries, how entries are routed, capabilities, content negotiation, history and
+patch; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
