@@ -76,8 +76,15 @@ class NotFoundError(AdapterError):
 
 
 class MethodNotAllowedError(AdapterError):
+    """The method is not one the target supports (405); `allowed` are those it does, for the Allow header
+    HTTP requires on a 405 (RFC 9110 §15.5.6)."""
+
     status = 405
     issue_code = "not-supported"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = (), expression: str | None = None):
+        super().__init__(message, expression=expression)
+        self.allowed = allowed
 
 
 class GoneError(AdapterError):

@@ -8,6 +8,7 @@ from functools import lru_cache
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.sansio.utils import get_current_url
 
+from adapter.api.errors import utf8_problem
 from adapter.errors import UnauthorizedError
 from adapter.security.audit import AuditRecord
 from adapter.services.auth import AuthService, OAuthError, TokenRequest, now_us
@@ -84,6 +85,12 @@ def token() -> Response:
 
 def _single_valued_form() -> dict[str, str]:
     """The form fields; RFC 6749 §3.2: a parameter MUST NOT be sent more than once."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        # werkzeug drops a form body it cannot decode, every field of it: the client would hear that
+        # grant_type is missing. RFC 6749 Appendix B: the form is UTF-8.
+        problem = utf8_problem(request.get_data(cache=True), "the form body")
+        if problem:
+            raise OAuthError("invalid_request", problem)
     form = request.form
     repeated = sorted(name for name, values in form.lists() if len(values) > 1)
     if repeated:

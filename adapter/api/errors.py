@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter.api.formats import JSON, render, response_format
-from adapter.errors import AdapterError, InvalidSyntaxError, Issue
+from adapter.errors import AdapterError, InvalidSyntaxError, Issue, MethodNotAllowedError
 from adapter.fhirio.outcome import operation_outcome
 
 logger = logging.getLogger(__name__)
@@ -40,13 +41,24 @@ def _format_or_json() -> str:
         return JSON
 
 
+def utf8_problem(data: bytes, what: str) -> str | None:
+    """What is wrong with a query string or form body that is not UTF-8, raw or once percent-decoded; None
+    when it is. werkzeug decodes these parts itself: raw bytes that are not UTF-8 make it fail or drop the
+    part, escaped ones (%E9) it replaces with U+FFFD, and a search or a token request would go on with
+    values the client did not send. http.html: servers SHOULD decode URLs assuming they are UTF-8."""
+    for octets, how in ((data, ""), (unquote_to_bytes(data), " once percent-decoded")):
+        try:
+            octets.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"{what} is not valid UTF-8{how} (byte {exc.start}); send UTF-8, percent-encoded"
+    return None
+
+
 def require_utf8(data: bytes, what: str) -> None:
-    """400 for bytes that are not UTF-8 in a part of the request werkzeug decodes itself (it fails, or
-    drops the part, where the client should hear what was wrong)."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidSyntaxError(f"{what} is not valid UTF-8 (byte {exc.start}); percent-encode it") from None
+    """400 (InvalidSyntaxError) when `data` is not UTF-8; see utf8_problem."""
+    problem = utf8_problem(data, what)
+    if problem:
+        raise InvalidSyntaxError(problem)
 
 
 def _query_string_is_utf8() -> None:
@@ -71,7 +83,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AdapterError)
     def _adapter_error(error: AdapterError) -> Response:
-        return outcome_response(error.status, error.issues)
+        response = outcome_response(error.status, error.issues)
+        if isinstance(error, MethodNotAllowedError) and error.allowed:
+            response.headers["Allow"] = ", ".join(error.allowed)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
 
@@ -9,17 +11,18 @@ from adapter.api.auth import fhir_base
 from adapter.api.errors import require_utf8
 from adapter.api.formats import parse_body, render, response_format
 from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
-from adapter.fhirio.jsonio import parse_json
+from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
-from adapter.search.dates import format_instant, from_us
+from adapter.search.dates import format_instant, from_us, to_us
 from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
-from adapter.services.capability import capability_statement
+from adapter.services.capability import capabilities
 from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
 from adapter.services.patching import JSON_PATCH
+from adapter.services.preconditions import not_modified, parse_entity_tags, refuse_if_match
 from adapter.services.transactions import BundleProcessor, response_bundle
 from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
@@ -96,11 +99,11 @@ def _read_response(stored: StoredResource) -> Response:
     subset = read_subset(stored.res_type, _args(), strict=_strict()) if request.args else None
     headers = _version_headers(stored, fhir_base())
     headers.pop("Location")
-    # A list of ETags, weak or strong, or "*": any one equal to the version read is a match.
-    if request.if_none_match.contains_weak(str(stored.version_id)):
-        return Response(status=304, headers=headers)
+    refuse_if_match(stored, request.headers.get("If-Match"))
     since = parse_date(request.headers.get("If-Modified-Since"))
-    if since is not None and from_us(stored.last_updated_us).replace(microsecond=0) <= since:
+    # An HTTP date names a whole second: unmodified is last changed before that second ends.
+    before_us = to_us(since) + 1_000_000 if since is not None else None
+    if not_modified(stored, request.headers.get("If-None-Match"), before_us):
         return Response(status=304, headers=headers)
     content = stored.content if subset is None else subset.apply_text(stored.res_type, stored.content or "{}")
     return render(content, response_format(request), 200, headers)
@@ -112,8 +115,15 @@ def _strict() -> bool:
 
 @bp.get("/metadata")
 def metadata() -> Response:
-    now = format_instant(_service().clock())
-    return render(capability_statement(fhir_base(), now), response_format(request))
+    since = format_instant(_service().started_us)
+    statement = capabilities(fhir_base(), since, request.args.getlist("mode"))
+    # http.html capabilities: an ETag SHOULD come with it, and SHALL change when the statement does.
+    digest = hashlib.sha256(dump_json(statement).encode()).hexdigest()[:24]
+    headers = {"ETag": f'W/"{digest}"'}
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and parse_entity_tags(if_none_match).matches(digest):
+        return Response(status=304, headers=headers)
+    return render(statement, response_format(request), headers=headers)
 
 
 @bp.post("")
@@ -184,26 +194,44 @@ def type_level(res_type: str) -> Response:
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
             guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
         )
     elif request.method == "DELETE":
         query = _conditional_query("delete")
         _audit("delete", res_type)
-        service.conditional_delete(res_type, query, guard=_guard())
+        service.conditional_delete(
+            res_type,
+            query,
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
+        )
         return Response(status=204)
     else:
         query = _conditional_query("patch")
         _audit("patch", res_type)
         outcome = service.conditional_patch(
-            res_type, query, _patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+            res_type,
+            query,
+            _patch_body(),
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
         )
     _audit(g.interaction, f"{res_type}/{outcome.stored.res_id}")
     return _write_response(outcome)
 
 
+# What a type's URL and an instance's URL take (PUT, PATCH and DELETE on a type only with a query string).
+_TYPE_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+_INSTANCE_METHODS = ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _conditional_query(interaction: str) -> str:
     if not request.query_string:
         raise MethodNotAllowedError(
-            f"{request.method} on a type needs search parameters (conditional {interaction})"
+            f"{request.method} on a type needs search parameters (conditional {interaction})",
+            allowed=_TYPE_METHODS,
         )
     return request.query_string.decode()
 
@@ -251,18 +279,31 @@ def instance(res_type: str, res_id: str) -> Response:
             _body(),  # type: ignore[arg-type]
             if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            only_if_absent=request.if_none_match.star_tag,
+            if_none_match=request.headers.get("If-None-Match"),
         )
         return _write_response(outcome)
     if request.method == "DELETE":
         _audit("delete", entity)
-        service.delete(res_type, res_id, if_match=request.headers.get("If-Match"), guard=_guard())
+        service.delete(
+            res_type,
+            res_id,
+            if_match=request.headers.get("If-Match"),
+            guard=_guard(),
+            if_none_match=request.headers.get("If-None-Match"),
+        )
         return Response(status=204)
     if request.method == "POST":
-        raise MethodNotAllowedError("POST on an instance is not allowed; use PUT to update")
+        raise MethodNotAllowedError(
+            "POST on an instance is not allowed; use PUT to update", allowed=_INSTANCE_METHODS
+        )
     _audit("patch", entity)
     outcome = service.patch(
-        res_type, res_id, _patch_body(), if_match=request.headers.get("If-Match"), guard=_guard()
+        res_type,
+        res_id,
+        _patch_body(),
+        if_match=request.headers.get("If-Match"),
+        guard=_guard(),
+        if_none_match=request.headers.get("If-None-Match"),
     )
     return _write_response(outcome)
 

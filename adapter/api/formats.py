@@ -6,23 +6,46 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Request, Response
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
+from werkzeug.http import parse_options_header
 
 from adapter.errors import NotAcceptableError, UnsupportedMediaTypeError
 from adapter.fhirio.jsonio import dump_json, parse_json
 
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
-_JSON_TYPES = {"application/fhir+json", "application/json", "json", "application/json+fhir"}
+_JSON_TYPES = {"application/fhir+json", "application/json", "text/json", "json", "application/json+fhir"}
 _XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "xml", "application/xml+fhir"}
+# http.html mime-type: asked for a generic type, the server SHOULD answer with that type, in the FHIR
+# JSON or XML format. The short _format codes and the pre-STU3 types get the FHIR types.
+_GENERIC_TYPES = ("application/json", "text/json", "application/xml", "text/xml")
+
+
+# The media types this server writes, in the order it prefers them when a client rates several alike.
+_OFFERED = (JSON, XML, *_GENERIC_TYPES)
+
+
+def _fhir_r4(version: str | None) -> bool:
+    """Whether a fhirVersion MIME-type parameter (http.html version-parameter) names R4: 4.0, or a 4.0.x
+    that some clients send; absent, the server's own version."""
+    return version is None or version == "4.0" or version.startswith("4.0.")
+
+
+def _wrong_version(version: str) -> str:
+    return f"fhirVersion {version!r} is not supported: this server is FHIR R4 (fhirVersion=4.0)"
 
 
 def response_format(request: Request) -> str:
-    """JSON or XML, from _format first, then Accept; JSON when the client does not mind."""
+    """The media type of the response, from _format first, then Accept: the FHIR JSON or XML type, or the
+    generic JSON or XML type the client named; FHIR JSON when the client does not mind."""
     wanted = request.args.get("_format")
     if wanted:
-        base = wanted.split(";")[0].strip().lower()
+        base, params = parse_options_header(wanted)
+        base = base.lower()
+        version = params.get("fhirversion")
+        if not _fhir_r4(version):
+            raise NotAcceptableError(_wrong_version(str(version)), expression="_format")
+        if base in _GENERIC_TYPES:
+            return base
         if base in _XML_TYPES:
             return XML
         if base in _JSON_TYPES:
@@ -31,26 +54,51 @@ def response_format(request: Request) -> str:
     return _from_accept(request.headers.get("Accept", ""))
 
 
+def is_xml(fmt: str) -> bool:
+    """Whether a media type response_format chose is written in the FHIR XML format."""
+    return fmt in _XML_TYPES
+
+
 @lru_cache(maxsize=64)
 def _from_accept(header: str) -> str:
     # A client sends the same Accept header on every request; parsing it again each time showed up in
     # the profile of a Task poll.
-    if not header:
+    if not header.strip():
         return JSON
-    accept = parse_accept_header(header, MIMEAccept)
-    if not accept.provided:
-        return JSON
-    best = accept.best_match([JSON, "application/json", XML, "application/xml", "text/xml"])
-    if best is None:
-        if accept["*/*"]:
-            return JSON
-        raise NotAcceptableError("only application/fhir+json and application/fhir+xml can be returned")
-    return XML if best in (XML, "application/xml", "text/xml") else JSON
+    best: tuple[float, int] | None = None  # (quality, minus the server's preference)
+    refused: str | None = None
+    for item in header.split(","):
+        # Parameters (fhirVersion, q) are read, not matched as part of the type: werkzeug's matching took
+        # "application/fhir+xml; fhirVersion=4.0" for a type this server does not write.
+        media, params = parse_options_header(item)
+        media = media.lower()
+        version = params.get("fhirversion")
+        if not _fhir_r4(version):
+            refused = version
+            continue
+        offered = JSON if media in ("*/*", "application/*") else media
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            continue
+        if offered in _OFFERED and quality > 0:
+            rank = (quality, -_OFFERED.index(offered))
+            if best is None or rank > best:
+                best = rank
+    if best is not None:
+        return _OFFERED[-best[1]]
+    if refused is not None:
+        raise NotAcceptableError(_wrong_version(refused))
+    # http.html mime-type: 406 is the answer when Accept asks only for formats the server does not write.
+    raise NotAcceptableError(f"Accept {header[:100]!r}: this server writes {', '.join(_OFFERED)}")
 
 
 def parse_body(request: Request, max_depth: int) -> Any:
     """The request body as a FHIR JSON structure, whichever of JSON or XML it came in."""
     content_type = (request.mimetype or "").lower()
+    version = request.mimetype_params.get("fhirversion")
+    if not _fhir_r4(version):
+        raise UnsupportedMediaTypeError(_wrong_version(str(version)))
     data = request.get_data(cache=False)
     if content_type in _XML_TYPES:
         from adapter.fhirio.xml import parse_xml
@@ -68,7 +116,7 @@ def render(body: dict | str | None, fmt: str, status: int = 200, headers: dict |
     """A FHIR response; `body` is a resource dict, or JSON text as stored."""
     if body is None:
         return Response(status=status, headers=headers)
-    if fmt == XML:
+    if is_xml(fmt):
         from adapter.fhirio.xml import serialise_xml
 
         resource = parse_json(body, max_depth=1000) if isinstance(body, str) else body

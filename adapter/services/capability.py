@@ -1,12 +1,15 @@
-"""The CapabilityStatement: what this server really supports, generated from what is implemented."""
+"""The CapabilityStatement and TerminologyCapabilities: what this server really supports, generated from
+what is implemented."""
 
 from __future__ import annotations
 
 from functools import cache
 
 from adapter.definitions import resource_types
+from adapter.errors import InvalidRequestError
 from adapter.search.params import params_for, registry, selection
-from adapter.validation.gate import supported_profiles
+from adapter.validation.gate import code_systems_checked, supported_profiles
+from adapter.validation.terminology import SYNTAX_SYSTEMS
 
 SOFTWARE_VERSION = "0.1.0"
 
@@ -57,6 +60,62 @@ def _audit_event() -> dict:
     }
 
 
+def _instance(base_url: str) -> dict:
+    """What both statements say of the server itself (kind instance: this installation)."""
+    return {
+        "publisher": "cart-adapter",
+        "kind": "instance",
+        "software": {"name": "cart-adapter", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "cart-adapter FHIR R4 server", "url": base_url},
+    }
+
+
+def capabilities(base_url: str, now: str, modes: list[str]) -> dict:
+    """What GET [base]/metadata answers for its `mode` parameter (http.html capabilities).
+
+    `full` (or none) gives the CapabilityStatement, and so does `normative`: "servers MAY ignore the mode
+    parameter and return a CapabilityStatement resource". `terminology` gives the TerminologyCapabilities.
+    Raises InvalidRequestError for another mode, or several: the client asked for something else.
+    """
+    if len(modes) > 1:
+        raise InvalidRequestError("mode is given more than once", expression="mode")
+    mode = modes[0] if modes else "full"
+    if mode in ("full", "normative"):
+        return capability_statement(base_url, now)
+    if mode == "terminology":
+        return terminology_capabilities(base_url, now)
+    raise InvalidRequestError(
+        f"mode {mode!r} is not one of full, normative or terminology", expression="mode"
+    )
+
+
+def terminology_capabilities(base_url: str, now: str) -> dict:
+    """The code systems the validator knows: every write is checked against its bindings with them.
+
+    Grammar-defined systems (MIME types, languages, currencies) are checked by their syntax. The server
+    offers no terminology operations, so expansion, validateCode, translation and closure are absent.
+    """
+    systems = [
+        {"uri": url, **({"version": [{"code": version}]} if version else {})}
+        for url, version in code_systems_checked()
+    ]
+    listed = {system["uri"] for system in systems}
+    systems.extend({"uri": url} for url in sorted(SYNTAX_SYSTEMS) if url not in listed)
+    return {
+        "resourceType": "TerminologyCapabilities",
+        "status": "active",
+        "date": now,
+        **_instance(base_url),
+        "description": (
+            "The code systems whose codes this server checks when a write binds an element to a value "
+            "set drawing on them: the CodeSystems it holds in full (FHIR R4 core and the loaded profile "
+            f"packages), and {', '.join(sorted(SYNTAX_SYSTEMS))} by their syntax. "
+            "No terminology operation ($expand, $validate-code, $lookup, $translate) is offered."
+        ),
+        "codeSystem": systems,
+    }
+
+
 def capability_statement(base_url: str, now: str) -> dict:
     interactions = [
         {"code": code}
@@ -99,10 +158,7 @@ def capability_statement(base_url: str, now: str) -> dict:
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": now,
-        "publisher": "cart-adapter",
-        "kind": "instance",
-        "software": {"name": "cart-adapter", "version": SOFTWARE_VERSION},
-        "implementation": {"description": "cart-adapter FHIR R4 server", "url": base_url},
+        **_instance(base_url),
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
         "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],

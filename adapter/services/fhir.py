@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from adapter.errors import InvalidRequestError, NotFoundError
-from adapter.fhirio import bundles
-from adapter.search.dates import date_range, format_instant
 from adapter.security.tenancy import AccessGuard
-from adapter.services import interactions, searching
+from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
-from adapter.services.paging import decode_position, encode_cursor
 from adapter.services.searching import SearchPage
 from adapter.store.ids import new_resource_id
 from adapter.store.resources import StoredResource
@@ -30,6 +26,8 @@ class FhirService:
     ):
         self.uow = uow
         self.clock = clock
+        # What the server supports is fixed when it starts: the date of its CapabilityStatement.
+        self.started_us = clock()
         self.default_count = default_count
         self.max_count = max_count
 
@@ -62,13 +60,15 @@ class FhirService:
 
     def read(self, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
         with self.uow.reading() as store:
-            return _present(interactions.read(store, res_type, res_id, guard=guard), guard)
+            return interactions.presented(interactions.read(store, res_type, res_id, guard=guard), guard)
 
     def vread(
         self, res_type: str, res_id: str, version: str, *, guard: AccessGuard = SERVER
     ) -> StoredResource:
         with self.uow.reading() as store:
-            return _present(interactions.vread(store, res_type, res_id, version, guard=guard), guard)
+            return interactions.presented(
+                interactions.vread(store, res_type, res_id, version, guard=guard), guard
+            )
 
     def update(
         self,
@@ -78,7 +78,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
-        only_if_absent: bool = False,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         prepared = _prepare(resource, res_type, res_id, validated)
@@ -93,7 +93,7 @@ class FhirService:
                 guard=guard,
                 validated=validated,
                 prepared=prepared,
-                only_if_absent=only_if_absent,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -105,6 +105,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         """Apply a JSON Patch or a FHIRPath Patch to the current version and store the result as the next
         version.
@@ -114,7 +115,14 @@ class FhirService:
         """
         with self.uow.writing() as store:
             outcome = interactions.patch(
-                store, res_type, res_id, document, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                res_id,
+                document,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -126,6 +134,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         """Patch the single match of a search: none is 404, several 412."""
         with self.uow.writing() as store:
@@ -138,6 +147,7 @@ class FhirService:
                 query_string=query_string,
                 if_match=if_match,
                 guard=guard,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -149,6 +159,7 @@ class FhirService:
         *,
         if_match: str | None = None,
         guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         with self.uow.writing() as store:
@@ -161,23 +172,48 @@ class FhirService:
                 if_match=if_match,
                 guard=guard,
                 validated=validated,
+                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
     def delete(
-        self, res_type: str, res_id: str, *, if_match: str | None = None, guard: AccessGuard = SERVER
+        self,
+        res_type: str,
+        res_id: str,
+        *,
+        if_match: str | None = None,
+        guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.delete(
-                store, res_type, res_id, clock=self.clock, if_match=if_match, guard=guard
+                store,
+                res_type,
+                res_id,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                if_none_match=if_none_match,
             )
 
     def conditional_delete(
-        self, res_type: str, query_string: str, *, guard: AccessGuard = SERVER
+        self,
+        res_type: str,
+        query_string: str,
+        *,
+        if_match: str | None = None,
+        guard: AccessGuard = SERVER,
+        if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.conditional_delete(
-                store, res_type, query_string, clock=self.clock, guard=guard
+                store,
+                res_type,
+                query_string,
+                clock=self.clock,
+                if_match=if_match,
+                guard=guard,
+                if_none_match=if_none_match,
             )
 
     # -- search ------------------------------------------------------------------------------------
@@ -215,83 +251,17 @@ class FhirService:
         *,
         guard: AccessGuard = SERVER,
     ) -> str:
-        if res_type:
-            interactions.check_type(res_type)
-            guard.require(res_type, "r" if res_id else "s")
-        else:
-            guard.require("*", "s")
-        since_us, count, before = None, self.default_count, None
-        at: list[tuple[int, int]] = []
-        for name, value in args:
-            if name == "_since":
-                found = date_range(value)
-                if found is None:
-                    raise InvalidRequestError(f"_since {value!r} is not an instant", expression="_since")
-                since_us = found[0]
-            elif name == "_at":
-                for part in value.split(","):
-                    period = date_range(part)
-                    if period is None:
-                        raise InvalidRequestError(f"_at {part!r} is not a FHIR date", expression="_at")
-                    at.append(period)
-            elif name == "_count":
-                if not (value.isascii() and value.isdigit()):  # isdigit() alone accepts "²"
-                    raise InvalidRequestError("_count must be a non-negative integer", expression="_count")
-                count = min(int(value), self.max_count)
-            elif name == "_page":
-                before = decode_position(value)
-        with self.uow.reading() as store:
-            visible = guard.visible_labels
-            if res_type and res_id:
-                current = store.current(res_type, res_id)
-                if current is None or not guard.can_see(store.labels(current.pk)):
-                    raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
-            rows = store.history(
-                res_type,
-                res_id,
-                since_us=since_us,
-                before_seq=before,
-                limit=count + 1,
-                visible=visible,
-                at=tuple(at),
-            )
-            more = len(rows) > count
-            rows = [_present(r, guard) for r in rows[:count]]
-            total = (
-                store.count_history(res_type, res_id, since_us, None, visible=visible, at=tuple(at))
-                if before is None
-                else None
-            )
-        path = "/".join(p for p in (base, res_type, res_id) if p) + "/_history"
-        kept = [(n, v) for n, v in args if n in ("_since", "_at", "_count")]
-        qs = "&".join(f"{n}={v}" for n, v in kept)
-        links = [("self", f"{path}?{qs}" if qs else path)]
-        if more and rows:
-            cursor = encode_cursor(0, rows[-1].seq)
-            links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={cursor}"))
-        return bundles.history(
-            (_history_entry(base, r) for r in rows),
-            total=total,
-            links=links,
-            now=format_instant(self.clock()),
+        query = history.prepare(
+            res_type,
+            res_id,
+            args,
+            guard=guard,
+            default_count=self.default_count,
+            max_count=self.max_count,
         )
-
-
-def _history_entry(base: str, row: StoredResource) -> bundles.HistoryEntry:
-    method = row.method if row.method in ("POST", "PUT", "DELETE") else "PUT"
-    url = row.res_type if method == "POST" else f"{row.res_type}/{row.res_id}"
-    status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK")
-    if method == "PUT" and row.version_id == 1:
-        status = "201 Created"  # an update as create
-    return bundles.HistoryEntry(
-        full_url=f"{base}/{row.res_type}/{row.res_id}",
-        content=None if row.deleted else row.content,
-        method=method,
-        url=url,
-        status=status,
-        etag=f'W/"{row.version_id}"',
-        last_modified=format_instant(row.last_updated_us),
-    )
+        with self.uow.reading() as store:
+            page = history.run(store, query, guard)
+        return history.history_text(page, base, self.clock())
 
 
 def _prepare(
@@ -303,13 +273,7 @@ def _prepare(
     return interactions.prepare(res_type, res_id, resource)
 
 
-def _present(stored: StoredResource, guard: AccessGuard) -> StoredResource:
-    if not guard.pseudonymises or stored.content is None:
-        return stored
-    return replace(stored, content=guard.present(stored.res_type, stored.content))
-
-
 def _present_write(outcome: WriteOutcome, guard: AccessGuard) -> WriteOutcome:
     if not guard.pseudonymises:
         return outcome
-    return replace(outcome, stored=_present(outcome.stored, guard))
+    return replace(outcome, stored=interactions.presented(outcome.stored, guard))

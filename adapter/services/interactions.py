@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,7 +31,8 @@ from adapter.search.extract import index_rows, split_reference
 from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
-from adapter.services.patching import apply_json_patch
+from adapter.services.patching import apply_json_patch, settle_narrative
+from adapter.services.preconditions import parse_if_match, refuse_if_match, refuse_if_none_match
 from adapter.store.ids import new_resource_id
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
@@ -40,7 +41,6 @@ from adapter.validation.gate import check_for_write
 # searched version to that type and fails on a larger one.
 MAX_VERSION = 2**31 - 1
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_ETAG_RE = re.compile(r'^\s*(?:W/)?"?([^"]*)"?\s*$')
 
 Clock = Callable[[], int]
 
@@ -72,14 +72,6 @@ def is_type(res_type: str) -> bool:
 def check_id(res_id: str) -> None:
     if not ID_RE.match(res_id):
         raise InvalidRequestError(f"{res_id!r} is not a valid FHIR id", expression="id")
-
-
-def parse_etag(value: str) -> int:
-    match = _ETAG_RE.match(value)
-    # isascii(): isdigit() also accepts digits such as "²" that int() refuses
-    if not match or not (match.group(1).isascii() and match.group(1).isdigit()):
-        raise InvalidRequestError(f'If-Match {value!r} is not a version ETag such as W/"3"')
-    return int(match.group(1))
 
 
 # Stand-ins for meta.versionId and meta.lastUpdated in a body prepared before its transaction; random, so
@@ -128,7 +120,7 @@ def prepare(res_type: str, res_id: str, resource: dict) -> PreparedBody:
             raise UnprocessableResourceError(
                 f"conditional reference {text!r}: conditional references are resolved in transaction "
                 "Bundles only; send a literal reference, or this write in a transaction",
-                expression=_reference_path(resource, text, res_type),
+                expression=reference_path(resource, text, res_type),
             )
     stamped = _stamp(resource, res_type, res_id, _VERSION_MARK, _UPDATED_MARK)
     # The meta elements stand in for values unknown yet; no search parameter reads them.
@@ -148,18 +140,18 @@ def is_conditional_reference(text: str) -> bool:
     return text[:1].isupper() and "?" in text[1:]
 
 
-def _reference_path(node: Any, text: str, path: str) -> str | None:
+def reference_path(node: Any, text: str, path: str) -> str | None:
     """Where in the resource the reference `text` is (for the error), as Type.element[.element...]."""
     if isinstance(node, dict):
         if node.get("reference") == text:
             return f"{path}.reference"
         for key, value in node.items():
-            found = _reference_path(value, text, f"{path}.{key}")
+            found = reference_path(value, text, f"{path}.{key}")
             if found:
                 return found
     elif isinstance(node, list):
         for n, item in enumerate(node):
-            found = _reference_path(item, text, f"{path}[{n}]")
+            found = reference_path(item, text, f"{path}[{n}]")
             if found:
                 return found
     return None
@@ -317,6 +309,13 @@ def _visible_current(
     return current
 
 
+def presented(stored: StoredResource, guard: AccessGuard) -> StoredResource:
+    """The stored version as the caller may see it (pseudonymised for a manufacturer)."""
+    if not guard.pseudonymises or stored.content is None:
+        return stored
+    return replace(stored, content=guard.present(stored.res_type, stored.content))
+
+
 def read(store: ResourceStore, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
     check_type(res_type)
     guard.require(res_type, "r")
@@ -355,10 +354,11 @@ def update(
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
     prepared: PreparedBody | None = None,
-    only_if_absent: bool = False,
+    if_none_match: str | None = None,
 ) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create);
-    `only_if_absent` (HTTP `If-None-Match: *`): create only, 412 when the resource exists."""
+    `if_none_match` (HTTP If-None-Match): 412 when the resource exists in a version it names (`*`: create
+    only)."""
     check_type(res_type)
     check_id(res_id)
     guard.require(res_type, "u")
@@ -367,7 +367,7 @@ def update(
         raise InvalidRequestError(
             f"the resource id {resource.get('id')!r} does not match the URL id {res_id!r}", expression="id"
         )
-    expected = parse_etag(if_match) if if_match else None
+    expected = parse_if_match(if_match) if if_match else None
     current = store.current(res_type, res_id, for_update=True)
     if current is None:
         # Two clients creating the same new id would both see nothing; the lock makes one of them wait.
@@ -389,18 +389,14 @@ def update(
             warnings=warnings,
             prepared=prepared,
         )
-    if only_if_absent and not current.deleted:
-        raise PreconditionFailedError(f"If-None-Match: * given but {res_type}/{res_id} exists")
+    refuse_if_none_match(current, if_none_match)
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)
     restored = guard.restore_hidden(res_type, previous, resource)
     if restored is not resource:
         resource, prepared = restored, None  # the body prepared from the client's text is stale
-    if expected is not None and expected != current.version_id:
-        raise PreconditionFailedError(
-            f"version conflict on {res_type}/{res_id}: If-Match {expected}, current {current.version_id}"
-        )
+    refuse_if_match(current, if_match)
     body = _prepared(prepared, res_type, res_id, resource)
     referenced, visible_refs = _referenced_labels(store, body.refs, guard)
     now = max(clock(), current.last_updated_us + 1)
@@ -490,6 +486,7 @@ def patch(
     query_string: str | None = None,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
+    if_none_match: str | None = None,
 ) -> WriteOutcome:
     """Apply a JSON Patch (a list of operations) or a FHIRPath Patch (a Parameters resource) to the
     current version of `target` (or of the single match of `query_string`, a conditional patch) and
@@ -506,6 +503,7 @@ def patch(
         patched = apply_fhirpath_patch(stored, document, res_type, target)  # type: ignore[arg-type]
     else:
         patched = apply_json_patch(stored, document, res_type, target)
+    patched = settle_narrative(stored, patched, res_type)
     return update(
         store,
         res_type,
@@ -515,6 +513,7 @@ def patch(
         if_match=if_match or f'W/"{current.version_id}"',
         guard=guard,
         validated=pre_validate(patched, res_type),
+        if_none_match=if_none_match,
     )
 
 
@@ -528,6 +527,7 @@ def conditional_update(
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
+    if_none_match: str | None = None,
 ) -> WriteOutcome:
     check_type(res_type)
     guard.require(res_type, "u")
@@ -545,6 +545,7 @@ def conditional_update(
                 if_match=if_match,
                 guard=guard,
                 validated=validated,
+                if_none_match=if_none_match,
             )
         guard.require(res_type, "c")
         warnings = _check_body(resource, res_type, validated)
@@ -557,7 +558,15 @@ def conditional_update(
     body = dict(resource)
     body["id"] = match.res_id
     return update(
-        store, res_type, match.res_id, body, clock=clock, if_match=if_match, guard=guard, validated=validated
+        store,
+        res_type,
+        match.res_id,
+        body,
+        clock=clock,
+        if_match=if_match,
+        guard=guard,
+        validated=validated,
+        if_none_match=if_none_match,
     )
 
 
@@ -569,6 +578,7 @@ def delete(
     clock: Clock,
     if_match: str | None = None,
     guard: AccessGuard = SERVER,
+    if_none_match: str | None = None,
 ) -> StoredResource | None:
     """Logically delete; deleting a deleted resource, or one that does not exist, changes nothing (the
     specification answers both as a success). Returns the deletion version, or None."""
@@ -583,8 +593,8 @@ def delete(
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         return None
     guard.check_delete(res_type, labels)
-    if if_match and parse_etag(if_match) != current.version_id:
-        raise PreconditionFailedError(f"version conflict on {res_type}/{res_id}")
+    refuse_if_match(current, if_match)
+    refuse_if_none_match(current, if_none_match)
     if current.deleted:
         return None
     now = max(clock(), current.last_updated_us + 1)
@@ -592,10 +602,31 @@ def delete(
 
 
 def conditional_delete(
-    store: ResourceStore, res_type: str, query_string: str, *, clock: Clock, guard: AccessGuard = SERVER
+    store: ResourceStore,
+    res_type: str,
+    query_string: str,
+    *,
+    clock: Clock,
+    if_match: str | None = None,
+    guard: AccessGuard = SERVER,
+    if_none_match: str | None = None,
 ) -> StoredResource | None:
-    """Delete the single match of a search; several matches are refused (conditionalDelete = single)."""
+    """Delete the single match of a search; several matches are refused (conditionalDelete = single).
+
+    `if_match` applies to that match, as a conditional update's does; with no match there is no version
+    to compare, 412 as for a version-aware delete of a resource that does not exist.
+    """
     target = conditional_delete_target(store, res_type, query_string, guard=guard)
     if target is None:
+        if if_match:
+            raise PreconditionFailedError(f"If-Match given but no {res_type} matches {query_string!r}")
         return None
-    return delete(store, res_type, target, clock=clock, guard=guard)
+    return delete(
+        store,
+        res_type,
+        target,
+        clock=clock,
+        if_match=if_match,
+        guard=guard,
+        if_none_match=if_none_match,
+    )

@@ -57,3 +57,40 @@ def apply_json_patch(resource: dict, document: Any, res_type: str, res_id: str) 
         if current.get(element) != expected:
             raise UnprocessableResourceError(f"a patch may not change {element}", expression=element)
     return current
+
+
+# Narrative statuses whose text is made from the data alone (and its extensions): once the data changes
+# it is stale, and whoever shows the resource can make it again from the data.
+_DERIVED_NARRATIVE = ("generated", "extensions")
+
+
+def settle_narrative(before: dict, after: dict, res_type: str) -> dict:
+    """The patched resource with its narrative made safe (http.html patch: the server SHALL ensure that
+    the narrative is not clinically unsafe after the patch).
+
+    A patch that changes the data but leaves the narrative as it was would keep a text describing the
+    data before it: a generated one is dropped; an `additional` one, which says more than the data, can
+    be neither kept nor dropped, so the patch is refused. A patch that changes the narrative itself, or
+    only meta, keeps what it leaves.
+
+    Raises:
+        UnprocessableResourceError: the narrative holds additional content the patch would leave stale.
+    """
+    text = after.get("text")
+    if not isinstance(text, dict) or text != before.get("text") or _data(before) == _data(after):
+        return after
+    status = text.get("status")
+    if status in _DERIVED_NARRATIVE:
+        return {key: value for key, value in after.items() if key != "text"}
+    if status == "additional":
+        raise UnprocessableResourceError(
+            f"the patch changes the data of this {res_type} but not its narrative, whose content goes "
+            "beyond the data (status additional) and would then be out of date: patch text as well, "
+            "or update the resource with PUT",
+            expression=f"{res_type}.text",
+        )
+    return after
+
+
+def _data(resource: dict) -> dict:
+    return {key: value for key, value in resource.items() if key not in ("text", "meta")}

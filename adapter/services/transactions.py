@@ -14,16 +14,19 @@ from adapter.errors import (
     AdapterError,
     InvalidRequestError,
     Issue,
+    MethodNotAllowedError,
     PreconditionFailedError,
     UnprocessableResourceError,
 )
 from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
-from adapter.search.dates import format_instant
-from adapter.security.tenancy import AccessGuard, references
-from adapter.services import interactions, searching
+from adapter.fhirio.subsetting import read_subset
+from adapter.search.dates import date_range, format_instant
+from adapter.security.tenancy import AccessGuard, reference_texts, references
+from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
+from adapter.services.preconditions import not_modified, refuse_if_match
 from adapter.store.ids import new_resource_id
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
@@ -56,6 +59,10 @@ class _Entry:
     if_none_exist: str | None
     if_match: str | None
     raw_url: str
+    if_none_match: str | None = None
+    modified_before_us: int | None = None  # the end of the moment request.ifModifiedSince names
+    version: str | None = None  # a vread's [vid]
+    history: bool = False  # a history of the instance, the type or (res_type "") the system
     new_id: str | None = None
     existing: StoredResource | None = None
     validated: tuple[Issue, ...] | None = None  # warnings, when validated before the transaction
@@ -101,8 +108,8 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
             f"Bundle.entry[{index}].request with method and url is required",
             expression=f"Bundle.entry[{index}].request",
         )
-    for key in ("ifNoneExist", "ifMatch"):
-        # Read later as a query string and an ETag: anything but a string would fail there.
+    for key in ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince"):
+        # Read later as a query string, ETags and an instant: anything but a string would fail there.
         if request.get(key) is not None and not isinstance(request[key], str):
             raise InvalidRequestError(
                 f"Bundle.entry[{index}].request.{key} must be a string",
@@ -130,8 +137,13 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
             f"Bundle.entry[{index}].request.url {url!r} names no resource type",
             expression=f"Bundle.entry[{index}].request.url",
         )
-    res_type = path[0]
-    res_id = path[1] if len(path) > 1 else None
+    res_type, res_id, version, history_of = _route(index, method, path, url)
+    if method == "POST" and request.get("ifNoneMatch") is not None:
+        # A create has no current version to compare; what it may be conditional on is a search.
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.ifNoneMatch does not apply to a POST (a create); use ifNoneExist",
+            expression=f"Bundle.entry[{index}].request.ifNoneMatch",
+        )
     resource = entry.get("resource")
     if method in ("POST", "PUT") and not isinstance(resource, dict):
         raise InvalidRequestError(
@@ -148,7 +160,59 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
         request.get("ifNoneExist"),
         request.get("ifMatch"),
         url,
+        request.get("ifNoneMatch"),
+        _modified_before(index, request.get("ifModifiedSince")),
+        version,
+        history_of,
     )
+
+
+_READS = frozenset({"GET", "HEAD"})
+# The URL shapes of the interactions an entry may name ("*": a type, id or version) and their methods.
+_SHAPES: dict[tuple[str, ...], frozenset[str]] = {
+    ("_history",): _READS,
+    ("*",): frozenset(_ORDER),
+    ("*", "_history"): _READS,
+    ("*", "*"): frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"}),
+    ("*", "*", "_history"): _READS,
+    ("*", "*", "_history", "*"): _READS,
+}
+
+
+def _route(index: int, method: str, path: list[str], url: str) -> tuple[str, str | None, str | None, bool]:
+    """(type, id, version, history) of the interaction request.url names, read as the REST routes read a
+    URL (a read must not answer for Patient/x/_history, nor a create drop the id of Patient/x): another
+    shape is 400, a method the shape does not take 405."""
+    shape = tuple("_history" if part == "_history" else "*" for part in path)
+    methods = _SHAPES.get(shape)
+    if methods is None:
+        raise InvalidRequestError(
+            f"request.url {url!r} names no interaction: [type], [type]/[id], "
+            "[type]/[id]/_history/[vid], [type]/[id]/_history, [type]/_history or _history",
+            expression=f"Bundle.entry[{index}].request.url",
+        )
+    if method not in methods:
+        raise MethodNotAllowedError(
+            f"{method} {url!r} is not allowed",
+            allowed=tuple(sorted(methods)),
+            expression=f"Bundle.entry[{index}].request.method",
+        )
+    res_type = "" if shape == ("_history",) else path[0]
+    res_id = path[1] if len(shape) > 1 and shape[1] == "*" else None
+    version = path[3] if len(shape) == 4 else None
+    return res_type, res_id, version, "_history" in shape and version is None
+
+
+def _modified_before(index: int, since: str | None) -> int | None:
+    if since is None:
+        return None
+    moment = date_range(since)
+    if moment is None or "T" not in since:
+        raise InvalidRequestError(
+            f"Bundle.entry[{index}].request.ifModifiedSince {since!r} is not an instant",
+            expression=f"Bundle.entry[{index}].request.ifModifiedSince",
+        )
+    return moment[1]
 
 
 # Elements whose string value is a link the server must rewrite (references, uri/url/uuid/oid values);
@@ -439,6 +503,7 @@ class BundleProcessor:
                 guard=guard,
                 validated=entry.validated,
                 prepared=entry.prepared,
+                if_none_match=entry.if_none_match,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":
@@ -450,10 +515,17 @@ class BundleProcessor:
                     clock=self.clock,
                     if_match=entry.if_match,
                     guard=guard,
+                    if_none_match=entry.if_none_match,
                 )
             elif entry.query:
                 interactions.conditional_delete(
-                    store, entry.res_type, entry.query, clock=self.clock, guard=guard
+                    store,
+                    entry.res_type,
+                    entry.query,
+                    clock=self.clock,
+                    if_match=entry.if_match,
+                    guard=guard,
+                    if_none_match=entry.if_none_match,
                 )
             else:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
@@ -468,19 +540,32 @@ class BundleProcessor:
                 query_string=entry.query,
                 if_match=entry.if_match,
                 guard=guard,
+                if_none_match=entry.if_none_match,
             )
             return _write_result(base, outcome, guard)
-        return self._get(store, entry, base, guard)
+        result = self._get(store, entry, base, guard)
+        # HEAD is GET without the body (RFC 9110 §9.3.2): the status, etag and lastModified only.
+        return replace(result, resource=None, read=False) if entry.method == "HEAD" else result
 
     def _get(self, store: ResourceStore, entry: _Entry, base: str, guard: AccessGuard) -> EntryResult:
-        if entry.res_id and "/_history/" in entry.raw_url:
-            version = entry.raw_url.rsplit("/", 1)[-1]
-            found = interactions.vread(store, entry.res_type, entry.res_id, version, guard=guard)
+        args = parse_qsl(entry.query or "", keep_blank_values=True)
+        if entry.history:
+            query = history.prepare(
+                entry.res_type or None,
+                entry.res_id,
+                args,
+                guard=guard,
+                default_count=self.default_count,
+                max_count=self.max_count,
+            )
+            page = history.run(store, query, guard)
+            return EntryResult("200 OK", resource=history.history_text(page, base, self.clock()), read=True)
+        if entry.version is not None:
+            found = interactions.vread(store, entry.res_type, entry.res_id or "", entry.version, guard=guard)
         elif entry.res_id:
             found = interactions.read(store, entry.res_type, entry.res_id, guard=guard)
         else:
             # On the transaction's own connection: a GET entry sees what the earlier entries wrote.
-            args = parse_qsl(entry.query or "", keep_blank_values=True)
             query = searching.prepare(
                 entry.res_type,
                 args,
@@ -493,21 +578,30 @@ class BundleProcessor:
             page = searching.run(store, query, guard)
             text = searching.searchset_text(page, base, self.clock(), guard=guard)
             return EntryResult("200 OK", resource=text, read=True)
-        return EntryResult(
-            "200 OK",
-            read=True,
-            etag=f'W/"{found.version_id}"',
-            last_modified=format_instant(found.last_updated_us),
-            resource=guard.present(found.res_type, found.content) if found.content else None,
+        # As on a REST read, _summary and _elements ask for part of the resource.
+        subset = (
+            read_subset(found.res_type, parse_qsl(entry.query, keep_blank_values=True))
+            if entry.query
+            else None
         )
+        refuse_if_match(found, entry.if_match)
+        etag, last_modified = f'W/"{found.version_id}"', format_instant(found.last_updated_us)
+        if not_modified(found, entry.if_none_match, entry.modified_before_us):
+            return EntryResult("304 Not Modified", etag=etag, last_modified=last_modified)
+        content = guard.present(found.res_type, found.content) if found.content else None
+        if content is not None and subset is not None:
+            content = subset.apply_text(found.res_type, content)
+        return EntryResult("200 OK", read=True, etag=etag, last_modified=last_modified, resource=content)
 
     # -- batch -------------------------------------------------------------------------------------
     def _batch(self, raw_entries: list, base: str, guard: AccessGuard) -> list[EntryResult]:
         results: list[EntryResult] = []
+        written = _placeholder_full_urls(raw_entries)
         with self.uow.writing() as store:
             for i, raw in enumerate(raw_entries):
                 try:
                     entry = _parse_entry(i, raw, base)
+                    _refuse_dependency(entry, written)
                     with store.savepoint():
                         if entry.method == "POST":
                             entry.new_id = None
@@ -529,6 +623,7 @@ class BundleProcessor:
                                 clock=self.clock,
                                 if_match=entry.if_match,
                                 guard=guard,
+                                if_none_match=entry.if_none_match,
                             )
                             results.append(_write_result(base, outcome, guard))
                         else:
@@ -543,6 +638,36 @@ class BundleProcessor:
                         )
                     )
         return results
+
+
+def _placeholder_full_urls(raw_entries: list) -> dict[str, int]:
+    """The urn: fullUrls (urn:uuid, urn:oid) of the batch entries that write a resource, with their index:
+    names that stand for a resource only inside this Bundle."""
+    out: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        request = raw.get("request") if isinstance(raw, dict) else None
+        full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+        method = request.get("method") if isinstance(request, dict) else None
+        writes = isinstance(method, str) and method.upper() in ("POST", "PUT")
+        if isinstance(full_url, str) and full_url.startswith("urn:") and writes:
+            out.setdefault(full_url, index)
+    return out
+
+
+def _refuse_dependency(entry: _Entry, written: dict[str, int]) -> None:
+    """400 for a batch entry whose resource refers to another entry by its urn: fullUrl. http.html batch
+    rules: there SHALL be no interdependencies between a batch's entries, and servers SHOULD check; a
+    batch does not rewrite such references, so it would be stored pointing at nothing."""
+    if not isinstance(entry.resource, dict):
+        return
+    for text in reference_texts(entry.resource):
+        other = written.get(text)
+        if other is not None and other != entry.index:
+            raise InvalidRequestError(
+                f"the resource refers to {text!r}, the fullUrl of entry {other} of this batch: the entries "
+                "of a batch are independent and such a reference is not resolved; send a transaction",
+                expression=interactions.reference_path(entry.resource, text, entry.res_type),
+            )
 
 
 _REASONS = {

@@ -74,6 +74,17 @@ def supported_profiles(res_type: str) -> tuple[str, ...]:
     return _profiles_by_type.get(res_type, ())
 
 
+def code_systems_checked() -> list[tuple[str, str | None]]:
+    """(url, version) of each CodeSystem whose codes the validator holds in full, so that it checks a
+    code against a binding that draws on it (for TerminologyCapabilities). Other CodeSystems (examples,
+    fragments, content not present) leave such codes unchecked."""
+    return [
+        (cs["url"], cs.get("version"))
+        for cs in validator().registry.code_systems()
+        if cs.get("content", "complete") == "complete" and isinstance(cs.get("url"), str)
+    ]
+
+
 def check_for_write(resource: dict) -> list[Issue]:
     """Validate against the base definition and every profile the resource claims.
 

@@ -254,6 +254,14 @@ class ProfileRegistry:
             found = definitions.code_systems().get(key)
         return found
 
+    def code_systems(self) -> list[dict]:
+        """Every CodeSystem known, by canonical: the core ones, and the added ones (which replace a core
+        one of the same canonical)."""
+        core = definitions.code_systems().items() if self._core else ()
+        merged = {canonical_key(url): cs for url, cs in core}
+        merged.update(self._code_systems)
+        return [merged[key] for key in sorted(merged)]
+
     def added_structures(self) -> list[str]:
         """Canonicals of the StructureDefinitions added to the core set (generated or pending)."""
         return sorted(set(self._structures) | set(self._pending))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from adapter.fhirio.jsonio import dump_json
 
 FHIR_JSON = "application/fhir+json"
@@ -19,3 +21,12 @@ def created(client, resource: dict) -> dict:  # type: ignore[no-untyped-def]
     response = send(client, "POST", f"/fhir/{resource['resourceType']}", resource)
     assert response.status_code == 201, response.get_data(as_text=True)
     return response.get_json()
+
+
+def json_patch_binary(operations: bytes) -> dict:
+    """A JSON Patch as a Bundle PATCH entry carries it: a Binary of application/json-patch+json."""
+    return {
+        "resourceType": "Binary",
+        "contentType": "application/json-patch+json",
+        "data": base64.b64encode(operations).decode(),
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests import fixtures
-from tests.api.helpers import created, send
+from tests.api.helpers import created, json_patch_binary, send
 
 
 def test_head_answers_like_get_without_a_body(client):
@@ -46,16 +46,6 @@ def test_delete_of_a_resource_that_never_existed_succeeds_and_changes_nothing(cl
     assert batch["entry"][0]["response"]["status"].startswith("204")
 
 
-def _json_patch_binary(operations: bytes) -> dict:
-    import base64
-
-    return {
-        "resourceType": "Binary",
-        "contentType": "application/json-patch+json",
-        "data": base64.b64encode(operations).decode(),
-    }
-
-
 def test_a_transaction_whose_conditional_delete_or_patch_resolves_to_another_entrys_resource_fails(client):
     """http.html transaction rules: if identities overlap across the DELETE, POST and PUT/PATCH steps,
     including identities resolved from a conditional update or delete, the transaction SHALL fail."""
@@ -65,7 +55,7 @@ def test_a_transaction_whose_conditional_delete_or_patch_resolves_to_another_ent
         "request": {"method": "PUT", "url": "Organization/hcl"},
     }
     conditional_delete = {"request": {"method": "DELETE", "url": "Organization?_id=hcl"}}
-    rename = _json_patch_binary(b'[{"op": "replace", "path": "/name", "value": "patched"}]')
+    rename = json_patch_binary(b'[{"op": "replace", "path": "/name", "value": "patched"}]')
     conditional_patch = {"resource": rename, "request": {"method": "PATCH", "url": "Organization?_id=hcl"}}
     for other in (conditional_delete, conditional_patch):
         response = send(client, "POST", "/fhir", _bundle("transaction", other, put))

@@ -195,6 +195,31 @@ def test_client_secret_basic(app) -> None:  # type: ignore[no-untyped-def]
     assert too_much.get_json()["error"] == "invalid_scope"
 
 
+def test_a_token_request_whose_form_is_not_utf8_is_invalid_request_naming_the_encoding(app) -> None:  # type: ignore[no-untyped-def]
+    """werkzeug drops a form body it cannot decode, so the client heard that grant_type was missing;
+    RFC 6749 Appendix B: the form is UTF-8, and §5.2 invalid_request is for a malformed request."""
+    client = app.test_client()
+    _, secret = app.extensions["cart_adapter"].auth.register("latin", "admin", "system/*.rs")
+    response = client.post(
+        TOKEN_URL,
+        data=b"grant_type=client_credentials&scope=syst\xe8me",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=("latin", secret),
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+    assert "UTF-8" in response.get_json()["error_description"]
+    assert "grant_type" not in response.get_json()["error_description"]
+    # Percent-escaped, werkzeug would decode it to U+FFFD and go on with a scope nobody asked for.
+    escaped = client.post(
+        TOKEN_URL,
+        data=b"grant_type=client_credentials&scope=syst%E8me",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=("latin", secret),
+    )
+    assert escaped.status_code == 400 and escaped.get_json()["error"] == "invalid_request"
+
+
 def test_disabled_client_loses_access(app) -> None:  # type: ignore[no-untyped-def]
     from adapter.store import client_store
 
