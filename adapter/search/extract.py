@@ -115,6 +115,13 @@ def reference_key(reference: str) -> tuple[str, str] | None:
     return split[0], "/".join(parts)
 
 
+def local_reference(reference: str) -> tuple[str, str] | None:
+    """(type, id) of a literal reference to a resource of this server (relative, or absolute on its
+    configured base); None for another server's resource, which no local resource stands for."""
+    key = reference_key(reference)
+    return key if key is not None and "/" not in key[1] else None
+
+
 def _references(value: Any, target_type: str | None) -> Iterator[tuple[str, str]]:
     version = ""
     if isinstance(value, str):

@@ -13,7 +13,7 @@ from typing import Any
 
 from adapter.errors import ForbiddenError
 from adapter.fhirio.jsonio import dump_json, parse_stored_json
-from adapter.search.extract import IDENTIFIER, OF_TYPE, split_reference
+from adapter.search.extract import IDENTIFIER, OF_TYPE, local_reference
 from adapter.security.clients import Client
 
 # Resources a manufacturer may create: what comes back from manufacturing and shipping.
@@ -56,11 +56,22 @@ def reference_texts(node: Any) -> Iterator[str]:
 
 
 def references(node: Any) -> Iterator[tuple[str, str]]:
-    """Every literal reference (type, id) inside a resource."""
+    """Every literal reference (type, id) to a resource of this server inside a resource: those are the
+    resources whose labels a manufacturer's result takes (another server's Task/1 is not ours)."""
     for ref in reference_texts(node):
-        split = split_reference(ref)
-        if split:
-            yield split
+        local = local_reference(ref)
+        if local:
+            yield local
+
+
+def task_owner(task: dict) -> str | None:
+    """The label of the manufacturer that owns a Task: `Organization/<id>` of its owner when that is an
+    Organization of this server. "Organization/kite-eu/_history/1", or the same on this server's base
+    URL, is Organization/kite-eu all the same; another server's Organization/kite-eu is not."""
+    owner = task.get("owner")
+    text = owner.get("reference") if isinstance(owner, dict) else None
+    local = local_reference(text) if isinstance(text, str) else None
+    return f"Organization/{local[1]}" if local and local[0] == "Organization" else None
 
 
 @dataclass
@@ -178,7 +189,7 @@ class AccessGuard:
             if not exists or current is None:
                 raise ForbiddenError("a manufacturer updates existing orders; it does not create them by PUT")
             if res_type == "Task":
-                if (current.get("owner") or {}).get("reference") != tenant:
+                if task_owner(current) != tenant:
                     raise ForbiddenError("a manufacturer may update only the Tasks it owns")
                 # Compared as the manufacturer sees them: its view has no reference displays.
                 changed = [
@@ -237,10 +248,9 @@ class AccessGuard:
         if tenant:
             labels.add(tenant)
         if res_type == "Task":
-            owner = (resource.get("owner") or {}).get("reference")
-            if isinstance(owner, str) and owner.startswith("Organization/"):
-                # "Organization/kite-eu/_history/1" is owned by Organization/kite-eu all the same.
-                labels.add("/".join(owner.split("/", 2)[:2]))
+            owner = task_owner(resource)
+            if owner:
+                labels.add(owner)
         if self.principal is not None and self.principal.role == "manufacturer":
             labels |= referenced_labels
         return labels

@@ -27,7 +27,7 @@ from adapter.errors import (
 from adapter.fhirio.jsonio import dump_json, parse_stored_json
 from adapter.fhirio.subsetting import is_subsetted
 from adapter.search.dates import format_instant
-from adapter.search.extract import index_rows, split_reference
+from adapter.search.extract import index_rows, local_reference
 from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
@@ -131,7 +131,7 @@ def prepare(res_type: str, res_id: str, resource: dict) -> PreparedBody:
         stamped,
         dump_json(stamped),
         index_rows(stamped),
-        [split for text in texts if (split := split_reference(text))],
+        [local for text in texts if (local := local_reference(text))],
     )
 
 

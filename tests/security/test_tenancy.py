@@ -49,6 +49,32 @@ def test_a_task_owned_through_a_versioned_reference_is_its_owners(world: World) 
     assert created.status_code == 201, created.get_data(as_text=True)
     assert created.get_json()["id"] in _ids(world.maker_b("GET", "/fhir/Task"))
     assert created.get_json()["id"] not in _ids(world.maker_a("GET", "/fhir/Task"))
+    # ... and its owner updates its milestone as on any Task it owns.
+    view = world.maker_b("GET", f"/fhir/Task/{created.get_json()['id']}").get_json()
+    view["businessStatus"] = {"text": "in-manufacturing"}
+    updated = world.maker_b("PUT", f"/fhir/Task/{view['id']}", view)
+    assert updated.status_code == 200, updated.get_data(as_text=True)
+
+
+def test_a_task_owned_by_another_servers_organization_is_not_the_local_ones(world: World) -> None:
+    # http://other.example/fhir/Organization/mfr-b is another server's organisation, not this server's
+    # Organization/mfr-b: its manufacturer client does not get the order; and a result about a
+    # ServiceRequest of another server is not about the local ServiceRequest of the same id (it took
+    # that order's labels, so the hospital holding it saw the result).
+    _, task = order_and_task(world.ids["px2"], "http://other.example/fhir/Organization/mfr-b", "ORD-X-3")
+    created = world.hospital_x("POST", "/fhir/Task", task)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["id"] not in _ids(world.maker_b("GET", "/fhir/Task"))
+    result = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "viable CD3+ cells"},
+        "basedOn": [{"reference": f"http://other.example/fhir/ServiceRequest/{world.ids['sry1']}"}],
+    }
+    posted = world.maker_b("POST", "/fhir/Observation", result)
+    assert posted.status_code == 403, posted.get_data(as_text=True)
+    assert "its own orders" in posted.get_json()["issue"][0]["diagnostics"]
+    assert _ids(world.hospital_y("GET", "/fhir/Observation")) == set()
 
 
 def test_manufacturer_type_history_shows_only_its_own(world: World) -> None:
