@@ -172,7 +172,9 @@ def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGua
     """The searchset Bundle of a page, built around the stored JSON of each resource."""
     path = f"{base}/{page.query.res_type}"
     qs = page.query.query_string()
-    links = [("self", f"{path}?{qs}" if qs else path)]
+    # The self link is the page itself (http.html paging): a later page's carries its position.
+    here = "&".join(p for p in (qs, f"_page={page.query.cursor}" if page.query.cursor else "") if p)
+    links = [("self", f"{path}?{here}" if here else path)]
     if page.next_cursor:
         links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={page.next_cursor}"))
     outcome = dump_json(operation_outcome(page.warnings)) if page.warnings else None

@@ -781,6 +781,19 @@ def test_following_next_links_returns_every_task_once_with_a_stable_total(client
     assert totals == [23] * 5
 
 
+def test_a_later_pages_self_link_is_that_page(client):
+    for n in range(5):
+        _create(client, fixtures.task(order=f"ORD-{n:03d}"))
+    first = _search(client, "Task", [("_count", "2")])
+    assert "_page" not in parse_qs(urlsplit(_link(first, "self")).query)
+    following = _link(first, "next")
+    second = client.get(following[following.index("/fhir/") :]).get_json()
+    # http.html paging: the self link names the page it came from, so reading it again gives that page.
+    assert _link(second, "self") == following
+    again = client.get(following[following.index("/fhir/") :]).get_json()
+    assert _ids(again) == _ids(second)
+
+
 def test_next_links_keep_the_search_parameters(client):
     wanted = {
         _create(client, fixtures.task(order=f"ORD-{n:03d}", status="requested"))["id"] for n in range(7)
