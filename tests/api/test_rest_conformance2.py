@@ -412,6 +412,26 @@ def test_an_accept_header_naming_only_formats_this_server_does_not_write_is_406(
         assert client.get(f"/fhir/{url}", headers={"Accept": accept}).status_code == 200, accept
 
 
+def test_accept_rates_each_type_by_the_most_specific_range_naming_it(client):
+    """RFC 9110 12.5.1: a type takes the quality of the most specific range that matches it, and q=0 is
+    not acceptable. 'application/fhir+json;q=0, */*' (anything but FHIR JSON) got FHIR JSON, a wildcard
+    overriding the type it names; text/* was 406 though text/json and text/xml are written."""
+    url, _ = _two_versions(client)
+    for accept, expected in (
+        ("application/fhir+json;q=0, */*", "application/fhir+xml"),
+        ("application/fhir+json;q=0, application/*", "application/fhir+xml"),
+        ("*/*;q=0.5, application/fhir+json;q=0, application/fhir+xml;q=0", "application/json"),
+        ("text/*", "text/json"),
+        ("text/*, text/json;q=0", "text/xml"),
+        ("application/fhir+xml;q=0.1, */*;q=0.5", "application/fhir+json"),
+        ("application/fhir+json;q=nan, application/fhir+xml", "application/fhir+xml"),
+    ):
+        response = client.get(f"/fhir/{url}", headers={"Accept": accept})
+        assert response.status_code == 200 and response.mimetype == expected, accept
+    for accept in ("*/*;q=0", "text/*;q=0, application/*;q=0", "application/*, application/*;q=0"):
+        assert client.get(f"/fhir/{url}", headers={"Accept": accept}).status_code == 406, accept
+
+
 def _narrated(client, status: str) -> str:  # type: ignore[no-untyped-def]
     div = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Patiente, sexe féminin</p></div>'
     patient = created(client, dict(fixtures.patient(), text={"status": status, "div": div}))
