@@ -546,6 +546,24 @@ def test_a_history_page_links_itself_as_self(client):
     assert [e["response"]["etag"] for e in again["entry"]] == ['W/"1"']
 
 
+def test_history_paging_links_percent_encode_the_parameters_they_repeat(client):
+    """A history's self and next links repeated _since and _at as the client's query held them decoded:
+    the '+' of a time zone offset came back bare, and the client that followed the link sent a space
+    (400, '_since ... is not an instant'). Search links were already encoded."""
+    url, _ = _two_versions(client)
+    since = "2020-01-01T00:00:00+01:00"
+    first = client.get(f"/fhir/{url}/_history?_since=2020-01-01T00:00:00%2B01:00&_count=1").get_json()
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    for relation in ("self", "next"):
+        assert "_since=2020-01-01T00%3A00%3A00%2B01%3A00" in links[relation], links[relation]
+        page = client.get(links[relation].removeprefix("http://localhost"))
+        assert page.status_code == 200, page.get_data(as_text=True)
+    second = client.get(links["next"].removeprefix("http://localhost")).get_json()
+    assert [e["response"]["etag"] for e in second["entry"]] == ['W/"1"']
+    at = client.get(f"/fhir/{url}/_history?_at={since.replace('+', '%2B')}").get_json()
+    assert "_at=2020-01-01T00%3A00%3A00%2B01%3A00" in at["link"][0]["url"]
+
+
 def test_if_match_takes_a_star_or_a_list_of_etags_as_http_defines_it(client):
     """RFC 9110 §13.1.1: If-Match is `*` (the resource exists) or a list of entity tags (any one current).
     Both were 400 ('not a version ETag'); a tag that is no version number still is."""
