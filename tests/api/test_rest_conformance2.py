@@ -515,6 +515,27 @@ def test_the_capability_statement_carries_an_etag_that_follows_its_content(clien
     assert client.get("/fhir/metadata?mode=terminology", headers={"If-None-Match": etag}).status_code == 200
 
 
+def test_every_worker_of_a_server_gives_the_capability_statement_the_same_etag(app, settings):
+    """The ETag was drawn from the whole statement, whose date is when the process started: each
+    gunicorn worker (each app) had its own, and a client's If-None-Match got 304 or 200 depending on
+    the worker that answered, the statement being the same. The date no longer enters the ETag."""
+    from adapter import create_app
+
+    other = create_app(settings)  # another worker of the same server, started a moment later
+    try:
+        for query in ("", "?mode=terminology"):
+            first = app.test_client().get(f"/fhir/metadata{query}")
+            second = other.test_client().get(f"/fhir/metadata{query}")
+            assert first.get_json()["date"] != second.get_json()["date"]
+            assert second.headers["ETag"] == first.headers["ETag"]
+            again = other.test_client().get(
+                f"/fhir/metadata{query}", headers={"If-None-Match": first.headers["ETag"]}
+            )
+            assert again.status_code == 304
+    finally:
+        other.extensions["cart_adapter"].close()
+
+
 def test_a_percent_escape_that_is_not_utf8_is_400_not_a_silent_replacement_character(client):
     """http.html: servers SHOULD decode URLs assuming they are UTF-8. %E9 (a Latin-1 é) was decoded to
     U+FFFD and the search ran for a value the client never sent; raw bytes were already refused."""
