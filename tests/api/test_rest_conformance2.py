@@ -352,6 +352,40 @@ def test_a_get_entry_is_routed_by_its_url_as_the_rest_api_routes_it(client, kind
             assert response.get_json()["entry"][0]["response"]["status"].startswith(status)
 
 
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_an_error_in_the_url_of_an_entry_without_a_resource_names_its_request_url(client, kind: str):
+    """A search, history or read parameter of a GET entry, or the id of a DELETE, is in request.url; the
+    issue's expression named an element of a resource the entry does not have
+    (Bundle.entry[0].resource._count)."""
+    url, (first, _) = _two_versions(client)
+    for method, entry_url in (
+        ("GET", "Patient?birthdate=notadate"),
+        ("GET", "Patient/_history?_count=x"),
+        ("GET", f"{url}?_summary=bogus"),
+        ("HEAD", f"{url}/_history?_list=x"),
+        ("DELETE", "Patient/not_an_id!"),
+        ("DELETE", "Patient?birthdate=notadate"),
+    ):
+        response = send(
+            client, "POST", "/fhir", _bundle(kind, {"request": {"method": method, "url": entry_url}})
+        )
+        if kind == "batch":
+            outcome = response.get_json()["entry"][0]["response"]["outcome"]
+        else:
+            assert response.status_code == 400, entry_url
+            outcome = response.get_json()
+        assert outcome["issue"][0]["expression"] == ["Bundle.entry[0].request.url"], entry_url
+    # An entry with a resource keeps naming the element of its resource.
+    bad = {"resource": dict(first, gender="nonsense"), "request": {"method": "PUT", "url": url}}
+    response = send(client, "POST", "/fhir", _bundle(kind, bad))
+    issues = (
+        response.get_json()["entry"][0]["response"]["outcome"]["issue"]
+        if kind == "batch"
+        else response.get_json()["issue"]
+    )
+    assert any(e.startswith("Bundle.entry[0].resource") for i in issues for e in i.get("expression", []))
+
+
 def test_a_generic_json_or_xml_type_asked_for_is_the_type_answered(client):
     """http.html mime-type: a client asking for application/json, text/json, application/xml (or text/xml)
     SHOULD get that media type, in the FHIR format; it got application/fhir+json or +xml."""
