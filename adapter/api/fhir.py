@@ -117,8 +117,10 @@ def _strict() -> bool:
 def metadata() -> Response:
     since = format_instant(_service().started_us)
     statement = capabilities(fhir_base(), since, request.args.getlist("mode"))
-    # http.html capabilities: an ETag SHOULD come with it, and SHALL change when the statement does.
-    digest = hashlib.sha256(dump_json(statement).encode()).hexdigest()[:24]
+    # http.html capabilities: an ETag SHOULD come with it, and SHALL change when the statement does. Its
+    # date is left out: each worker process started at its own moment, and all of them state the same.
+    stated = {name: value for name, value in statement.items() if name != "date"}
+    digest = hashlib.sha256(dump_json(stated).encode()).hexdigest()[:24]
     headers = {"ETag": f'W/"{digest}"'}
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and parse_entity_tags(if_none_match).matches(digest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -65,32 +66,42 @@ def _from_accept(header: str) -> str:
     # the profile of a Task poll.
     if not header.strip():
         return JSON
-    best: tuple[float, int] | None = None  # (quality, minus the server's preference)
+    ranges: dict[str, float] = {}  # media range -> quality
     refused: str | None = None
     for item in header.split(","):
         # Parameters (fhirVersion, q) are read, not matched as part of the type: werkzeug's matching took
         # "application/fhir+xml; fhirVersion=4.0" for a type this server does not write.
         media, params = parse_options_header(item)
-        media = media.lower()
         version = params.get("fhirversion")
         if not _fhir_r4(version):
             refused = version
             continue
-        offered = JSON if media in ("*/*", "application/*") else media
         try:
             quality = float(params.get("q", "1"))
         except ValueError:
             continue
-        if offered in _OFFERED and quality > 0:
-            rank = (quality, -_OFFERED.index(offered))
-            if best is None or rank > best:
-                best = rank
-    if best is not None:
-        return _OFFERED[-best[1]]
+        if not math.isnan(quality):  # "q=nan" rates nothing, and would make every comparison false
+            ranges[media.lower()] = quality
+    # RFC 9110 §12.5.1: each type takes the quality of the most specific range that names it, so that
+    # "application/fhir+json;q=0, */*" refuses FHIR JSON and takes anything else; q=0 is not acceptable.
+    # Among types rated alike, the server's order of preference decides.
+    rated = [(_quality(offered, ranges), -rank) for rank, offered in enumerate(_OFFERED)]
+    quality, best = max(rated)
+    if quality > 0:
+        return _OFFERED[-best]
     if refused is not None:
         raise NotAcceptableError(_wrong_version(refused))
     # http.html mime-type: 406 is the answer when Accept asks only for formats the server does not write.
     raise NotAcceptableError(f"Accept {header[:100]!r}: this server writes {', '.join(_OFFERED)}")
+
+
+def _quality(offered: str, ranges: dict[str, float]) -> float:
+    """The quality Accept gives a media type: that of its own range, else of its type's (text/*), else
+    of */*; 0 when none names it."""
+    for media in (offered, offered.partition("/")[0] + "/*", "*/*"):
+        if media in ranges:
+            return ranges[media]
+    return 0.0
 
 
 def parse_body(request: Request, max_depth: int) -> Any:

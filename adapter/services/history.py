@@ -4,6 +4,7 @@ Bundle GET entry alike: parameters, the page of versions, the history Bundle."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from adapter.errors import InvalidRequestError, NotFoundError
 from adapter.fhirio import bundles
@@ -121,13 +122,14 @@ def history_text(page: HistoryPage, base: str, now_us: int) -> str:
     """The history Bundle of a page, with its self and next links."""
     query = page.query
     path = "/".join(p for p in (base, query.res_type, query.res_id) if p) + "/_history"
-    qs = "&".join(f"{n}={v}" for n, v in query.kept)
+    # Encoded as a search's links are: a bare '+' of a time zone offset would come back as a space.
+    qs = urlencode(query.kept)
     # The self link is the page itself (http.html paging: page 3's self link carries its page state).
-    here = "&".join(p for p in (qs, f"_page={query.page}" if query.page else "") if p)
+    here = "&".join(p for p in (qs, urlencode([("_page", query.page)]) if query.page else "") if p)
     links = [("self", f"{path}?{here}" if here else path)]
     if page.more and page.rows:
         cursor = encode_cursor(0, page.rows[-1].seq)
-        links.append(("next", f"{path}?{qs + '&' if qs else ''}_page={cursor}"))
+        links.append(("next", f"{path}?{qs + '&' if qs else ''}{urlencode([('_page', cursor)])}"))
     return bundles.history(
         (_history_entry(base, r) for r in page.rows),
         total=page.total,

@@ -389,13 +389,14 @@ def update(
             warnings=warnings,
             prepared=prepared,
         )
-    refuse_if_none_match(current, if_none_match)
     current_labels = store.labels(current.pk)
     previous = _parsed(current) if guard.pseudonymises else None
     guard.check_update(res_type, True, previous, resource, current_labels)
     restored = guard.restore_hidden(res_type, previous, resource)
     if restored is not resource:
         resource, prepared = restored, None  # the body prepared from the client's text is stale
+    # After the organisation check: a 412 would tell a client that may not write this resource its version.
+    refuse_if_none_match(current, if_none_match)
     refuse_if_match(current, if_match)
     body = _prepared(prepared, res_type, res_id, resource)
     referenced, visible_refs = _referenced_labels(store, body.refs, guard)

@@ -70,15 +70,17 @@ class _Entry:
     prepared: interactions.PreparedBody | None = None
 
 
-def _fail(index: int, error: AdapterError) -> AdapterError:
-    """Prefix each issue of an entry's error with where the entry is in the Bundle."""
+def _fail(index: int, error: AdapterError, *, has_resource: bool = True) -> AdapterError:
+    """Prefix each issue of an entry's error with where the entry is in the Bundle. What an issue of an
+    entry without a resource (GET, HEAD, DELETE) names, a search or history parameter or the id, is in
+    its request.url."""
     prefix = f"Bundle.entry[{index}]"
     error.issues = [
         Issue(
             i.severity,
             i.code,
             f"{prefix}: {i.diagnostics}",
-            tuple(_within(prefix, e) for e in i.expression) or (prefix,),
+            tuple(_within(prefix, e, has_resource) for e in i.expression) or (prefix,),
         )
         for i in error.issues
     ]
@@ -86,9 +88,11 @@ def _fail(index: int, error: AdapterError) -> AdapterError:
     return error
 
 
-def _within(prefix: str, expression: str) -> str:
+def _within(prefix: str, expression: str, has_resource: bool) -> str:
     if expression.startswith("Bundle"):
         return expression
+    if not has_resource:
+        return f"{prefix}.request.url"
     head, _, rest = expression.partition(".")
     if head[:1].isupper():
         return f"{prefix}.resource" + (f".{rest}" if rest else "")
@@ -353,7 +357,7 @@ class BundleProcessor:
                     # Keep going: the client gets one 422 naming every invalid entry, not just the first.
                     invalid.extend(_fail(entry.index, exc).issues)
                 except AdapterError as exc:
-                    raise _fail(entry.index, exc) from None
+                    raise _fail(entry.index, exc, has_resource=entry.resource is not None) from None
             if invalid:  # raising inside the unit of work rolls every entry back
                 raise UnprocessableResourceError(invalid[0].diagnostics, issues=invalid)
         return [results[i] for i in range(len(parsed))]
@@ -439,7 +443,7 @@ class BundleProcessor:
                         store, entry.res_type, entry.query, guard=guard
                     )
             except AdapterError as exc:
-                raise _fail(entry.index, exc) from None
+                raise _fail(entry.index, exc, has_resource=entry.resource is not None) from None
             if entry.full_url and entry.full_url in seen_urls:
                 raise _fail(
                     entry.index,
@@ -630,7 +634,9 @@ class BundleProcessor:
                             entry.new_id = entry.res_id
                             results.append(self._run(store, entry, base, guard))
                 except AdapterError as exc:
-                    failed = _fail(i, exc)
+                    failed = _fail(
+                        i, exc, has_resource=isinstance(raw, dict) and raw.get("resource") is not None
+                    )
                     results.append(
                         EntryResult(
                             f"{exc.status} {_REASONS.get(exc.status, 'Error')}",

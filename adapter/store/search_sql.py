@@ -123,7 +123,9 @@ def _plan_value(kind: str, modifier: str, value: Any, v: str, params: dict[str, 
         if modifier == "below":
             # The URL itself, or a URL whose path goes on below it (query._uri_hierarchy).
             (url,) = value
-            params[f"{v}c"], params[f"{v}l"] = _cut(url), _escape_like(url[:VALUE_CHARS]) + "/%"
+            below = url[:VALUE_CHARS] + "/"
+            params[f"{v}c"], params[f"{v}l"] = _cut(url), _escape_like(below) + "%"
+            params[f"{v}p"], params[f"{v}n"] = below, len(below)
             return "below"
         if modifier == "above":
             for k, parent in enumerate(value):
@@ -274,7 +276,13 @@ def _value_match(kind: str, part: Hashable, v: str, si) -> ColumnElement[bool]: 
         match = si.value == bindparam(f"{v}c")
         return match if part else and_(match, si.system == bindparam(f"{v}t"))
     if kind == "uri" and part == "below":
-        return or_(si.value == bindparam(f"{v}c"), si.value.like(bindparam(f"{v}l"), escape="\\"))
+        # LIKE names the value, so that the (partial) value index is read; on SQLite it ignores the case of
+        # ASCII letters, and a URI is matched with its case (as on PostgreSQL): the prefix is compared too.
+        under = and_(
+            si.value.like(bindparam(f"{v}l"), escape="\\"),
+            func.substr(si.value, 1, bindparam(f"{v}n")) == bindparam(f"{v}p"),
+        )
+        return or_(si.value == bindparam(f"{v}c"), under)
     if kind == "uri" and part != "eq":
         return si.value.in_([bindparam(f"{v}c{k}") for k in range(part[1])])  # type: ignore[index]
     if kind in ("string", "uri"):

@@ -352,6 +352,40 @@ def test_a_get_entry_is_routed_by_its_url_as_the_rest_api_routes_it(client, kind
             assert response.get_json()["entry"][0]["response"]["status"].startswith(status)
 
 
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_an_error_in_the_url_of_an_entry_without_a_resource_names_its_request_url(client, kind: str):
+    """A search, history or read parameter of a GET entry, or the id of a DELETE, is in request.url; the
+    issue's expression named an element of a resource the entry does not have
+    (Bundle.entry[0].resource._count)."""
+    url, (first, _) = _two_versions(client)
+    for method, entry_url in (
+        ("GET", "Patient?birthdate=notadate"),
+        ("GET", "Patient/_history?_count=x"),
+        ("GET", f"{url}?_summary=bogus"),
+        ("HEAD", f"{url}/_history?_list=x"),
+        ("DELETE", "Patient/not_an_id!"),
+        ("DELETE", "Patient?birthdate=notadate"),
+    ):
+        response = send(
+            client, "POST", "/fhir", _bundle(kind, {"request": {"method": method, "url": entry_url}})
+        )
+        if kind == "batch":
+            outcome = response.get_json()["entry"][0]["response"]["outcome"]
+        else:
+            assert response.status_code == 400, entry_url
+            outcome = response.get_json()
+        assert outcome["issue"][0]["expression"] == ["Bundle.entry[0].request.url"], entry_url
+    # An entry with a resource keeps naming the element of its resource.
+    bad = {"resource": dict(first, gender="nonsense"), "request": {"method": "PUT", "url": url}}
+    response = send(client, "POST", "/fhir", _bundle(kind, bad))
+    issues = (
+        response.get_json()["entry"][0]["response"]["outcome"]["issue"]
+        if kind == "batch"
+        else response.get_json()["issue"]
+    )
+    assert any(e.startswith("Bundle.entry[0].resource") for i in issues for e in i.get("expression", []))
+
+
 def test_a_generic_json_or_xml_type_asked_for_is_the_type_answered(client):
     """http.html mime-type: a client asking for application/json, text/json, application/xml (or text/xml)
     SHOULD get that media type, in the FHIR format; it got application/fhir+json or +xml."""
@@ -410,6 +444,26 @@ def test_an_accept_header_naming_only_formats_this_server_does_not_write_is_406(
         assert response.get_json()["resourceType"] == "OperationOutcome"
     for accept in ("", "*/*", "text/html, */*;q=0.1", "application/*", "text/plain, application/json;q=0.5"):
         assert client.get(f"/fhir/{url}", headers={"Accept": accept}).status_code == 200, accept
+
+
+def test_accept_rates_each_type_by_the_most_specific_range_naming_it(client):
+    """RFC 9110 12.5.1: a type takes the quality of the most specific range that matches it, and q=0 is
+    not acceptable. 'application/fhir+json;q=0, */*' (anything but FHIR JSON) got FHIR JSON, a wildcard
+    overriding the type it names; text/* was 406 though text/json and text/xml are written."""
+    url, _ = _two_versions(client)
+    for accept, expected in (
+        ("application/fhir+json;q=0, */*", "application/fhir+xml"),
+        ("application/fhir+json;q=0, application/*", "application/fhir+xml"),
+        ("*/*;q=0.5, application/fhir+json;q=0, application/fhir+xml;q=0", "application/json"),
+        ("text/*", "text/json"),
+        ("text/*, text/json;q=0", "text/xml"),
+        ("application/fhir+xml;q=0.1, */*;q=0.5", "application/fhir+json"),
+        ("application/fhir+json;q=nan, application/fhir+xml", "application/fhir+xml"),
+    ):
+        response = client.get(f"/fhir/{url}", headers={"Accept": accept})
+        assert response.status_code == 200 and response.mimetype == expected, accept
+    for accept in ("*/*;q=0", "text/*;q=0, application/*;q=0", "application/*, application/*;q=0"):
+        assert client.get(f"/fhir/{url}", headers={"Accept": accept}).status_code == 406, accept
 
 
 def _narrated(client, status: str) -> str:  # type: ignore[no-untyped-def]
@@ -495,6 +549,27 @@ def test_the_capability_statement_carries_an_etag_that_follows_its_content(clien
     assert client.get("/fhir/metadata?mode=terminology", headers={"If-None-Match": etag}).status_code == 200
 
 
+def test_every_worker_of_a_server_gives_the_capability_statement_the_same_etag(app, settings):
+    """The ETag was drawn from the whole statement, whose date is when the process started: each
+    gunicorn worker (each app) had its own, and a client's If-None-Match got 304 or 200 depending on
+    the worker that answered, the statement being the same. The date no longer enters the ETag."""
+    from adapter import create_app
+
+    other = create_app(settings)  # another worker of the same server, started a moment later
+    try:
+        for query in ("", "?mode=terminology"):
+            first = app.test_client().get(f"/fhir/metadata{query}")
+            second = other.test_client().get(f"/fhir/metadata{query}")
+            assert first.get_json()["date"] != second.get_json()["date"]
+            assert second.headers["ETag"] == first.headers["ETag"]
+            again = other.test_client().get(
+                f"/fhir/metadata{query}", headers={"If-None-Match": first.headers["ETag"]}
+            )
+            assert again.status_code == 304
+    finally:
+        other.extensions["cart_adapter"].close()
+
+
 def test_a_percent_escape_that_is_not_utf8_is_400_not_a_silent_replacement_character(client):
     """http.html: servers SHOULD decode URLs assuming they are UTF-8. %E9 (a Latin-1 é) was decoded to
     U+FFFD and the search ran for a value the client never sent; raw bytes were already refused."""
@@ -524,6 +599,24 @@ def test_a_history_page_links_itself_as_self(client):
     assert itself == links["next"]
     again = client.get(itself.removeprefix("http://localhost")).get_json()
     assert [e["response"]["etag"] for e in again["entry"]] == ['W/"1"']
+
+
+def test_history_paging_links_percent_encode_the_parameters_they_repeat(client):
+    """A history's self and next links repeated _since and _at as the client's query held them decoded:
+    the '+' of a time zone offset came back bare, and the client that followed the link sent a space
+    (400, '_since ... is not an instant'). Search links were already encoded."""
+    url, _ = _two_versions(client)
+    since = "2020-01-01T00:00:00+01:00"
+    first = client.get(f"/fhir/{url}/_history?_since=2020-01-01T00:00:00%2B01:00&_count=1").get_json()
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    for relation in ("self", "next"):
+        assert "_since=2020-01-01T00%3A00%3A00%2B01%3A00" in links[relation], links[relation]
+        page = client.get(links[relation].removeprefix("http://localhost"))
+        assert page.status_code == 200, page.get_data(as_text=True)
+    second = client.get(links["next"].removeprefix("http://localhost")).get_json()
+    assert [e["response"]["etag"] for e in second["entry"]] == ['W/"1"']
+    at = client.get(f"/fhir/{url}/_history?_at={since.replace('+', '%2B')}").get_json()
+    assert "_at=2020-01-01T00%3A00%3A00%2B01%3A00" in at["link"][0]["url"]
 
 
 def test_if_match_takes_a_star_or_a_list_of_etags_as_http_defines_it(client):

@@ -93,6 +93,17 @@ def test_uri_below_and_above_compare_by_path_segments(client):
         assert response.get_json()["issue"][0]["expression"] == [name]
 
 
+def test_uri_below_is_case_sensitive_on_both_databases(client):
+    # R4 search.html, uri: matches are precise (case-sensitive), as url= is. SQLite's LIKE ignores the
+    # case of ASCII letters, PostgreSQL's does not: url:below=http://a.example/B found http://a.example/b/d
+    # on SQLite only.
+    lower = _create(client, {"resourceType": "ValueSet", "status": "draft", "url": "http://a.example/b/d"})
+    upper = _create(client, {"resourceType": "ValueSet", "status": "draft", "url": "http://a.example/B/d"})
+    assert _found(client, "ValueSet", [("url:below", "http://a.example/B")]) == {upper["id"]}
+    assert _found(client, "ValueSet", [("url:below", "http://a.example/b")]) == {lower["id"]}
+    assert _found(client, "ValueSet", [("url:below", "HTTP://A.EXAMPLE")]) == set()
+
+
 def test_number_sa_and_eb_take_the_precision_of_the_value_searched(client):
     # R4 search.html, prefixes: sa is "the range of the search value does not overlap with the range of
     # the target value, and the range above the search value contains the range of the target value"

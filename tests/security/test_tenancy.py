@@ -282,6 +282,27 @@ def test_hospital_cannot_write_another_hospitals_resources(world: World) -> None
     assert world.admin("GET", f"/fhir/Patient/{patient['id']}").get_json()["gender"] == "female"
 
 
+def test_if_none_match_cannot_probe_the_version_of_another_hospitals_resource(world: World) -> None:
+    # The organisation check comes before the precondition: a 412 for the version listed (403 for the
+    # others) would tell hospital X, one PUT per guess, at which version hospital Y's patient is.
+    patient = world.admin("GET", f"/fhir/Patient/{world.ids['py1']}").get_json()
+    for tags in ('W/"1"', 'W/"2"', "*"):
+        response = world.hospital_x("PUT", f"/fhir/Patient/{patient['id']}", patient, If_None_Match=tags)
+        assert response.status_code == 403, tags
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": patient,
+                "request": {"method": "PUT", "url": f"Patient/{patient['id']}", "ifNoneMatch": 'W/"1"'},
+            }
+        ],
+    }
+    (entry,) = world.hospital_x("POST", "/fhir", bundle).get_json()["entry"]
+    assert entry["response"]["status"].startswith("403")
+
+
 def test_conditional_create_cannot_probe_another_hospital(world: World) -> None:
     response = world.hospital_x(
         "POST",
