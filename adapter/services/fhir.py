@@ -35,7 +35,7 @@ class FhirService:
         self, res_type: str, resource: dict, *, if_none_exist: str | None = None, guard: AccessGuard = SERVER
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "c", guard)
-        prepared = _prepare(resource, res_type, new_resource_id(), validated)
+        prepared = _prepare(resource, res_type, new_resource_id(res_type), validated)
         with self.uow.writing() as store:
             outcome = interactions.create(
                 store,

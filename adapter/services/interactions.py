@@ -274,7 +274,7 @@ def create(
             )
         if matches:
             return WriteOutcome(200, matches[0], created=False)
-    res_id = new_id or (prepared.res_id if prepared is not None else new_resource_id())
+    res_id = new_id or (prepared.res_id if prepared is not None else new_resource_id(res_type))
     return _insert(
         store, res_type, res_id, resource, clock, guard=guard, warnings=warnings, prepared=prepared
     )
@@ -551,7 +551,9 @@ def conditional_update(
         guard.require(res_type, "c")
         warnings = _check_body(resource, res_type, validated)
         guard.check_update(res_type, False, None, resource, set())
-        return _insert(store, res_type, new_resource_id(), resource, clock, guard=guard, warnings=warnings)
+        return _insert(
+            store, res_type, new_resource_id(res_type), resource, clock, guard=guard, warnings=warnings
+        )
     if body_id and body_id != match.res_id:
         raise InvalidRequestError(
             f"the resource id {body_id!r} differs from the matched resource {match.res_id!r}", expression="id"

@@ -368,7 +368,7 @@ class BundleProcessor:
         transaction: on SQLite the write lock is then held for the SQL alone, and workers overlap."""
         for entry in entries:
             if entry.method == "POST" and not entry.if_none_exist:
-                entry.new_id = new_resource_id()
+                entry.new_id = new_resource_id(entry.res_type)
             elif entry.method == "PUT" and not entry.query and entry.res_id:
                 entry.new_id = entry.res_id
         mapping: dict[str, str] = {}
@@ -420,7 +420,7 @@ class BundleProcessor:
                     if entry.existing:
                         entry.new_id = entry.existing.res_id
                     elif entry.new_id is None:
-                        entry.new_id = new_resource_id()
+                        entry.new_id = new_resource_id(entry.res_type)
                 elif entry.method == "PUT" and entry.query:
                     matches = interactions.find_matches(store, entry.res_type, entry.query, guard=guard)
                     if len(matches) > 1:
@@ -428,7 +428,9 @@ class BundleProcessor:
                     body_id = entry.resource.get("id")
                     if not matches and body_id:
                         interactions.refuse_unmatched_existing_id(store, entry.res_type, entry.query, body_id)
-                    entry.new_id = matches[0].res_id if matches else (body_id or new_resource_id())
+                    entry.new_id = (
+                        matches[0].res_id if matches else (body_id or new_resource_id(entry.res_type))
+                    )
                     entry.resource = {**entry.resource, "id": entry.new_id}
                 elif entry.method == "PUT":
                     entry.new_id = entry.res_id

@@ -49,31 +49,32 @@ def test_create_assigns_id_version_and_headers(client):
     assert response.headers["Content-Type"].startswith("application/fhir+json")
 
 
-def test_server_assigned_ids_are_version_7_uuids_that_grow_with_time(client):
-    # Ids that grow with time land at the end of every index on them (far fewer pages written per
-    # Bundle); the random part keeps them unguessable.
-    first = uuid.UUID(_create(client, fixtures.patient()).get_json()["id"])
+def test_server_assigned_ids_grow_with_time_except_patients(client):
+    # Ids that grow with time land at the end of every index on them (fewer pages written per Bundle);
+    # the random part keeps them unguessable. A Patient's id is random: manufacturers see patients'
+    # ids, and a time-ordered one would tell them when the hospital first recorded each patient.
+    first = uuid.UUID(_create(client, fixtures.task(order="ORD-T0")).get_json()["id"])
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {
-                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                "resource": fixtures.patient(ins=f"27503991234{n}"),
-                "request": {"method": "POST", "url": "Patient"},
-            }
-            for n in (10, 11)
-        ],
+            {"resource": fixtures.task(order=f"ORD-T{n}"), "request": {"method": "POST", "url": "Task"}}
+            for n in (1, 2)
+        ]
+        + [{"resource": fixtures.patient(), "request": {"method": "POST", "url": "Patient"}}],
     }
     response = send(client, "POST", "/fhir", bundle)
     assert response.status_code == 200, response.data
-    later = [
-        uuid.UUID(e["response"]["location"].split("Patient/")[1].split("/")[0])
-        for e in response.get_json()["entry"]
-    ]
+    locations = [e["response"]["location"] for e in response.get_json()["entry"]]
+    later = [uuid.UUID(loc.split("Task/")[1].split("/")[0]) for loc in locations[:2]]
     assert {first.version, *(i.version for i in later)} == {7}
     assert all(i.int >> 80 >= first.int >> 80 for i in later)  # the 48-bit millisecond prefix
     assert len({first, *later}) == 3
+    patients = [
+        uuid.UUID(locations[2].split("Patient/")[1].split("/")[0]),
+        uuid.UUID(_create(client, fixtures.patient(ins="2750399123457")).get_json()["id"]),
+    ]
+    assert {p.version for p in patients} == {4}
 
 
 def test_create_ignores_client_id(client):
