@@ -60,6 +60,14 @@ def _guard() -> AccessGuard:
     return g.guard
 
 
+def _preconditions() -> dict[str, str | None]:
+    """The conditional-request headers every write honours, as the core's keyword arguments."""
+    return {
+        "if_match": request.headers.get("If-Match"),
+        "if_none_match": request.headers.get("If-None-Match"),
+    }
+
+
 def _audit(interaction: str, entity: str | None = None) -> None:
     g.interaction = interaction
     g.entity = entity
@@ -194,9 +202,8 @@ def type_level(res_type: str) -> Response:
             res_type,
             query,
             _body(),  # type: ignore[arg-type]
-            if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            if_none_match=request.headers.get("If-None-Match"),
+            **_preconditions(),
         )
     elif request.method == "DELETE":
         query = _conditional_query("delete")
@@ -204,9 +211,8 @@ def type_level(res_type: str) -> Response:
         service.conditional_delete(
             res_type,
             query,
-            if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            if_none_match=request.headers.get("If-None-Match"),
+            **_preconditions(),
         )
         return Response(status=204)
     else:
@@ -216,9 +222,8 @@ def type_level(res_type: str) -> Response:
             res_type,
             query,
             _patch_body(),
-            if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            if_none_match=request.headers.get("If-None-Match"),
+            **_preconditions(),
         )
     _audit(g.interaction, f"{res_type}/{outcome.stored.res_id}")
     return _write_response(outcome)
@@ -279,9 +284,8 @@ def instance(res_type: str, res_id: str) -> Response:
             res_type,
             res_id,
             _body(),  # type: ignore[arg-type]
-            if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            if_none_match=request.headers.get("If-None-Match"),
+            **_preconditions(),
         )
         return _write_response(outcome)
     if request.method == "DELETE":
@@ -289,9 +293,8 @@ def instance(res_type: str, res_id: str) -> Response:
         service.delete(
             res_type,
             res_id,
-            if_match=request.headers.get("If-Match"),
             guard=_guard(),
-            if_none_match=request.headers.get("If-None-Match"),
+            **_preconditions(),
         )
         return Response(status=204)
     if request.method == "POST":
@@ -303,9 +306,8 @@ def instance(res_type: str, res_id: str) -> Response:
         res_type,
         res_id,
         _patch_body(),
-        if_match=request.headers.get("If-Match"),
         guard=_guard(),
-        if_none_match=request.headers.get("If-None-Match"),
+        **_preconditions(),
     )
     return _write_response(outcome)
 
