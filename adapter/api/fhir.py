@@ -22,7 +22,7 @@ from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
 from adapter.services.patching import JSON_PATCH
-from adapter.services.preconditions import not_modified, parse_entity_tags, refuse_if_match
+from adapter.services.preconditions import Preconditions, not_modified, parse_entity_tags, refuse_if_match
 from adapter.services.transactions import BundleProcessor, response_bundle
 from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
@@ -60,12 +60,9 @@ def _guard() -> AccessGuard:
     return g.guard
 
 
-def _preconditions() -> dict[str, str | None]:
-    """The conditional-request headers every write honours, as the core's keyword arguments."""
-    return {
-        "if_match": request.headers.get("If-Match"),
-        "if_none_match": request.headers.get("If-None-Match"),
-    }
+def _preconditions() -> Preconditions:
+    """The conditional-request headers every write honours."""
+    return Preconditions(request.headers.get("If-Match"), request.headers.get("If-None-Match"))
 
 
 def _audit(interaction: str, entity: str | None = None) -> None:
@@ -203,7 +200,7 @@ def type_level(res_type: str) -> Response:
             query,
             _body(),  # type: ignore[arg-type]
             guard=_guard(),
-            **_preconditions(),
+            preconditions=_preconditions(),
         )
     elif request.method == "DELETE":
         query = _conditional_query("delete")
@@ -212,7 +209,7 @@ def type_level(res_type: str) -> Response:
             res_type,
             query,
             guard=_guard(),
-            **_preconditions(),
+            preconditions=_preconditions(),
         )
         return Response(status=204)
     else:
@@ -223,7 +220,7 @@ def type_level(res_type: str) -> Response:
             query,
             _patch_body(),
             guard=_guard(),
-            **_preconditions(),
+            preconditions=_preconditions(),
         )
     _audit(g.interaction, f"{res_type}/{outcome.stored.res_id}")
     return _write_response(outcome)
@@ -285,7 +282,7 @@ def instance(res_type: str, res_id: str) -> Response:
             res_id,
             _body(),  # type: ignore[arg-type]
             guard=_guard(),
-            **_preconditions(),
+            preconditions=_preconditions(),
         )
         return _write_response(outcome)
     if request.method == "DELETE":
@@ -294,7 +291,7 @@ def instance(res_type: str, res_id: str) -> Response:
             res_type,
             res_id,
             guard=_guard(),
-            **_preconditions(),
+            preconditions=_preconditions(),
         )
         return Response(status=204)
     if request.method == "POST":
@@ -307,7 +304,7 @@ def instance(res_type: str, res_id: str) -> Response:
         res_id,
         _patch_body(),
         guard=_guard(),
-        **_preconditions(),
+        preconditions=_preconditions(),
     )
     return _write_response(outcome)
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from adapter.security.tenancy import AccessGuard
 from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
+from adapter.services.preconditions import NO_PRECONDITIONS, Preconditions
 from adapter.services.searching import SearchPage
 from adapter.store.ids import new_resource_id
 from adapter.store.resources import StoredResource
@@ -76,9 +77,8 @@ class FhirService:
         res_id: str,
         resource: dict,
         *,
-        if_match: str | None = None,
+        preconditions: Preconditions = NO_PRECONDITIONS,
         guard: AccessGuard = SERVER,
-        if_none_match: str | None = None,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         prepared = _prepare(resource, res_type, res_id, validated)
@@ -89,11 +89,10 @@ class FhirService:
                 res_id,
                 resource,
                 clock=self.clock,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
                 validated=validated,
                 prepared=prepared,
-                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -103,9 +102,8 @@ class FhirService:
         res_id: str,
         document: object,
         *,
-        if_match: str | None = None,
+        preconditions: Preconditions = NO_PRECONDITIONS,
         guard: AccessGuard = SERVER,
-        if_none_match: str | None = None,
     ) -> WriteOutcome:
         """Apply a JSON Patch or a FHIRPath Patch to the current version and store the result as the next
         version.
@@ -120,9 +118,8 @@ class FhirService:
                 res_id,
                 document,
                 clock=self.clock,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
-                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -132,9 +129,8 @@ class FhirService:
         query_string: str,
         document: object,
         *,
-        if_match: str | None = None,
+        preconditions: Preconditions = NO_PRECONDITIONS,
         guard: AccessGuard = SERVER,
-        if_none_match: str | None = None,
     ) -> WriteOutcome:
         """Patch the single match of a search: none is 404, several 412."""
         with self.uow.writing() as store:
@@ -145,9 +141,8 @@ class FhirService:
                 document,
                 clock=self.clock,
                 query_string=query_string,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
-                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -157,9 +152,8 @@ class FhirService:
         query_string: str,
         resource: dict,
         *,
-        if_match: str | None = None,
+        preconditions: Preconditions = NO_PRECONDITIONS,
         guard: AccessGuard = SERVER,
-        if_none_match: str | None = None,
     ) -> WriteOutcome:
         validated = self._pre_validate(resource, res_type, "u", guard)
         with self.uow.writing() as store:
@@ -169,10 +163,9 @@ class FhirService:
                 query_string,
                 resource,
                 clock=self.clock,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
                 validated=validated,
-                if_none_match=if_none_match,
             )
         return _present_write(outcome, guard)
 
@@ -181,9 +174,8 @@ class FhirService:
         res_type: str,
         res_id: str,
         *,
-        if_match: str | None = None,
+        preconditions: Preconditions = NO_PRECONDITIONS,
         guard: AccessGuard = SERVER,
-        if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.delete(
@@ -191,9 +183,8 @@ class FhirService:
                 res_type,
                 res_id,
                 clock=self.clock,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
-                if_none_match=if_none_match,
             )
 
     def conditional_delete(
@@ -201,9 +192,8 @@ class FhirService:
         res_type: str,
         query_string: str,
         *,
-        if_match: str | None = None,
+        preconditions: Preconditions = NO_PRECONDITIONS,
         guard: AccessGuard = SERVER,
-        if_none_match: str | None = None,
     ) -> StoredResource | None:
         with self.uow.writing() as store:
             return interactions.conditional_delete(
@@ -211,9 +201,8 @@ class FhirService:
                 res_type,
                 query_string,
                 clock=self.clock,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
-                if_none_match=if_none_match,
             )
 
     # -- search ------------------------------------------------------------------------------------

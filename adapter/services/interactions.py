@@ -32,7 +32,13 @@ from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard, reference_texts
 from adapter.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from adapter.services.patching import apply_json_patch, settle_narrative
-from adapter.services.preconditions import parse_if_match, refuse_if_match, refuse_if_none_match
+from adapter.services.preconditions import (
+    NO_PRECONDITIONS,
+    Preconditions,
+    parse_if_match,
+    refuse_if_match,
+    refuse_if_none_match,
+)
 from adapter.store.ids import new_resource_id
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.validation.gate import check_for_write
@@ -350,14 +356,13 @@ def update(
     resource: dict,
     *,
     clock: Clock,
-    if_match: str | None = None,
+    preconditions: Preconditions = NO_PRECONDITIONS,
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
     prepared: PreparedBody | None = None,
-    if_none_match: str | None = None,
 ) -> WriteOutcome:
     """Update, or create with the client's id when the resource does not exist (update-as-create);
-    `if_none_match` (HTTP If-None-Match): 412 when the resource exists in a version it names (`*`: create
+    If-None-Match (`preconditions`): 412 when the resource exists in a version it names (`*`: create
     only)."""
     check_type(res_type)
     check_id(res_id)
@@ -367,7 +372,7 @@ def update(
         raise InvalidRequestError(
             f"the resource id {resource.get('id')!r} does not match the URL id {res_id!r}", expression="id"
         )
-    expected = parse_if_match(if_match) if if_match else None
+    expected = parse_if_match(preconditions.if_match) if preconditions.if_match else None
     current = store.current(res_type, res_id, for_update=True)
     if current is None:
         # Two clients creating the same new id would both see nothing; the lock makes one of them wait.
@@ -396,8 +401,8 @@ def update(
     if restored is not resource:
         resource, prepared = restored, None  # the body prepared from the client's text is stale
     # After the organisation check: a 412 would tell a client that may not write this resource its version.
-    refuse_if_none_match(current, if_none_match)
-    refuse_if_match(current, if_match)
+    refuse_if_none_match(current, preconditions.if_none_match)
+    refuse_if_match(current, preconditions.if_match)
     body = _prepared(prepared, res_type, res_id, resource)
     referenced, visible_refs = _referenced_labels(store, body.refs, guard)
     now = max(clock(), current.last_updated_us + 1)
@@ -485,13 +490,12 @@ def patch(
     *,
     clock: Clock,
     query_string: str | None = None,
-    if_match: str | None = None,
+    preconditions: Preconditions = NO_PRECONDITIONS,
     guard: AccessGuard = SERVER,
-    if_none_match: str | None = None,
 ) -> WriteOutcome:
     """Apply a JSON Patch (a list of operations) or a FHIRPath Patch (a Parameters resource) to the
     current version of `target` (or of the single match of `query_string`, a conditional patch) and
-    store the result as the next version, validated like an update; without `if_match` the version
+    store the result as the next version, validated like an update; without If-Match the version
     patched is the one that must still be current."""
     _check_patch(res_type, guard)  # before any search: a client that may not patch learns nothing
     if target is None:
@@ -511,10 +515,9 @@ def patch(
         target,
         patched,
         clock=clock,
-        if_match=if_match or f'W/"{current.version_id}"',
+        preconditions=replace(preconditions, if_match=preconditions.if_match or f'W/"{current.version_id}"'),
         guard=guard,
         validated=pre_validate(patched, res_type),
-        if_none_match=if_none_match,
     )
 
 
@@ -525,10 +528,9 @@ def conditional_update(
     resource: dict,
     *,
     clock: Clock,
-    if_match: str | None = None,
+    preconditions: Preconditions = NO_PRECONDITIONS,
     guard: AccessGuard = SERVER,
     validated: tuple[Issue, ...] | None = None,
-    if_none_match: str | None = None,
 ) -> WriteOutcome:
     check_type(res_type)
     guard.require(res_type, "u")
@@ -543,10 +545,9 @@ def conditional_update(
                 body_id,
                 resource,
                 clock=clock,
-                if_match=if_match,
+                preconditions=preconditions,
                 guard=guard,
                 validated=validated,
-                if_none_match=if_none_match,
             )
         guard.require(res_type, "c")
         warnings = _check_body(resource, res_type, validated)
@@ -566,10 +567,9 @@ def conditional_update(
         match.res_id,
         body,
         clock=clock,
-        if_match=if_match,
+        preconditions=preconditions,
         guard=guard,
         validated=validated,
-        if_none_match=if_none_match,
     )
 
 
@@ -579,9 +579,8 @@ def delete(
     res_id: str,
     *,
     clock: Clock,
-    if_match: str | None = None,
+    preconditions: Preconditions = NO_PRECONDITIONS,
     guard: AccessGuard = SERVER,
-    if_none_match: str | None = None,
 ) -> StoredResource | None:
     """Logically delete; deleting a deleted resource, or one that does not exist, changes nothing (the
     specification answers both as a success). Returns the deletion version, or None."""
@@ -592,12 +591,12 @@ def delete(
     labels = store.labels(current.pk) if current else set()
     if current is None or not guard.can_see(labels):
         # One the caller may not see is, for it, one that does not exist: the same answer.
-        if if_match:
+        if preconditions.if_match:
             raise PreconditionFailedError(f"If-Match given but {res_type}/{res_id} does not exist")
         return None
     guard.check_delete(res_type, labels)
-    refuse_if_match(current, if_match)
-    refuse_if_none_match(current, if_none_match)
+    refuse_if_match(current, preconditions.if_match)
+    refuse_if_none_match(current, preconditions.if_none_match)
     if current.deleted:
         return None
     now = max(clock(), current.last_updated_us + 1)
@@ -610,18 +609,17 @@ def conditional_delete(
     query_string: str,
     *,
     clock: Clock,
-    if_match: str | None = None,
+    preconditions: Preconditions = NO_PRECONDITIONS,
     guard: AccessGuard = SERVER,
-    if_none_match: str | None = None,
 ) -> StoredResource | None:
     """Delete the single match of a search; several matches are refused (conditionalDelete = single).
 
-    `if_match` applies to that match, as a conditional update's does; with no match there is no version
+    If-Match applies to that match, as a conditional update's does; with no match there is no version
     to compare, 412 as for a version-aware delete of a resource that does not exist.
     """
     target = conditional_delete_target(store, res_type, query_string, guard=guard)
     if target is None:
-        if if_match:
+        if preconditions.if_match:
             raise PreconditionFailedError(f"If-Match given but no {res_type} matches {query_string!r}")
         return None
     return delete(
@@ -629,7 +627,6 @@ def conditional_delete(
         res_type,
         target,
         clock=clock,
-        if_match=if_match,
+        preconditions=preconditions,
         guard=guard,
-        if_none_match=if_none_match,
     )

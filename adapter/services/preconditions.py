@@ -25,6 +25,18 @@ class EntityTags:
         return self.star or str(version_id) in self.tags
 
 
+@dataclass(frozen=True)
+class Preconditions:
+    """The version preconditions of one write, as the client sent them: the If-Match and If-None-Match
+    headers of a REST call, or a Bundle entry's request.ifMatch and ifNoneMatch."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
+NO_PRECONDITIONS = Preconditions()
+
+
 def parse_entity_tags(value: str) -> EntityTags:
     """`*` or a comma-separated list of entity tags; a value that names no version matches none."""
     if value.strip() == "*":

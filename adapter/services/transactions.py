@@ -26,7 +26,7 @@ from adapter.security.tenancy import AccessGuard, reference_texts, references
 from adapter.services import history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome
 from adapter.services.patching import JSON_PATCH
-from adapter.services.preconditions import not_modified, refuse_if_match
+from adapter.services.preconditions import Preconditions, not_modified, refuse_if_match
 from adapter.store.ids import new_resource_id
 from adapter.store.resources import ResourceStore, StoredResource
 from adapter.store.unit_of_work import UnitOfWork
@@ -57,9 +57,8 @@ class _Entry:
     resource: Any
     full_url: str | None
     if_none_exist: str | None
-    if_match: str | None
+    preconditions: Preconditions  # request.ifMatch and ifNoneMatch
     raw_url: str
-    if_none_match: str | None = None
     modified_before_us: int | None = None  # the end of the moment request.ifModifiedSince names
     version: str | None = None  # a vread's [vid]
     history: bool = False  # a history of the instance, the type or (res_type "") the system
@@ -162,9 +161,8 @@ def _parse_entry(index: int, entry: Any, base: str) -> _Entry:
         resource,
         entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None,
         request.get("ifNoneExist"),
-        request.get("ifMatch"),
+        Preconditions(request.get("ifMatch"), request.get("ifNoneMatch")),
         url,
-        request.get("ifNoneMatch"),
         _modified_before(index, request.get("ifModifiedSince")),
         version,
         history_of,
@@ -505,11 +503,10 @@ class BundleProcessor:
                 entry.new_id,
                 entry.resource,
                 clock=self.clock,
-                if_match=entry.if_match,
+                preconditions=entry.preconditions,
                 guard=guard,
                 validated=entry.validated,
                 prepared=entry.prepared,
-                if_none_match=entry.if_none_match,
             )
             return _write_result(base, outcome, guard)
         if entry.method == "DELETE":
@@ -519,9 +516,8 @@ class BundleProcessor:
                     entry.res_type,
                     entry.res_id or entry.new_id,  # type: ignore[arg-type]
                     clock=self.clock,
-                    if_match=entry.if_match,
+                    preconditions=entry.preconditions,
                     guard=guard,
-                    if_none_match=entry.if_none_match,
                 )
             elif entry.query:
                 interactions.conditional_delete(
@@ -529,9 +525,8 @@ class BundleProcessor:
                     entry.res_type,
                     entry.query,
                     clock=self.clock,
-                    if_match=entry.if_match,
+                    preconditions=entry.preconditions,
                     guard=guard,
-                    if_none_match=entry.if_none_match,
                 )
             else:
                 raise InvalidRequestError("DELETE needs [type]/[id] or a conditional URL")
@@ -544,9 +539,8 @@ class BundleProcessor:
                 _patch_document(entry.resource),
                 clock=self.clock,
                 query_string=entry.query,
-                if_match=entry.if_match,
+                preconditions=entry.preconditions,
                 guard=guard,
-                if_none_match=entry.if_none_match,
             )
             return _write_result(base, outcome, guard)
         result = self._get(store, entry, base, guard)
@@ -590,9 +584,9 @@ class BundleProcessor:
             if entry.query
             else None
         )
-        refuse_if_match(found, entry.if_match)
+        refuse_if_match(found, entry.preconditions.if_match)
         etag, last_modified = f'W/"{found.version_id}"', format_instant(found.last_updated_us)
-        if not_modified(found, entry.if_none_match, entry.modified_before_us):
+        if not_modified(found, entry.preconditions.if_none_match, entry.modified_before_us):
             return EntryResult("304 Not Modified", etag=etag, last_modified=last_modified)
         content = guard.present(found.res_type, found.content) if found.content else None
         if content is not None and subset is not None:
@@ -627,9 +621,8 @@ class BundleProcessor:
                                 entry.query,
                                 entry.resource,
                                 clock=self.clock,
-                                if_match=entry.if_match,
+                                preconditions=entry.preconditions,
                                 guard=guard,
-                                if_none_match=entry.if_none_match,
                             )
                             results.append(_write_result(base, outcome, guard))
                         else:
