@@ -83,3 +83,21 @@ CHECKLIST = "https://cart-adapter.example.org/fhir/Questionnaire/cart-infusion-c
 def questionnaire_response(questionnaire: str = CHECKLIST) -> dict:
     """A completed answer to a questionnaire given by its canonical (with |version or not)."""
     return {"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": questionnaire}
+
+
+def fhirpath_replace(path: str, value: dict) -> dict:
+    """A FHIRPath Patch (a Parameters resource) of one replace operation; `value` is its typed value,
+    e.g. {"valueCode": "completed"}."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": path},
+                    {"name": "value", **value},
+                ],
+            }
+        ],
+    }

@@ -148,19 +148,7 @@ def test_if_none_match_on_a_write_entry_is_a_precondition_as_on_the_rest_call(cl
     assert status(dict(put, request=dict(put["request"], ifNoneMatch='W/"9"'))).startswith("200")
     conditional = {"resource": organization, "request": {"method": "PUT", "url": "Organization?_id=hcl"}}
     assert status(dict(conditional, request=dict(conditional["request"], ifNoneMatch="*"))).startswith("412")
-    rename = {
-        "resourceType": "Parameters",
-        "parameter": [
-            {
-                "name": "operation",
-                "part": [
-                    {"name": "type", "valueCode": "replace"},
-                    {"name": "path", "valueString": "Organization.name"},
-                    {"name": "value", "valueString": "patched"},
-                ],
-            }
-        ],
-    }
+    rename = fixtures.fhirpath_replace("Organization.name", {"valueString": "patched"})
     patch_request = {"method": "PATCH", "url": "Organization/hcl", "ifNoneMatch": "*"}
     patch = {"resource": rename, "request": patch_request}
     assert status(patch).startswith("412")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter.fhirio.jsonio import dump_json
+from tests import fixtures
 from tests.security.conftest import COI, World, order_and_task
 
 
@@ -550,21 +551,7 @@ def test_json_patch_follows_the_update_rules_and_is_refused_to_pseudonymised_vie
     assert done.status_code == 200, done.get_data(as_text=True)
     assert world.admin("GET", task_url).get_json()["status"] == "in-progress"
     # The same rules for a FHIRPath Patch.
-    fhirpath = dump_json(
-        {
-            "resourceType": "Parameters",
-            "parameter": [
-                {
-                    "name": "operation",
-                    "part": [
-                        {"name": "type", "valueCode": "replace"},
-                        {"name": "path", "valueString": "Task.status"},
-                        {"name": "value", "valueCode": "completed"},
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    fhirpath = dump_json(fixtures.fhirpath_replace("Task.status", {"valueCode": "completed"})).encode()
     assert world.maker_a("PATCH", task_url, fhirpath, Content_Type="application/fhir+json").status_code == 403
     assert (
         world.hospital_y("PATCH", task_url, fhirpath, Content_Type="application/fhir+json").status_code == 404
