@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from sqlalchemy import Engine
 
 from adapter.config import Settings
@@ -150,11 +150,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         app.wsgi_app = bench.bare_wsgi(app.wsgi_app)  # type: ignore[method-assign]
     register_error_handlers(app)
 
+    from adapter.api.request_ids import request_id
+
     @app.after_request
     def _common_headers(response: Response) -> Response:
-        request_id = request.headers.get("X-Request-Id")
-        if request_id and len(request_id) <= 200:
-            response.headers["X-Request-Id"] = request_id
+        response.headers["X-Request-Id"] = request_id()
         present = {key.lower() for key in response.headers.keys()}
         response.headers.extend([(k, v) for k, v in _SECURITY_HEADERS if k.lower() not in present])
         if response.status_code in (204, 304) or (not response.is_streamed and not response.get_data()):

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.sansio.utils import get_current_url
 
 from adapter.api.errors import utf8_problem
+from adapter.api.request_ids import request_id
 from adapter.errors import UnauthorizedError
 from adapter.security.audit import AuditRecord
 from adapter.services.auth import AuthService, OAuthError, TokenRequest, now_us
@@ -159,7 +160,7 @@ def require_authentication() -> None:
             now_us(),
             source_address=_source(),
             detail=exc.message,
-            request_id=request.headers.get("X-Request-Id"),
+            request_id=request_id(),
         )
         raise
     g.principal = principal
@@ -182,6 +183,7 @@ def write_audit(response: Response) -> Response:
             source_address=_source(),
             entity=g.get("entity"),
             query=query or None,
+            request_id=request_id(),
         )
     elif record is not None:
         changes: dict[str, str | None] = {}
@@ -189,6 +191,8 @@ def write_audit(response: Response) -> Response:
             changes.update(client_id=principal.client.client_id, role=principal.role)
         if record.source_address is None:
             changes["source_address"] = _source()
+        if record.request_id is None:
+            changes["request_id"] = request_id()
         if changes:
             record = replace(record, **changes)  # type: ignore[arg-type]
     if record is not None:

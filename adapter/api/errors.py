@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter.api.formats import JSON, render, response_format
+from adapter.api.request_ids import request_id
 from adapter.errors import AdapterError, InvalidSyntaxError, Issue, MethodNotAllowedError
 from adapter.fhirio.outcome import operation_outcome
 
@@ -115,8 +116,9 @@ def register_error_handlers(app: Flask) -> None:
         incident = str(uuid.uuid4())
         # The exception type and stack only: messages may quote request content, which is patient data.
         logger.error(
-            "unexpected error, incident %s: %s\n%s",
+            "unexpected error, incident %s (X-Request-Id %s): %s\n%s",
             incident,
+            request_id(),
             type(error).__name__,
             "".join(traceback.format_tb(error.__traceback__)),
         )

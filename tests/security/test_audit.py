@@ -99,3 +99,39 @@ def test_audit_event_ids_are_version_7_uuids_that_grow_with_time() -> None:
     assert first.int >> 80 < later.int >> 80 and str(first) < str(later)
     event = audit_event(AuditRecord("read", 200, time.time_ns() // 1000))
     assert uuid.UUID(event["id"]).version == 7
+
+
+def _request_ids(event: dict) -> list[str]:
+    return [
+        detail["valueString"]
+        for entity in event.get("entity", [])
+        for detail in entity.get("detail", [])
+        if detail.get("type") == "X-Request-Id"
+    ]
+
+
+def test_the_clients_request_id_comes_back_and_leads_to_the_audit_record(world: World) -> None:
+    response = world.maker_a("GET", "/fhir/Task?status=requested", **{"X-Request-Id": "mfr-a poll 0042"})
+    assert response.headers["X-Request-Id"] == "mfr-a poll 0042"
+    (event,) = [e for e in _events(world, agent_name="maker-a") if "mfr-a poll 0042" in _request_ids(e)]
+    assert event["subtype"][0]["code"] == "search-type"
+
+
+def test_the_server_assigns_a_request_id_when_the_client_gives_none_or_an_unusable_one(
+    world: World,
+) -> None:
+    assigned = []
+    for given in (None, "", "   ", "x" * 201, "caf\u00e9"):
+        headers = {} if given is None else {"X-Request-Id": given}
+        response = world.maker_a("GET", "/fhir/Task", **headers)
+        assert response.status_code == 200
+        assigned.append(response.headers["X-Request-Id"])
+    assert all(len(value) == 32 and value.isalnum() for value in assigned)
+    assert len(set(assigned)) == len(assigned)  # one per request
+    recorded = {i for e in _events(world, agent_name="maker-a") for i in _request_ids(e)}
+    assert set(assigned) <= recorded
+    # A refusal carries one too, and its audit record (a failed login) keeps it.
+    refused = world.admin.client.get("/fhir/Task", headers={"Authorization": "Bearer forged"})
+    assert refused.status_code == 401
+    logins = [e for e in _events(world) if e["type"]["code"] == "110114" and e["outcome"] != "0"]
+    assert any(refused.headers["X-Request-Id"] in _request_ids(e) for e in logins)
