@@ -6,11 +6,11 @@ import math
 from functools import lru_cache
 from typing import Any
 
-from flask import Request, Response
+from flask import Request, Response, has_request_context, request
 from werkzeug.http import parse_options_header
 
 from adapter.errors import NotAcceptableError, UnsupportedMediaTypeError
-from adapter.fhirio.jsonio import dump_json, parse_json
+from adapter.fhirio.jsonio import dump_json, dump_json_pretty, parse_json
 
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
@@ -123,15 +123,23 @@ def parse_body(request: Request, max_depth: int) -> Any:
     )
 
 
+def _pretty() -> bool:
+    # _pretty=true (http.html general parameters): indented for a human reader, the same content.
+    return has_request_context() and request.args.get("_pretty") == "true"
+
+
 def render(body: dict | str | None, fmt: str, status: int = 200, headers: dict | None = None) -> Response:
     """A FHIR response; `body` is a resource dict, or JSON text as stored."""
     if body is None:
         return Response(status=status, headers=headers)
+    pretty = _pretty()
     if is_xml(fmt):
         from adapter.fhirio.xml import serialise_xml
 
         resource = parse_json(body, max_depth=1000) if isinstance(body, str) else body
-        payload: str | bytes = serialise_xml(resource)
+        payload: str | bytes = serialise_xml(resource, pretty=pretty)
+    elif pretty:
+        payload = dump_json_pretty(parse_json(body, max_depth=1000) if isinstance(body, str) else body)
     else:
         payload = body if isinstance(body, str) else dump_json(body)
     return Response(payload, status=status, headers=headers, content_type=f"{fmt}; charset=utf-8")

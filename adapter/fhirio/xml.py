@@ -278,11 +278,13 @@ def _copy_xhtml(source: etree._Element, target: etree._Element) -> None:
 # --------------------------------------------------------------------------- dict -> XML
 
 
-def serialise_xml(resource: dict) -> bytes:
-    """Write a resource in FHIR JSON form as FHIR XML (UTF-8, with XML declaration)."""
+def serialise_xml(resource: dict, *, pretty: bool = False) -> bytes:
+    """Write a resource in FHIR JSON form as FHIR XML (UTF-8, with XML declaration); `pretty` indents."""
     try:
         root = _write_resource(resource, None, "")
-        return _XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+        return _XML_DECLARATION + etree.tostring(
+            root, encoding="UTF-8", xml_declaration=False, pretty_print=pretty
+        )
     except RecursionError:
         raise _error("Resource is nested too deeply") from None
 

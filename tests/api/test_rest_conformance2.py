@@ -4,6 +4,8 @@ patch; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from adapter.fhirio.jsonio import dump_json
@@ -644,3 +646,36 @@ def test_if_match_on_a_read_is_a_precondition_too(client):
             assert response.status_code == 412
         else:
             assert response.get_json()["entry"][0]["response"]["status"].startswith("412")
+
+
+def test_pretty_true_indents_json_and_xml_without_changing_the_content(client):
+    """_pretty=true (http.html general parameters) is for a human at a terminal: the same resource,
+    decimals written as received, only laid out on indented lines; anything else keeps the compact form."""
+    from adapter.fhirio.xml import parse_xml
+
+    observation = created(
+        client,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "CD19+ cells"},
+            "valueQuantity": {"value": Decimal("1.50"), "unit": "%"},
+        },
+    )
+    url = f"/fhir/Observation/{observation['id']}"
+    compact = send(client, "GET", url)
+    pretty = send(client, "GET", f"{url}?_pretty=true")
+    assert "\n" not in compact.get_data(as_text=True)
+    assert '\n  "resourceType": "Observation"' in pretty.get_data(as_text=True)
+    assert '"value": 1.50' in pretty.get_data(as_text=True)
+    assert pretty.get_json() == compact.get_json() == observation
+    assert "\n" not in send(client, "GET", f"{url}?_pretty=false").get_data(as_text=True)
+
+    xml_compact = send(client, "GET", f"{url}?_format=xml")
+    xml_pretty = send(client, "GET", f"{url}?_format=xml&_pretty=true")
+    assert b'\n  <status value="final"/>' in xml_pretty.data
+    assert parse_xml(xml_pretty.data) == parse_xml(xml_compact.data)
+
+    searched = send(client, "GET", f"/fhir/Observation?_id={observation['id']}&_pretty=true")
+    assert searched.get_data(as_text=True).count("\n") > 10
+    assert searched.get_json()["entry"][0]["resource"] == observation
