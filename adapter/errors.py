@@ -75,6 +75,12 @@ class NotFoundError(AdapterError):
     issue_code = "not-found"
 
 
+class UnknownOperationError(NotFoundError):
+    """An operation ($name) this server does not offer where it was invoked."""
+
+    issue_code = "not-supported"
+
+
 class MethodNotAllowedError(AdapterError):
     """The method is not one the target supports (405); `allowed` are those it does, for the Allow header
     HTTP requires on a 405 (RFC 9110 §15.5.6)."""

@@ -15,6 +15,7 @@ from adapter.api.formats import JSON, render, response_format
 from adapter.api.request_ids import request_id
 from adapter.errors import AdapterError, InvalidSyntaxError, Issue, MethodNotAllowedError
 from adapter.fhirio.outcome import operation_outcome
+from adapter.services.capability import unknown_operation
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,11 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "the request body is larger than this server accepts"
+        if status == 404:
+            operation = unknown_operation(request.path)
+            if operation is not None:
+                return _adapter_error(operation)
+            message = f"no FHIR interaction is served at {request.path[:200]}"
         response = outcome_response(status, [Issue("error", _HTTP_CODES.get(status, "exception"), message)])
         if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)

@@ -17,7 +17,7 @@ from adapter.fhirio.subsetting import read_subset
 from adapter.search.dates import format_instant, from_us, to_us
 from adapter.security.tenancy import AccessGuard
 from adapter.services.audit_trail import AuditTrail
-from adapter.services.capability import capabilities
+from adapter.services.capability import capabilities, unknown_operation
 from adapter.services.fhir import FhirService
 from adapter.services.fhirpath_patch import is_fhirpath_patch
 from adapter.services.interactions import WriteOutcome
@@ -28,6 +28,16 @@ from adapter.services.validation import validate_operation
 from adapter.store.resources import StoredResource
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+
+@bp.url_value_preprocessor
+def _refuse_unknown_operations(_endpoint: str | None, values: dict | None) -> None:
+    # /fhir/$foo and /fhir/Patient/$foo match the type and instance routes: they would otherwise be
+    # answered as an unknown type or a read of a resource that cannot exist.
+    if values and any(isinstance(v, str) and v.startswith("$") for v in values.values()):
+        error = unknown_operation(request.path)
+        if error is not None:
+            raise error
 
 
 def _service() -> FhirService:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 from adapter.definitions import resource_types
-from adapter.errors import InvalidRequestError
+from adapter.errors import InvalidRequestError, UnknownOperationError
 from adapter.search.params import params_for, registry, selection
 from adapter.validation.gate import code_systems_checked, supported_profiles
 from adapter.validation.terminology import SYNTAX_SYSTEMS
@@ -176,3 +176,21 @@ def capability_statement(base_url: str, now: str) -> dict:
             }
         ],
     }
+
+
+# Operations this server offers, with the levels they are offered at (the CapabilityStatement lists them).
+_OPERATIONS = {"$validate": "POST [base]/$validate or [base]/[type]/$validate"}
+
+
+def unknown_operation(path: str) -> UnknownOperationError | None:
+    """The error for a path naming an operation ($name) where this server has none; None otherwise."""
+    for segment in path.split("/"):
+        if segment.startswith("$"):
+            name = segment[:64]
+            offered = _OPERATIONS.get(segment)
+            if offered:
+                return UnknownOperationError(f"operation {name} is not offered here; use {offered}")
+            return UnknownOperationError(
+                f"operation {name} is not supported by this server (GET [base]/metadata lists its operations)"
+            )
+    return None

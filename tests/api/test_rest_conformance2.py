@@ -679,3 +679,44 @@ def test_pretty_true_indents_json_and_xml_without_changing_the_content(client):
     searched = send(client, "GET", f"/fhir/Observation?_id={observation['id']}&_pretty=true")
     assert searched.get_data(as_text=True).count("\n") > 10
     assert searched.get_json()["entry"][0]["resource"] == observation
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation"),
+    [
+        ("POST", "/fhir/$meta", "$meta"),
+        ("GET", "/fhir/Patient/$everything", "$everything"),
+        ("GET", "/fhir/Patient/{id}/$everything", "$everything"),
+        ("POST", "/fhir/Patient/{id}/$meta-add", "$meta-add"),
+        ("GET", "/fhir/Patient/{id}/_history/1/$meta", "$meta"),
+    ],
+)
+def test_an_operation_the_server_does_not_offer_is_named_as_not_supported(client, method, path, operation):
+    """Not an unknown resource type, a read of an impossible id or a bare 'URL not found': the client is
+    told that the operation is not supported."""
+    patient = created(client, fixtures.patient())
+    response = send(client, method, path.format(id=patient["id"]), {"resourceType": "Parameters"})
+    assert response.status_code == 404
+    (issue,) = response.get_json()["issue"]
+    assert issue["code"] == "not-supported"
+    assert issue["diagnostics"].startswith(f"operation {operation} is not supported by this server")
+
+
+def test_validate_invoked_where_it_is_not_offered_says_where_it_is(client):
+    patient = created(client, fixtures.patient())
+    response = send(client, "POST", f"/fhir/Patient/{patient['id']}/$validate", patient)
+    assert response.status_code == 404
+    (issue,) = response.get_json()["issue"]
+    assert issue["code"] == "not-supported"
+    assert "use POST [base]/$validate or [base]/[type]/$validate" in issue["diagnostics"]
+    # Where it is offered it still answers.
+    assert send(client, "POST", "/fhir/Patient/$validate", patient).status_code == 200
+
+
+def test_a_path_no_interaction_serves_is_404_naming_the_path(client):
+    patient = created(client, fixtures.patient())
+    response = send(client, "GET", f"/fhir/Patient/{patient['id']}/photo")
+    assert response.status_code == 404
+    (issue,) = response.get_json()["issue"]
+    assert issue["code"] == "not-found"
+    assert issue["diagnostics"] == f"no FHIR interaction is served at /fhir/Patient/{patient['id']}/photo"
