@@ -125,6 +125,14 @@ def compact_search_parameter(sp: dict) -> dict:
     return _pick(sp, _SP_KEYS)
 
 
+def compact_compartment_definition(cd: dict) -> dict:
+    """A compartment: its code and, per resource type in it, the search parameters that place a
+    resource there (types with no parameter are never in the compartment and are left out)."""
+    out = _pick(cd, ("url", "id", "name", "code", "search"))
+    out["resource"] = [_pick(r, ("code", "param")) for r in cd.get("resource", ()) if r.get("param")]
+    return out
+
+
 def _compact_vs_concept(concept: dict) -> dict:
     return _pick(concept, ("code", "display"))
 
@@ -254,9 +262,12 @@ def build(tgz_bytes: bytes, out_dir: Path, source_note: dict) -> dict:
         "SearchParameter": [],
         "ValueSet": [],
         "CodeSystem": [],
+        "CompartmentDefinition": [],
     }
     for resource in resources.values():
         kind = resource.get("resourceType")
+        if kind == "CompartmentDefinition" and resource.get("id") == "example":
+            continue  # an example of the resource, which also claims the Device compartment's code
         if kind in groups:
             groups[kind].append(resource)
     compactors = {
@@ -264,6 +275,7 @@ def build(tgz_bytes: bytes, out_dir: Path, source_note: dict) -> dict:
         "SearchParameter": ("searchparameters.json.gz", compact_search_parameter),
         "ValueSet": ("valuesets.json.gz", compact_value_set),
         "CodeSystem": ("codesystems.json.gz", compact_code_system),
+        "CompartmentDefinition": ("compartments.json.gz", compact_compartment_definition),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}

@@ -172,7 +172,9 @@ def write_audit(response: Response) -> Response:
     record: AuditRecord | None = g.pop("audit", None)
     principal = g.get("principal")
     if record is None and principal is not None:
-        query = request.query_string.decode(errors="replace") if request.method in ("GET", "HEAD") else ""
+        query = g.get("audit_query") or (
+            request.query_string.decode(errors="replace") if request.method in ("GET", "HEAD") else ""
+        )
         # Built whole: every authenticated request comes here, and dataclasses.replace is slow.
         record = AuditRecord(
             g.get("interaction") or request.method.lower(),

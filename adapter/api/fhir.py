@@ -10,7 +10,7 @@ from werkzeug.http import http_date, parse_date
 from adapter.api.auth import fhir_base
 from adapter.api.errors import require_utf8
 from adapter.api.formats import parse_body, render, response_format
-from adapter.errors import Issue, MethodNotAllowedError, UnsupportedMediaTypeError
+from adapter.errors import InvalidRequestError, Issue, MethodNotAllowedError, UnsupportedMediaTypeError
 from adapter.fhirio.jsonio import dump_json, parse_json
 from adapter.fhirio.outcome import operation_outcome
 from adapter.fhirio.subsetting import read_subset
@@ -252,20 +252,51 @@ def _conditional_query(interaction: str) -> str:
 
 @bp.post("/<res_type>/_search")
 def search_post(res_type: str) -> Response:
+    return _search(res_type, _form_args())
+
+
+@bp.get("/<compartment>/<compartment_id>/<res_type>")
+def compartment_search(compartment: str, compartment_id: str, res_type: str) -> Response:
+    return _search(res_type, _args(), (compartment, compartment_id))
+
+
+@bp.post("/<compartment>/<compartment_id>/<res_type>/_search")
+def compartment_search_post(compartment: str, compartment_id: str, res_type: str) -> Response:
+    return _search(res_type, _form_args(), (compartment, compartment_id))
+
+
+def _form_args() -> list[tuple[str, str]]:
+    """The query's parameters, then the form body's (POST [type]/_search)."""
     if request.mimetype == "application/x-www-form-urlencoded":
         # werkzeug drops a form body it cannot decode, every field of it: the search would run without
         # its filters. Refused like a query string of such bytes.
         require_utf8(request.get_data(cache=True), "the form body")
-    return _search(res_type, _args() + list(request.form.items(multi=True)))
+    return _args() + list(request.form.items(multi=True))
 
 
-def _search(res_type: str, args: list[tuple[str, str]]) -> Response:
-    _audit("search-type", res_type)
+def _search(
+    res_type: str, args: list[tuple[str, str]], compartment: tuple[str, str] | None = None
+) -> Response:
+    if compartment is None:
+        _audit("search-type", res_type)
+    else:
+        # Recorded against the compartment: who searched a patient's record is what an audit asks. R4's
+        # restful-interaction codes have no compartment search; its parent code, search, stands for it,
+        # and the recorded query names the type searched.
+        _audit("search", "/".join(compartment))
+        g.audit_query = f"{res_type}?{request.query_string.decode(errors='replace')}"
     service = _service()
     if res_type == "AuditEvent":
+        if compartment is not None:
+            raise InvalidRequestError(
+                "the audit trail is searched at [base]/AuditEvent (by entity, agent-name or date)",
+                expression="AuditEvent",
+            )
         return render(_audit_trail().search(args, fhir_base(), guard=_guard()), response_format(request))
     base = fhir_base()
-    page = service.search(res_type, args, strict=_strict(), guard=_guard(), base=base)
+    page = service.search(
+        res_type, args, strict=_strict(), guard=_guard(), base=base, compartment=compartment
+    )
     return render(service.search_bundle(page, base, guard=_guard()), response_format(request))
 
 

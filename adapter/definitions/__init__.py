@@ -56,6 +56,28 @@ def code_systems() -> dict[str, dict]:
     return {cs["url"]: cs for cs in _load("codesystems.json.gz")}
 
 
+@dataclass(frozen=True)
+class Compartment:
+    """A core CompartmentDefinition: the resource types it holds, each with the search parameters that
+    place a resource of that type in it ("{def}": the compartment's own resource)."""
+
+    url: str
+    members: Mapping[str, tuple[str, ...]]
+
+
+@cache
+def compartments() -> Mapping[str, Compartment]:
+    """The core compartments by compartment type (Patient, Encounter, Practitioner, ...)."""
+    return MappingProxyType(
+        {
+            cd["code"]: Compartment(
+                cd["url"], MappingProxyType({r["code"]: tuple(r["param"]) for r in cd["resource"]})
+            )
+            for cd in _load("compartments.json.gz")
+        }
+    )
+
+
 @cache
 def _types_by_name() -> dict[str, dict]:
     # Profiles (derivation=constraint) share their base's `type`; only the defining SD names a type.

@@ -55,7 +55,8 @@ class Condition:
     """One search parameter occurrence: its values are ORed; several conditions are ANDed."""
 
     code: str
-    type: str  # token | reference | date | string | uri | _id | _lastUpdated | missing | chain | has
+    # token | reference | date | string | uri | _id | _lastUpdated | missing | chain | has | compartment
+    type: str
     modifier: str
     values: tuple
     param: SearchParam | None = None
@@ -104,6 +105,8 @@ class SearchQuery:
     visible_labels: frozenset[str] | None = None
     # What _summary (true, text, data) and _elements keep of each resource; None = all of it.
     subset: Subset | None = None
+    # A compartment search ([base]/Patient/123/Procedure): the compartment's type and id, for the links.
+    compartment: tuple[str, str] | None = None
 
     def query_string(self) -> str:
         return urlencode(self.canonical)

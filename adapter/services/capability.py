@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from adapter.definitions import resource_types
+from adapter.definitions import compartments, resource_types
 from adapter.errors import InvalidRequestError, UnknownOperationError
 from adapter.search.params import params_for, registry, selection
 from adapter.validation.gate import code_systems_checked, supported_profiles
@@ -167,6 +167,7 @@ def capability_statement(base_url: str, now: str) -> dict:
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                **({"compartment": listed} if (listed := _compartments()) else {}),
                 "operation": [
                     {
                         "name": "validate",
@@ -176,6 +177,16 @@ def capability_statement(base_url: str, now: str) -> dict:
             }
         ],
     }
+
+
+def _compartments() -> list[str]:
+    """The compartments searchable here ([base]/Patient/[id]/[type]): those whose parameters are all
+    indexed (a parameter selection may leave some out)."""
+    return [
+        compartment.url
+        for _, compartment in sorted(compartments().items())
+        if all(p == "{def}" or p in params_for(t) for t, codes in compartment.members.items() for p in codes)
+    ]
 
 
 # Operations this server offers, with the levels they are offered at (the CapabilityStatement lists them).

@@ -214,7 +214,9 @@ class FhirService:
         strict: bool = False,
         guard: AccessGuard = SERVER,
         base: str | None = None,
+        compartment: tuple[str, str] | None = None,
     ) -> SearchPage:
+        """A page of `res_type` matching `args`; in the compartment (type, id) when one is given."""
         query = searching.prepare(
             res_type,
             args,
@@ -223,6 +225,7 @@ class FhirService:
             max_count=self.max_count,
             guard=guard,
             base=base,
+            compartment=compartment,
         )
         with self.uow.reading() as store:
             return searching.run(store, query, guard)

@@ -8,6 +8,7 @@ from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio import bundles
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
+from adapter.search import compartments
 from adapter.search.dates import format_instant
 from adapter.search.query import SearchQuery, parse_search
 from adapter.security.tenancy import AccessGuard
@@ -42,14 +43,20 @@ def prepare(
     max_count: int,
     guard: AccessGuard,
     base: str | None = None,
+    compartment: tuple[str, str] | None = None,
 ) -> SearchQuery:
     """Check the type and the caller's search scope, parse the query and bind it to what they may see.
-    `base`: the server's base as the request reached it (absolute references on it are local)."""
+    `base`: the server's base as the request reached it (absolute references on it are local).
+    `compartment`: (type, id) of the compartment searched in, if any."""
     interactions.check_type(res_type)
     guard.require(res_type, "s")
     query = parse_search(
         res_type, args, strict=strict, default_count=default_count, max_count=max_count, server_base=base
     )
+    if compartment is not None:
+        interactions.check_id(compartment[1])
+        query.conditions.append(compartments.condition(res_type, *compartment, server_base=base))
+        query.compartment = compartment
     query.visible_labels = guard.visible_labels
     guard.check_search(res_type, query.conditions, [k.code for k in query.sort_keys])
     return query
@@ -170,7 +177,10 @@ def _iterate(
 
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:
     """The searchset Bundle of a page, built around the stored JSON of each resource."""
-    path = f"{base}/{page.query.res_type}"
+    within = page.query.compartment
+    path = (
+        f"{base}/{within[0]}/{within[1]}/{page.query.res_type}" if within else f"{base}/{page.query.res_type}"
+    )
     qs = page.query.query_string()
     # The self link is the page itself (http.html paging): a later page's carries its position.
     here = "&".join(p for p in (qs, f"_page={page.query.cursor}" if page.query.cursor else "") if p)

@@ -64,6 +64,14 @@ def _plan_condition(condition: Condition, name: str, params: dict[str, Any]) -> 
             params[f"{name}_{j}lo"], params[f"{name}_{j}hi"] = value.lo, value.hi
         return ("_lastUpdated", tuple(v.prefix for v in condition.values))
     params[f"{name}p"] = condition.code
+    if condition.type == "compartment":
+        # A reference from any of the compartment's parameters for this type (one index row suffices).
+        codes, keys = condition.values
+        for k, code in enumerate(codes):
+            params[f"{name}_p{k}"] = code
+        for j, (target, ident) in enumerate(keys):
+            params[f"{name}_{j}t"], params[f"{name}_{j}c"] = cut_system(target), _cut(ident)
+        return ("compartment", len(codes), (False,) * len(keys))
     if condition.type == "missing":
         return ("missing", *condition.values)
     if condition.type == "has":
@@ -272,7 +280,7 @@ def _value_match(kind: str, part: Hashable, v: str, si) -> ColumnElement[bool]: 
         elif not any_system:
             pieces.append(si.system == bindparam(f"{v}s"))
         return and_(*pieces)
-    if kind == "reference":
+    if kind in ("reference", "compartment"):
         match = si.value == bindparam(f"{v}c")
         return match if part else and_(match, si.system == bindparam(f"{v}t"))
     if kind == "uri" and part == "below":
@@ -401,18 +409,25 @@ def has_value(column: str) -> ColumnElement[bool]:
     return si.value.isnot(None)
 
 
+def _param_match(item: tuple, name: str, si) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """The index rows of the parameter(s) of condition `name`: a compartment's are several."""
+    if item[0] == "compartment":
+        return si.param.in_([bindparam(f"{name}_p{k}") for k in range(item[1])])
+    return si.param == bindparam(f"{name}p")
+
+
 def _present(
-    name: str, match: ColumnElement[bool] | None, drives: bool, fenced: bool = False
+    name: str, item: tuple, match: ColumnElement[bool] | None, drives: bool, fenced: bool = False
 ) -> ColumnElement[bool]:
-    """The resource has index rows of parameter `name` (matching `match`)."""
+    """The resource has index rows of the parameter of condition `name` (shape `item`), matching `match`."""
     r, si = resources.c, search_index.c
     if drives:
         # Uncorrelated: the database reads the matching index rows once and looks the resources up.
-        where = [si.res_type == bindparam("rt"), si.param == bindparam(f"{name}p")]
+        where = [si.res_type == bindparam("rt"), _param_match(item, name, si)]
         return r.pk.in_(select(si.resource_pk).where(*where, *([match] if match is not None else [])))
     # Correlated, without the resource type: only the (resource_pk, param) index serves it, so
     # each probe reads the few index rows of one resource.
-    where = [si.resource_pk == r.pk, si.param == bindparam(f"{name}p")]
+    where = [si.resource_pk == r.pk, _param_match(item, name, si)]
     return _probe(*where, *([match] if match is not None else []), fenced=fenced)
 
 
@@ -440,7 +455,7 @@ def drivers(shape: tuple) -> list[int | str]:
     for i, item in enumerate(shape[1:]):
         if item[0] == "_lastUpdated" and _lower_bounded(item[1]):
             found.append(BY_UPDATED)
-        elif item[0] in ("token", "reference", "uri", "string", "chain") and item[1] != "not":
+        elif item[0] in ("token", "reference", "uri", "string", "chain", "compartment") and item[1] != "not":
             found.append(i)
     return found
 
@@ -491,7 +506,7 @@ def probe_statement(shape: tuple, candidates: list[int | str]) -> Select:
                 name = f"c{candidate}"
                 inner = select(si.resource_pk).where(
                     si.res_type == bindparam("rt"),
-                    si.param == bindparam(f"{name}p"),
+                    _param_match(shape[1 + candidate], name, si),
                     _index_match(shape[1 + candidate], name, shape[0]),
                 )
             limited = inner.limit(PROBE_LIMIT).subquery()
@@ -537,10 +552,10 @@ def _filters(key: tuple, driver: int | str | None = None, fenced: bool = False) 
             continue
         drives = driver is None or driver == i
         if kind == "missing":
-            present = _present(name, has_value(item[2]), drives, fenced)
+            present = _present(name, item, has_value(item[2]), drives, fenced)
             filters.append(not_(present) if item[1] else present)
             continue
-        found = _present(name, _index_match(item, name, key[0]), drives, fenced)
+        found = _present(name, item, _index_match(item, name, key[0]), drives, fenced)
         filters.append(not_(found) if item[1] == "not" else found)
     return filters
 

@@ -135,3 +135,15 @@ def test_the_server_assigns_a_request_id_when_the_client_gives_none_or_an_unusab
     assert refused.status_code == 401
     logins = [e for e in _events(world) if e["type"]["code"] == "110114" and e["outcome"] != "0"]
     assert any(refused.headers["X-Request-Id"] in _request_ids(e) for e in logins)
+
+
+def test_a_compartment_search_is_recorded_against_the_compartment(world: World) -> None:
+    patient = world.ids["px1"]
+    url = f"/fhir/Patient/{patient}/ServiceRequest?status=active"
+    assert world.maker_a("GET", url).status_code == 200
+    (event,) = [
+        e
+        for e in _events(world, entity=f"Patient/{patient}")
+        if _summary(e) == ("maker-a", "search", f"Patient/{patient}", "0")
+    ]
+    assert base64.b64decode(event["entity"][0]["query"]).decode() == "ServiceRequest?status=active"

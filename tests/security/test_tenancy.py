@@ -44,6 +44,19 @@ def test_manufacturer_searches_only_its_own(world: World) -> None:
     assert _ids(world.maker_a("GET", f"/fhir/Task?_id={world.ids['ty1']}")) == set()
 
 
+def test_a_compartment_search_finds_only_what_the_client_may_see(world: World) -> None:
+    px1, py1 = world.ids["px1"], world.ids["py1"]
+    # An order of hospital Y about hospital X's patient: in that patient's compartment, out of X's sight.
+    request, _ = order_and_task(px1, "Organization/mfr-b", "ORD-Y-2")
+    assert world.hospital_y("POST", "/fhir/ServiceRequest", request).status_code == 201
+    assert _ids(world.hospital_x("GET", f"/fhir/Patient/{px1}/ServiceRequest")) == {world.ids["srx1"]}
+    assert len(_ids(world.admin("GET", f"/fhir/Patient/{px1}/ServiceRequest"))) == 2
+    assert _ids(world.maker_a("GET", f"/fhir/Patient/{px1}/ServiceRequest")) == {world.ids["srx1"]}
+    assert _ids(world.maker_a("GET", f"/fhir/Patient/{py1}/ServiceRequest")) == set()
+    # Patients linked to a patient are a Patient search on something a manufacturer does not see.
+    assert world.maker_a("GET", f"/fhir/Patient/{px1}/Patient").status_code == 403
+
+
 def test_a_task_owned_through_a_versioned_reference_is_its_owners(world: World) -> None:
     _, task = order_and_task(world.ids["px2"], "Organization/mfr-b/_history/3", "ORD-X-2")
     created = world.hospital_x("POST", "/fhir/Task", task)
