@@ -255,6 +255,14 @@ def search_post(res_type: str) -> Response:
     return _search(res_type, _form_args())
 
 
+@bp.get("/Patient/<patient_id>/$everything")
+def patient_everything(patient_id: str) -> Response:
+    _audit("operation", f"Patient/{patient_id}")
+    g.audit_query = f"$everything?{request.query_string.decode(errors='replace')}"
+    text = _service().everything(patient_id, _args(), strict=_strict(), guard=_guard(), base=fhir_base())
+    return render(text, response_format(request))
+
+
 @bp.get("/<compartment>/<compartment_id>/<res_type>")
 def compartment_search(compartment: str, compartment_id: str, res_type: str) -> Response:
     return _search(res_type, _args(), (compartment, compartment_id))

@@ -12,8 +12,16 @@ from adapter.search.query import Condition
 _ITSELF = "{def}"
 
 
-def condition(res_type: str, compartment: str, ident: str, *, server_base: str | None = None) -> Condition:
-    """The search condition that keeps resources of `res_type` in the compartment `compartment`/`ident`.
+def condition(
+    res_type: str,
+    compartment: str,
+    ident: str,
+    *,
+    server_base: str | None = None,
+    codes: tuple[str, ...] | None = None,
+) -> Condition:
+    """The search condition that keeps resources of `res_type` in the compartment `compartment`/`ident`;
+    `codes`: the parameters that place them there, when not those of the core definition.
 
     Raises:
         InvalidRequestError: `compartment` is no compartment type, `res_type` has no resource in such a
@@ -25,7 +33,7 @@ def condition(res_type: str, compartment: str, ident: str, *, server_base: str |
             f"{compartment} is not a compartment; the compartments are {', '.join(sorted(defined))}",
             expression=compartment,
         )
-    codes = defined[compartment].members.get(res_type)
+    codes = codes or defined[compartment].members.get(res_type)
     if not codes:
         raise InvalidRequestError(
             f"{res_type} is never in a {compartment} compartment in FHIR R4; search {res_type} with a "

@@ -150,6 +150,7 @@ def capability_statement(base_url: str, now: str) -> dict:
             ],
             **({"searchRevInclude": rev} if (rev := _rev_includes().get(res_type)) else {}),
             "searchParam": _search_params(res_type),
+            **({"operation": [_EVERYTHING]} if res_type == "Patient" else {}),
         }
         for res_type in sorted(resource_types())
     ]
@@ -179,6 +180,14 @@ def capability_statement(base_url: str, now: str) -> dict:
     }
 
 
+_EVERYTHING = {
+    "name": "everything",
+    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    "documentation": "GET [base]/Patient/[id]/$everything (_since, _type): the patient, its compartment, "
+    "the Tasks whose for is the patient, and what those refer to; up to 1000 of each, not paged.",
+}
+
+
 def _compartments() -> list[str]:
     """The compartments searchable here ([base]/Patient/[id]/[type]): those whose parameters are all
     indexed (a parameter selection may leave some out)."""
@@ -190,7 +199,10 @@ def _compartments() -> list[str]:
 
 
 # Operations this server offers, with the levels they are offered at (the CapabilityStatement lists them).
-_OPERATIONS = {"$validate": "POST [base]/$validate or [base]/[type]/$validate"}
+_OPERATIONS = {
+    "$validate": "POST [base]/$validate or [base]/[type]/$validate",
+    "$everything": "GET [base]/Patient/[id]/$everything",
+}
 
 
 def unknown_operation(path: str) -> UnknownOperationError | None:

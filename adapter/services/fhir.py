@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import urlencode
 
 from adapter.security.tenancy import AccessGuard
-from adapter.services import history, interactions, searching
+from adapter.services import everything, history, interactions, searching
 from adapter.services.interactions import SERVER, Clock, WriteOutcome, system_clock_us
 from adapter.services.preconditions import NO_PRECONDITIONS, Preconditions
 from adapter.services.searching import SearchPage
@@ -229,6 +230,24 @@ class FhirService:
         )
         with self.uow.reading() as store:
             return searching.run(store, query, guard)
+
+    def everything(
+        self,
+        patient_id: str,
+        args: list[tuple[str, str]],
+        *,
+        strict: bool = False,
+        guard: AccessGuard = SERVER,
+        base: str,
+    ) -> str:
+        """Patient/$everything: the searchset Bundle of a patient's record."""
+        options = everything.parse_options(args, strict=strict)
+        with self.uow.reading() as store:
+            record = everything.run(store, patient_id, options, guard, base)
+        self_link = f"{base}/Patient/{patient_id}/$everything"
+        if args:
+            self_link += "?" + urlencode(args)
+        return everything.bundle_text(record, base, self_link, self.clock(), guard)
 
     def search_bundle(self, page: SearchPage, base: str, *, guard: AccessGuard = SERVER) -> str:
         return searching.searchset_text(page, base, self.clock(), guard=guard)

@@ -147,3 +147,14 @@ def test_a_compartment_search_is_recorded_against_the_compartment(world: World) 
         if _summary(e) == ("maker-a", "search", f"Patient/{patient}", "0")
     ]
     assert base64.b64decode(event["entity"][0]["query"]).decode() == "ServiceRequest?status=active"
+
+
+def test_everything_is_recorded_as_an_operation_on_the_patient(world: World) -> None:
+    patient = world.ids["px1"]
+    assert world.maker_a("GET", f"/fhir/Patient/{patient}/$everything?_type=Task").status_code == 200
+    (event,) = [
+        e
+        for e in _events(world, entity=f"Patient/{patient}")
+        if _summary(e) == ("maker-a", "operation", f"Patient/{patient}", "0")
+    ]
+    assert base64.b64decode(event["entity"][0]["query"]).decode() == "$everything?_type=Task"

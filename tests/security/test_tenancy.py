@@ -57,6 +57,36 @@ def test_a_compartment_search_finds_only_what_the_client_may_see(world: World) -
     assert world.maker_a("GET", f"/fhir/Patient/{px1}/Patient").status_code == 403
 
 
+def test_everything_gives_each_client_only_its_part_of_the_record(world: World) -> None:
+    px1 = world.ids["px1"]
+    request, _ = order_and_task(px1, "Organization/mfr-b", "ORD-Y-3")
+    assert world.hospital_y("POST", "/fhir/ServiceRequest", request).status_code == 201
+
+    def record(caller) -> dict:  # type: ignore[no-untyped-def]
+        response = caller("GET", f"/fhir/Patient/{px1}/$everything")
+        assert response.status_code == 200, response.data
+        return {
+            (e["resource"]["resourceType"], e["resource"]["id"]): e["resource"]
+            for e in response.get_json()["entry"]
+        }
+
+    for_maker = record(world.maker_a)
+    assert set(for_maker) == {
+        ("Patient", px1),
+        ("ServiceRequest", world.ids["srx1"]),
+        ("Task", world.ids["tx1"]),
+    }
+    # The manufacturer's view of the patient is the pseudonymised one, as on a read.
+    assert for_maker[("Patient", px1)] == world.maker_a("GET", f"/fhir/Patient/{px1}").get_json()
+    assert "name" not in for_maker[("Patient", px1)]
+    # Hospital Y's own order about the patient does not open X's patient to it; X does not see Y's order.
+    assert ("ServiceRequest", world.ids["srx1"]) in record(world.hospital_x)
+    assert len([k for k in record(world.hospital_x) if k[0] == "ServiceRequest"]) == 1
+    assert len([k for k in record(world.admin) if k[0] == "ServiceRequest"]) == 2
+    for outsider in (world.hospital_y, world.maker_b):
+        assert outsider("GET", f"/fhir/Patient/{px1}/$everything").status_code == 404
+
+
 def test_a_task_owned_through_a_versioned_reference_is_its_owners(world: World) -> None:
     _, task = order_and_task(world.ids["px2"], "Organization/mfr-b/_history/3", "ORD-X-2")
     created = world.hospital_x("POST", "/fhir/Task", task)
