@@ -96,10 +96,13 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "the request body is larger than this server accepts"
-        if status == 404:
+        if status in (404, 405):
+            # A POST to [type]/[id]/$op matches the GET-only compartment route: not a wrong method but
+            # an operation that is not there.
             operation = unknown_operation(request.path)
             if operation is not None:
                 return _adapter_error(operation)
+        if status == 404:
             message = f"no FHIR interaction is served at {request.path[:200]}"
         response = outcome_response(status, [Issue("error", _HTTP_CODES.get(status, "exception"), message)])
         if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:

@@ -685,8 +685,8 @@ def test_pretty_true_indents_json_and_xml_without_changing_the_content(client):
     ("method", "path", "operation"),
     [
         ("POST", "/fhir/$meta", "$meta"),
-        ("GET", "/fhir/Patient/$everything", "$everything"),
-        ("GET", "/fhir/Patient/{id}/$everything", "$everything"),
+        ("GET", "/fhir/Patient/$match", "$match"),
+        ("GET", "/fhir/Patient/{id}/$graph", "$graph"),
         ("POST", "/fhir/Patient/{id}/$meta-add", "$meta-add"),
         ("GET", "/fhir/Patient/{id}/_history/1/$meta", "$meta"),
     ],
@@ -715,8 +715,11 @@ def test_validate_invoked_where_it_is_not_offered_says_where_it_is(client):
 
 def test_a_path_no_interaction_serves_is_404_naming_the_path(client):
     patient = created(client, fixtures.patient())
-    response = send(client, "GET", f"/fhir/Patient/{patient['id']}/photo")
+    response = send(client, "GET", f"/fhir/Patient/{patient['id']}/_history/1/photo")
     assert response.status_code == 404
     (issue,) = response.get_json()["issue"]
     assert issue["code"] == "not-found"
-    assert issue["diagnostics"] == f"no FHIR interaction is served at /fhir/Patient/{patient['id']}/photo"
+    assert (
+        issue["diagnostics"]
+        == f"no FHIR interaction is served at /fhir/Patient/{patient['id']}/_history/1/photo"
+    )
