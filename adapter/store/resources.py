@@ -32,8 +32,8 @@ class _Inserts:
     """The INSERT of one table's buffered rows, in one statement whatever their number: column arrays
     on PostgreSQL (column_arrays), the driver's executemany on SQLite (direct.DriverInserts)."""
 
-    def __init__(self, table: Table, columns: tuple[str, ...]):
-        self.arrays = ColumnArrays(table, columns)
+    def __init__(self, table: Table, columns: tuple[str, ...], *, skip_existing: bool = False):
+        self.arrays = ColumnArrays(table, columns, skip_existing=skip_existing)
         self.driver = DriverInserts(table, columns)
 
     def write(self, connection: Connection, sqlite: bool, rows: list[dict]) -> None:
@@ -54,7 +54,12 @@ _VERSIONS = _Inserts(
 _INDEX = _Inserts(
     search_index, ("resource_pk", "res_type", "param", "system", "value", "lo_us", "hi_us", "num", "grp")
 )
-_LABEL_ROWS = _Inserts(resource_access, ("resource_pk", "label"))
+# A label is added to a resource without locking it: a Task shares the patient, order and products it
+# points to with its owner, so two Tasks of one new owner written at once by two PostgreSQL transactions
+# both find the patient without that label and both insert it; the second would fail on the primary key
+# (a 500) where the label it wants is there. Labels are a set, so the row already there is skipped.
+# SQLite needs no such clause: its writers run one at a time, and each reads the labels it adds to.
+_LABEL_ROWS = _Inserts(resource_access, ("resource_pk", "label"), skip_existing=True)
 
 
 def insert_index_rows(connection: Connection, rows: list[dict]) -> None:

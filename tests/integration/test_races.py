@@ -407,3 +407,18 @@ def test_parallel_json_patches_with_one_if_match_apply_once(api):
         history = assert_consistent(api, "Task", res_id)
         assert len(history) == 2
         assert len(history[-1]["resource"]["note"]) == 2
+
+
+# -- access labels --------------------------------------------------------------------------------------
+
+
+def test_parallel_tasks_of_a_new_owner_for_one_patient_are_all_created(api):
+    # Each Task shares its patient with the manufacturer owning it: the first Tasks of a new owner, written
+    # at once, all give the patient that owner's label.
+    patient_id = api.ok("POST", "Patient", patient(new_id()))["id"]
+    for round_ in range(ROUNDS):
+        owner = f"Organization/maker-{round_}-{uuid.uuid4().hex[:8]}"
+        replies = together([partial(api.call, "POST", "Task", task(patient_id, owner))] * CLIENTS)
+        assert all(r.status == 201 for r in replies), [(r.status, r.body) for r in replies]
+        assert api.ok("GET", f"Task?owner={owner}")["total"] == CLIENTS
+    assert_consistent(api, "Patient", patient_id)
