@@ -307,9 +307,9 @@ def _insert(
 
 
 def _visible_current(
-    store: ResourceStore, res_type: str, res_id: str, guard: AccessGuard
+    store: ResourceStore, res_type: str, res_id: str, guard: AccessGuard, *, for_update: bool = False
 ) -> StoredResource | None:
-    current = store.current(res_type, res_id)
+    current = store.current(res_type, res_id, for_update=for_update)
     if current is None or not guard.can_see(store.labels(current.pk)):
         return None
     return current
@@ -322,10 +322,18 @@ def presented(stored: StoredResource, guard: AccessGuard) -> StoredResource:
     return replace(stored, content=guard.present(stored.res_type, stored.content))
 
 
-def read(store: ResourceStore, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
+def read(
+    store: ResourceStore,
+    res_type: str,
+    res_id: str,
+    *,
+    guard: AccessGuard = SERVER,
+    for_update: bool = False,
+) -> StoredResource:
+    """The current version; `for_update` locks it until the transaction ends (a write based on it)."""
     check_type(res_type)
     guard.require(res_type, "r")
-    current = _visible_current(store, res_type, res_id, guard)
+    current = _visible_current(store, res_type, res_id, guard, for_update=for_update)
     if current is None:
         raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
     if current.deleted:
@@ -502,7 +510,11 @@ def patch(
         if not query_string:
             raise InvalidRequestError("a patch needs [type]/[id] or a conditional URL")
         target = _single_match(store, res_type, query_string, "conditional patch", guard=guard)
-    current = read(store, res_type, target, guard=guard)
+    # Locked before it is read (PostgreSQL; SQLite's writers run one at a time): the patch applies to the
+    # version that is current when the write runs. Read unlocked, two patches sent at once without
+    # If-Match would both apply to the same version, and the one that waited for the other's row lock
+    # would fail the If-Match below with a 412 the client never asked for.
+    current = read(store, res_type, target, guard=guard, for_update=True)
     stored = parse_stored_json(current.content or "{}")
     if is_fhirpath_patch(document):
         patched = apply_fhirpath_patch(stored, document, res_type, target)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ versions are 1..n with no gap or duplicate, its history, read and search agreein
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -393,6 +394,19 @@ def _json_patch(api: Api, res_id: str, n: int, **headers: str) -> Reply:
     )
 
 
+def test_parallel_json_patches_without_if_match_all_apply(api):
+    patient_id = api.ok("POST", "Patient", patient(new_id()))["id"]
+    for _ in range(ROUNDS):
+        res_id = api.ok("POST", "Task", task(patient_id, "Organization/kite-eu"))["id"]
+        replies = together([partial(_json_patch, api, res_id, n) for n in range(CLIENTS)])
+        # No If-Match: each patch applies to the version current when it runs; none is lost or refused.
+        assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+        assert sorted(version_of(r) for r in replies) == list(range(2, CLIENTS + 2))
+        history = assert_consistent(api, "Task", res_id)
+        notes = [n["text"] for n in history[-1]["resource"]["note"]]
+        assert sorted(notes) == sorted(["created"] + [f"note {n}" for n in range(CLIENTS)])
+
+
 def test_parallel_json_patches_with_one_if_match_apply_once(api):
     patient_id = api.ok("POST", "Patient", patient(new_id()))["id"]
     for _ in range(ROUNDS):
@@ -407,6 +421,25 @@ def test_parallel_json_patches_with_one_if_match_apply_once(api):
         history = assert_consistent(api, "Task", res_id)
         assert len(history) == 2
         assert len(history[-1]["resource"]["note"]) == 2
+
+
+def test_parallel_json_patches_in_transactions_all_apply(api):
+    patient_id = api.ok("POST", "Patient", patient(new_id()))["id"]
+    res_id = api.ok("POST", "Task", task(patient_id, "Organization/kite-eu"))["id"]
+
+    def bundle(n: int) -> dict:
+        operations = [{"op": "add", "path": "/note/-", "value": {"text": f"note {n}"}}]
+        binary = {
+            "resourceType": "Binary",
+            "contentType": "application/json-patch+json",
+            "data": base64.b64encode(json.dumps(operations).encode()).decode(),
+        }
+        return transaction(entry("PATCH", f"Task/{res_id}", binary))
+
+    replies = together([partial(api.call, "POST", "", bundle(n)) for n in range(CLIENTS)])
+    assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+    history = assert_consistent(api, "Task", res_id)
+    assert len(history) == CLIENTS + 1
 
 
 # -- access labels --------------------------------------------------------------------------------------
