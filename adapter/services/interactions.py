@@ -203,6 +203,16 @@ def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
     return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(args))
 
 
+def search_lock(res_type: str, query_string: str) -> str:
+    """The lock key a conditional interaction's search takes (find_matches), for taking it in advance."""
+    return _lock_name(res_type, parse_qsl(query_string, keep_blank_values=True))
+
+
+def creation_lock(res_type: str, res_id: str) -> str:
+    """The lock key of an update as create of `res_type/res_id` (update)."""
+    return f"{res_type}/{res_id}"
+
+
 # The server acting for itself (migrations, internal jobs): no scope or tenancy restriction.
 SERVER = AccessGuard(None)
 
@@ -384,7 +394,7 @@ def update(
     current = store.current(res_type, res_id, for_update=True)
     if current is None:
         # Two clients creating the same new id would both see nothing; the lock makes one of them wait.
-        store.lock_key(f"{res_type}/{res_id}")
+        store.lock_key(creation_lock(res_type, res_id))
         current = store.current(res_type, res_id, for_update=True)
     if current is None:
         if expected is not None:

@@ -332,6 +332,117 @@ def test_conditional_delete_racing_conditional_update_on_one_identifier(api):
 # -- transactions ---------------------------------------------------------------------------------------
 
 
+def opposite_orders(first: str, second: str) -> list[tuple[str, str]]:
+    return [(first, second) if n % 2 else (second, first) for n in range(CLIENTS)]
+
+
+def test_transactions_updating_two_resources_in_opposite_orders_all_succeed_all_or_nothing(api):
+    # Each Bundle locks what it writes, entry after entry: in opposite orders, two of them would each hold
+    # the resource the other waits for. PostgreSQL would end one as a deadlock after a second, a 503; the
+    # locks are taken in one order instead, and every Bundle goes through.
+    first, second = new_id(), new_id()
+    for res_id in (first, second):
+        api.ok("PUT", f"Patient/{res_id}", patient(res_id, res_id=res_id))
+
+    def bundle(marker: str, order: tuple[str, str]) -> dict:
+        return transaction(*(entry("PUT", f"Patient/{i}", patient(i, res_id=i, given=marker)) for i in order))
+
+    markers: list[str] = []
+    for round_ in range(ROUNDS):
+        sent = [(f"R{round_}B{n}", order) for n, order in enumerate(opposite_orders(first, second))]
+        replies = together([partial(api.call, "POST", "", bundle(m, o)) for m, o in sent])
+        assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+        for reply in replies:
+            assert [e["response"]["status"][:3] for e in reply.body["entry"]] == ["200", "200"]
+        markers += [m for m, _ in sent]
+    # Every Bundle wrote a version of both patients.
+    for res_id in (first, second):
+        history = assert_consistent(api, "Patient", res_id)
+        written = [e["resource"]["name"][0]["given"][0] for e in history[1:]]
+        assert sorted(written) == sorted(markers)
+
+
+def test_transactions_creating_two_new_ids_in_opposite_orders_create_each_once(api):
+    for _ in range(ROUNDS):
+        first, second = new_id(), new_id()
+        bundles = [
+            transaction(*(entry("PUT", f"Patient/{i}", patient(i, res_id=i)) for i in order))
+            for order in opposite_orders(first, second)
+        ]
+        replies = together([partial(api.call, "POST", "", b) for b in bundles])
+        assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+        for res_id in (first, second):
+            statuses = [
+                e["response"]["status"][:3]
+                for r in replies
+                for e in r.body["entry"]
+                if location_id(e["response"]["location"]) == res_id
+            ]
+            assert sorted(statuses) == ["200"] * (CLIENTS - 1) + ["201"]
+            assert len(assert_consistent(api, "Patient", res_id)) == CLIENTS
+
+
+def test_transactions_with_if_none_exist_on_two_identifiers_in_opposite_orders_make_one_of_each(api):
+    for _ in range(ROUNDS):
+        first, second = new_id(), new_id()
+        bundles = [
+            transaction(
+                *(entry("POST", "Patient", patient(v), ifNoneExist=f"identifier={RACE}|{v}") for v in order)
+            )
+            for order in opposite_orders(first, second)
+        ]
+        replies = together([partial(api.call, "POST", "", b) for b in bundles])
+        assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+        for value in (first, second):
+            found = api.ok("GET", f"Patient?identifier={RACE}|{value}")
+            assert found["total"] == 1
+            assert len(assert_consistent(api, "Patient", found["entry"][0]["resource"]["id"])) == 1
+
+
+def test_transactions_deleting_and_updating_in_opposite_orders_all_succeed(api):
+    # DELETE entries run before PUT entries: "delete A, update B" and "delete B, update A" lock A and B
+    # in opposite orders.
+    for _ in range(ROUNDS):
+        first, second = new_id(), new_id()
+        for res_id in (first, second):
+            api.ok("PUT", f"Patient/{res_id}", patient(res_id, res_id=res_id))
+        bundles = [
+            transaction(
+                entry("DELETE", f"Patient/{gone}"),
+                entry("PUT", f"Patient/{kept}", patient(kept, res_id=kept)),
+            )
+            for gone, kept in opposite_orders(first, second)
+        ]
+        replies = together([partial(api.call, "POST", "", b) for b in bundles])
+        assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+        for res_id in (first, second):
+            history = assert_consistent(api, "Patient", res_id)
+            # Three Bundles deleted it and three updated it (201 when it was deleted).
+            assert sum(1 for e in history if e["request"]["method"] == "PUT") == 1 + CLIENTS // 2
+
+
+def test_batches_updating_two_resources_in_opposite_orders_all_succeed(api):
+    # A batch runs in one database transaction too: a deadlock would fail every one of its entries.
+    first, second = new_id(), new_id()
+    for res_id in (first, second):
+        api.ok("PUT", f"Patient/{res_id}", patient(res_id, res_id=res_id))
+    for _ in range(ROUNDS):
+        bundles = [
+            {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": [entry("PUT", f"Patient/{i}", patient(i, res_id=i)) for i in order],
+            }
+            for order in opposite_orders(first, second)
+        ]
+        replies = together([partial(api.call, "POST", "", b) for b in bundles])
+        assert all(r.status == 200 for r in replies), [(r.status, r.body) for r in replies]
+        statuses = [e["response"]["status"][:3] for r in replies for e in r.body["entry"]]
+        assert statuses == ["200"] * 2 * CLIENTS
+    for res_id in (first, second):
+        assert len(assert_consistent(api, "Patient", res_id)) == 1 + ROUNDS * CLIENTS
+
+
 def test_parallel_transactions_with_if_none_exist_on_one_identifier_make_one_patient(api):
     for _ in range(ROUNDS):
         value = new_id()
