@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,13 @@ def _with_schema(url: str, schema: str) -> str:
 @pytest.fixture
 def fresh_postgres_url(postgres_base_url: str) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new, empty schema, dropped after the test."""
+    with postgres_schema(postgres_base_url) as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(postgres_base_url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema, dropped when the block ends."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(postgres_base_url)
     with admin.begin() as connection:

@@ -113,10 +113,16 @@ def register_error_handlers(app: Flask) -> None:
     def _database_unavailable(error: OperationalError) -> Response:
         # The database went away (a restart drops the pooled connections; SQLAlchemy renews them) or
         # stayed locked past the busy timeout: nothing was written, and the client may try again.
-        logger.warning("database unavailable: %s", type(error.orig).__name__)
-        response = outcome_response(
-            503, [Issue("error", "transient", "the database is unavailable; retry the request")]
-        )
+        # PostgreSQL also ends a transaction that deadlocked with another one (SQLSTATE 40P01) or could
+        # not be serialised with it (40001): nothing was written either, and a retry is all it takes,
+        # but "unavailable" would send the operator looking for a database that is up.
+        if str(getattr(error.orig, "sqlstate", None) or "").startswith("40"):
+            logger.warning("database conflict, rolled back: %s", type(error.orig).__name__)
+            message = "the request conflicted with a concurrent one and was rolled back; retry the request"
+        else:
+            logger.warning("database unavailable: %s", type(error.orig).__name__)
+            message = "the database is unavailable; retry the request"
+        response = outcome_response(503, [Issue("error", "transient", message)])
         response.headers["Retry-After"] = "1"
         return response
 

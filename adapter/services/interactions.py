@@ -203,6 +203,16 @@ def _lock_name(res_type: str, args: list[tuple[str, str]]) -> str:
     return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(args))
 
 
+def search_lock(res_type: str, query_string: str) -> str:
+    """The lock key a conditional interaction's search takes (find_matches), for taking it in advance."""
+    return _lock_name(res_type, parse_qsl(query_string, keep_blank_values=True))
+
+
+def creation_lock(res_type: str, res_id: str) -> str:
+    """The lock key of an update as create of `res_type/res_id` (update)."""
+    return f"{res_type}/{res_id}"
+
+
 # The server acting for itself (migrations, internal jobs): no scope or tenancy restriction.
 SERVER = AccessGuard(None)
 
@@ -307,9 +317,9 @@ def _insert(
 
 
 def _visible_current(
-    store: ResourceStore, res_type: str, res_id: str, guard: AccessGuard
+    store: ResourceStore, res_type: str, res_id: str, guard: AccessGuard, *, for_update: bool = False
 ) -> StoredResource | None:
-    current = store.current(res_type, res_id)
+    current = store.current(res_type, res_id, for_update=for_update)
     if current is None or not guard.can_see(store.labels(current.pk)):
         return None
     return current
@@ -322,10 +332,18 @@ def presented(stored: StoredResource, guard: AccessGuard) -> StoredResource:
     return replace(stored, content=guard.present(stored.res_type, stored.content))
 
 
-def read(store: ResourceStore, res_type: str, res_id: str, *, guard: AccessGuard = SERVER) -> StoredResource:
+def read(
+    store: ResourceStore,
+    res_type: str,
+    res_id: str,
+    *,
+    guard: AccessGuard = SERVER,
+    for_update: bool = False,
+) -> StoredResource:
+    """The current version; `for_update` locks it until the transaction ends (a write based on it)."""
     check_type(res_type)
     guard.require(res_type, "r")
-    current = _visible_current(store, res_type, res_id, guard)
+    current = _visible_current(store, res_type, res_id, guard, for_update=for_update)
     if current is None:
         raise NotFoundError(f"{res_type}/{res_id} is not known", expression=res_type)
     if current.deleted:
@@ -376,7 +394,7 @@ def update(
     current = store.current(res_type, res_id, for_update=True)
     if current is None:
         # Two clients creating the same new id would both see nothing; the lock makes one of them wait.
-        store.lock_key(f"{res_type}/{res_id}")
+        store.lock_key(creation_lock(res_type, res_id))
         current = store.current(res_type, res_id, for_update=True)
     if current is None:
         if expected is not None:
@@ -502,7 +520,11 @@ def patch(
         if not query_string:
             raise InvalidRequestError("a patch needs [type]/[id] or a conditional URL")
         target = _single_match(store, res_type, query_string, "conditional patch", guard=guard)
-    current = read(store, res_type, target, guard=guard)
+    # Locked before it is read (PostgreSQL; SQLite's writers run one at a time): the patch applies to the
+    # version that is current when the write runs. Read unlocked, two patches sent at once without
+    # If-Match would both apply to the same version, and the one that waited for the other's row lock
+    # would fail the If-Match below with a 412 the client never asked for.
+    current = read(store, res_type, target, guard=guard, for_update=True)
     stored = parse_stored_json(current.content or "{}")
     if is_fhirpath_patch(document):
         patched = apply_fhirpath_patch(stored, document, res_type, target)  # type: ignore[arg-type]

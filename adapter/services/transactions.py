@@ -321,8 +321,13 @@ class BundleProcessor:
         self._prepare_outside(parsed)
         results: dict[int, EntryResult] = {}
         with self.uow.writing() as store:
+            # The locks the entries will need, in one order whatever the order of the entries (see
+            # _lock_in_order): the conditional ones before the searches that take them...
+            store.lock_keys(_lock_keys(parsed))
             mapping = self._assign_identities(store, parsed, guard)
             self._check_overlaps(parsed)
+            # ...and, once conditional URLs are resolved to ids, the resources the entries change.
+            store.lock_current(_targets(parsed))
 
             def resolve(reference: str) -> str:
                 res_type, _, query = reference.partition("?")
@@ -598,6 +603,7 @@ class BundleProcessor:
         results: list[EntryResult] = []
         written = _placeholder_full_urls(raw_entries)
         with self.uow.writing() as store:
+            _lock_in_order(store, raw_entries, base)
             for i, raw in enumerate(raw_entries):
                 try:
                     entry = _parse_entry(i, raw, base)
@@ -639,6 +645,53 @@ class BundleProcessor:
                         )
                     )
         return results
+
+
+def _lock_keys(entries: list[_Entry]) -> list[str]:
+    """The conditional-write lock keys the entries' searches and updates as create will take (see
+    interactions.find_matches and update), to take them in advance and in one order."""
+    keys = []
+    for entry in entries:
+        if entry.method == "POST" and entry.if_none_exist:
+            keys.append(interactions.search_lock(entry.res_type, entry.if_none_exist))
+        elif entry.method in ("PUT", "DELETE", "PATCH") and entry.query and not entry.res_id:
+            keys.append(interactions.search_lock(entry.res_type, entry.query))
+        elif entry.method == "PUT" and entry.res_id:
+            keys.append(interactions.creation_lock(entry.res_type, entry.res_id))
+        if isinstance(entry.resource, dict) and not entry.rewritten:
+            for text in reference_texts(entry.resource):
+                if interactions.is_conditional_reference(text):
+                    res_type, _, query = text.partition("?")
+                    keys.append(interactions.search_lock(res_type, query))
+    return keys
+
+
+def _targets(entries: list[_Entry]) -> list[tuple[str, str]]:
+    """The (type, id) of the resources the entries update, patch or delete, as far as known."""
+    return [
+        (entry.res_type, ident)
+        for entry in entries
+        if entry.method in ("PUT", "DELETE", "PATCH") and (ident := entry.new_id or entry.res_id)
+    ]
+
+
+def _lock_in_order(store: ResourceStore, raw_entries: list, base: str) -> None:
+    """Take the locks a batch's entries will need, in one order (ResourceStore.lock_keys, lock_current).
+
+    Each entry locks what it writes as it runs: the resource it changes, the slot of a conditional
+    search. Two Bundles writing the same two resources in opposite orders would each hold the lock the
+    other waits for, and PostgreSQL would fail one of them after a second, every entry with it. Taken
+    here in ascending order, the second Bundle waits for the first at its first lock, then runs. An entry
+    that cannot be read is left to the loop that reports it; the conditional URLs of a batch are resolved
+    as each entry runs, and their targets locked then."""
+    entries = []
+    for index, raw in enumerate(raw_entries):
+        try:
+            entries.append(_parse_entry(index, raw, base))
+        except AdapterError:
+            continue
+    store.lock_keys(_lock_keys(entries))
+    store.lock_current(_targets(entries))
 
 
 def _placeholder_full_urls(raw_entries: list) -> dict[str, int]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Insert, Table, Text, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, Boolean, Column, Float, Table, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.types import TypeEngine
 
 
@@ -31,15 +31,27 @@ def _element_type(column: Column) -> TypeEngine:
 
 
 class ColumnArrays:
-    """One fixed INSERT for any number of rows of `table`, given as dicts keyed by column name."""
+    """One fixed INSERT for any number of rows of `table`, given as dicts keyed by column name.
 
-    def __init__(self, table: Table, columns: Sequence[str], returning: Sequence[str] = ()):
+    `skip_existing`: rows whose key is already there, or being inserted by a concurrent transaction, are
+    left out (ON CONFLICT DO NOTHING) instead of failing the statement."""
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        returning: Sequence[str] = (),
+        *,
+        skip_existing: bool = False,
+    ):
         self.columns = tuple(columns)
         arrays = [bindparam(name, type_=ARRAY(_element_type(table.c[name]))) for name in self.columns]
         rows = func.unnest(*arrays).table_valued(*self.columns).render_derived()
-        statement: Insert = table.insert().from_select(
+        statement: Insert = insert(table).from_select(
             list(self.columns), select(*[rows.c[name] for name in self.columns])
         )
+        if skip_existing:
+            statement = statement.on_conflict_do_nothing()
         if returning:
             statement = statement.returning(*[table.c[name] for name in returning])
         self.statement = statement

@@ -32,8 +32,8 @@ class _Inserts:
     """The INSERT of one table's buffered rows, in one statement whatever their number: column arrays
     on PostgreSQL (column_arrays), the driver's executemany on SQLite (direct.DriverInserts)."""
 
-    def __init__(self, table: Table, columns: tuple[str, ...]):
-        self.arrays = ColumnArrays(table, columns)
+    def __init__(self, table: Table, columns: tuple[str, ...], *, skip_existing: bool = False):
+        self.arrays = ColumnArrays(table, columns, skip_existing=skip_existing)
         self.driver = DriverInserts(table, columns)
 
     def write(self, connection: Connection, sqlite: bool, rows: list[dict]) -> None:
@@ -54,7 +54,12 @@ _VERSIONS = _Inserts(
 _INDEX = _Inserts(
     search_index, ("resource_pk", "res_type", "param", "system", "value", "lo_us", "hi_us", "num", "grp")
 )
-_LABEL_ROWS = _Inserts(resource_access, ("resource_pk", "label"))
+# A label is added to a resource without locking it: a Task shares the patient, order and products it
+# points to with its owner, so two Tasks of one new owner written at once by two PostgreSQL transactions
+# both find the patient without that label and both insert it; the second would fail on the primary key
+# (a 500) where the label it wants is there. Labels are a set, so the row already there is skipped.
+# SQLite needs no such clause: its writers run one at a time, and each reads the labels it adds to.
+_LABEL_ROWS = _Inserts(resource_access, ("resource_pk", "label"), skip_existing=True)
 
 
 def insert_index_rows(connection: Connection, rows: list[dict]) -> None:
@@ -165,6 +170,7 @@ class ResourceStore:
         self._known: dict[tuple[str, str], int | None] = {}
         self._db_labels: dict[int, set[str]] = {}
         self._drivers: dict[int, tuple[SearchQuery, int | str | None]] = {}
+        self._held_slots: set[int] = set()  # conditional_locks slots this transaction holds
 
     # -- reads -----------------------------------------------------------------------------------
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
@@ -202,11 +208,45 @@ class ResourceStore:
     # table: a 20-entry transaction costs a handful of round trips instead of seven per resource. New
     # resources get a negative placeholder key until their INSERT returns the real primary key.
     def lock_key(self, key: str) -> None:
-        """Serialise conditional writes on `key` until the transaction ends (row lock; SQLite: no-op)."""
-        slot = zlib.crc32(key.encode("utf-8")) % LOCK_SLOTS
-        self.connection.execute(
-            select(conditional_locks.c.slot).where(conditional_locks.c.slot == slot).with_for_update()
-        )
+        """Serialise conditional writes on `key` until the transaction ends (see lock_keys)."""
+        self.lock_keys((key,))
+
+    def lock_keys(self, keys: Iterable[str]) -> None:
+        """Serialise conditional writes on these keys until the transaction ends: a row lock on each key's
+        slot of conditional_locks. SQLite needs none: its writers run one at a time.
+
+        The slots are locked in ascending order, in one statement: two transaction Bundles that each
+        need the same two slots would otherwise lock them in their entries' orders, and when these
+        differ each would hold the slot the other waits for (PostgreSQL then fails one as a deadlock,
+        after a second). A slot this transaction holds is not asked for again."""
+        if self._sqlite:
+            return
+        slots = sorted({zlib.crc32(key.encode("utf-8")) % LOCK_SLOTS for key in keys} - self._held_slots)
+        if not slots:
+            return
+        slot = conditional_locks.c.slot
+        self.connection.execute(select(slot).where(slot.in_(slots)).order_by(slot).with_for_update())
+        self._held_slots.update(slots)
+
+    def lock_current(self, refs: Iterable[tuple[str, str]]) -> None:
+        """Lock the rows of these (type, id) resources, those that exist, until the transaction ends; in
+        (type, id) order, for the reason lock_keys gives: a Bundle's entries lock the resources they
+        write one after the other, in their own order. SQLite needs none (one writer at a time)."""
+        if self._sqlite:
+            return
+        wanted = sorted({ref for ref in refs if "\x00" not in ref[1]})  # no stored id holds a NUL
+        if not wanted:
+            return
+        self.flush()
+        r = resources.c
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            self.connection.execute(
+                select(r.pk)
+                .where(tuple_(r.res_type, r.res_id).in_(chunk))
+                .order_by(r.res_type, r.res_id)
+                .with_for_update()
+            ).all()
 
     def insert(
         self,
@@ -360,6 +400,8 @@ class ResourceStore:
         self._pending = _Pending()
         self._known.clear()
         self._db_labels.clear()
+        # PostgreSQL releases the locks taken in a savepoint rolled back: ask again for any slot needed.
+        self._held_slots.clear()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -662,3 +662,23 @@ def test_a_database_restart_is_503_then_the_next_request_works(fresh_postgres_ur
     finally:
         app.extensions["cart_adapter"].close()
         admin.dispose()
+
+
+def test_a_write_that_deadlocked_is_503_saying_it_conflicted(app, client, monkeypatch):  # type: ignore[no-untyped-def]
+    """PostgreSQL ends a transaction that deadlocked with another (40P01) or could not be serialised
+    with it (40001): nothing was written, and a retry is all it takes. 503 and Retry-After, as for a
+    database away, but saying what happened: the database is up."""
+    errors = pytest.importorskip("psycopg.errors")
+    from sqlalchemy import exc
+
+    def deadlocked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise exc.OperationalError("UPDATE", None, errors.DeadlockDetected("deadlock detected"))
+
+    monkeypatch.setattr(app.extensions["cart_adapter"].fhir, "update", deadlocked)
+    response = send(client, "PUT", "/fhir/Patient/p1", {**fixtures.patient(), "id": "p1"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    issue = response.get_json()["issue"][0]
+    assert issue["code"] == "transient"
+    assert "conflicted with a concurrent" in issue["diagnostics"]
+    assert "unavailable" not in issue["diagnostics"]
