@@ -322,12 +322,15 @@ class BundleProcessor:
         results: dict[int, EntryResult] = {}
         with self.uow.writing() as store:
             # The locks the entries will need, in one order whatever the order of the entries (see
-            # _lock_in_order): the conditional ones before the searches that take them...
-            store.lock_keys(_lock_keys(parsed))
+            # _lock_in_order): the conditional ones before the searches that take them... (not on
+            # SQLite, where they would cost a walk over every entry's references for nothing)
+            if store.takes_row_locks:
+                store.lock_keys(_lock_keys(parsed))
             mapping = self._assign_identities(store, parsed, guard)
             self._check_overlaps(parsed)
             # ...and, once conditional URLs are resolved to ids, the resources the entries change.
-            store.lock_current(_targets(parsed))
+            if store.takes_row_locks:
+                store.lock_current(_targets(parsed))
 
             def resolve(reference: str) -> str:
                 res_type, _, query = reference.partition("?")
@@ -339,10 +342,19 @@ class BundleProcessor:
                     )
                 return f"{res_type}/{matches[0].res_id}"
 
+            # Conditional references are resolved when their entry runs, not now: http.html processes
+            # them after the writes, so that `Patient?identifier=...` finds the Patient an earlier entry
+            # of this Bundle creates (a mapped HL7 v2 message creates the patient it then refers to).
+            conditional: set[int] = set()
             for entry in parsed:
                 if isinstance(entry.resource, dict) and not entry.rewritten:
+
+                    def later(reference: str, index: int = entry.index) -> str:
+                        conditional.add(index)
+                        return reference
+
                     try:
-                        entry.resource = _rewrite(entry.resource, mapping, resolve)
+                        entry.resource = _rewrite(entry.resource, mapping, later)
                     except AdapterError as exc:
                         raise _fail(entry.index, exc) from None
             # One lookup for every resource the entries point to, not one per entry.
@@ -353,8 +365,11 @@ class BundleProcessor:
                 for ref in (entry.prepared.refs if entry.prepared else references(entry.resource))
             )
             invalid: list[Issue] = []
-            for entry in sorted(parsed, key=lambda e: (_ORDER[e.method], e.index)):
+            for entry in sorted(parsed, key=lambda e: _run_order(e, conditional)):
                 try:
+                    if entry.index in conditional:
+                        # What the entries run so far wrote is visible to the search (same transaction).
+                        entry.resource = _rewrite(entry.resource, {}, resolve)
                     results[entry.index] = self._run(store, entry, base, guard)
                 except UnprocessableResourceError as exc:
                     # Keep going: the client gets one 422 naming every invalid entry, not just the first.
@@ -603,7 +618,8 @@ class BundleProcessor:
         results: list[EntryResult] = []
         written = _placeholder_full_urls(raw_entries)
         with self.uow.writing() as store:
-            _lock_in_order(store, raw_entries, base)
+            if store.takes_row_locks:
+                _lock_in_order(store, raw_entries, base)
             for i, raw in enumerate(raw_entries):
                 try:
                     entry = _parse_entry(i, raw, base)
@@ -645,6 +661,15 @@ class BundleProcessor:
                         )
                     )
         return results
+
+
+def _run_order(entry: _Entry, conditional: set[int]) -> tuple[bool, bool, int, int]:
+    """The spec's order (DELETE, POST, PUT/PATCH, then GET/HEAD), except that the writes whose
+    resources hold conditional references come after all the others, so that those references, resolved
+    as their entry runs, see every resource the Bundle writes (http.html: they are resolved last). Among
+    distinct resources the order of writes is not observable, and overlapping ones are refused."""
+    reads = _ORDER[entry.method] == _ORDER["GET"]
+    return reads, entry.index in conditional, _ORDER[entry.method], entry.index
 
 
 def _lock_keys(entries: list[_Entry]) -> list[str]:

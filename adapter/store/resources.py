@@ -211,6 +211,11 @@ class ResourceStore:
         """Serialise conditional writes on `key` until the transaction ends (see lock_keys)."""
         self.lock_keys((key,))
 
+    @property
+    def takes_row_locks(self) -> bool:
+        """Whether writers lock rows to serialise (PostgreSQL); SQLite's writers run one at a time."""
+        return not self._sqlite
+
     def lock_keys(self, keys: Iterable[str]) -> None:
         """Serialise conditional writes on these keys until the transaction ends: a row lock on each key's
         slot of conditional_locks. SQLite needs none: its writers run one at a time.

@@ -807,3 +807,62 @@ def test_patch_entries_in_a_batch_stand_alone_and_may_be_conditional(client):
     assert statuses == ["200", "404", "404"]
     found = client.get("/fhir/Task?identifier=https://cart-adapter.example.org/order|ORD-PT3").get_json()
     assert found["entry"][0]["resource"]["status"] == "accepted"
+
+
+# -- conditional references to what the Bundle itself writes (http.html: resolved last) ---------------
+
+_INS_QUERY = "identifier=urn:oid:1.2.250.1.213.1.4.8|2750399123456"
+
+
+def _observation_of(reference: str) -> dict:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "CD19+ cells"},
+        "subject": {"reference": reference},
+    }
+
+
+def test_a_conditional_reference_finds_the_patient_a_later_entry_creates(client):
+    """A mapped HL7 v2 message creates its patient (ifNoneExist) and refers to it by INS; the entry that
+    refers comes first in the Bundle, and is still resolved after the patient is written."""
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Observation", _observation_of(f"Patient?{_INS_QUERY}")),
+        _entry("POST", "Patient", fixtures.patient(), ifNoneExist=_INS_QUERY),
+    )
+    response = _post_bundle(client, bundle)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    observation_entry, patient_entry = response.get_json()["entry"]
+    assert patient_entry["response"]["status"] == "201 Created"
+    patient_id = _location_id(patient_entry["response"]["location"], "Patient")
+    observation_id = _location_id(observation_entry["response"]["location"], "Observation")
+    assert _read(client, "Observation", observation_id)["subject"] == {"reference": f"Patient/{patient_id}"}
+
+
+def test_a_conditional_reference_finds_a_resource_a_put_of_the_bundle_creates(client):
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Observation", _observation_of(f"Patient?{_INS_QUERY}")),
+        _entry("PUT", "Patient/ins-2750399123456", dict(fixtures.patient(), id="ins-2750399123456")),
+    )
+    response = _post_bundle(client, bundle)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    location = response.get_json()["entry"][0]["response"]["location"]
+    observation = _read(client, "Observation", _location_id(location, "Observation"))
+    assert observation["subject"] == {"reference": "Patient/ins-2750399123456"}
+
+
+def test_a_conditional_reference_that_the_bundle_makes_ambiguous_fails_the_transaction(client):
+    _create(client, fixtures.patient())
+    before = _count(client, "Observation")
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Patient", fixtures.patient()),  # a second patient with the same INS
+        _entry("POST", "Observation", _observation_of(f"Patient?{_INS_QUERY}")),
+    )
+    response = _post_bundle(client, bundle)
+    assert response.status_code == 412
+    assert "matches 2 resources" in response.get_json()["issue"][0]["diagnostics"]
+    assert _count(client, "Observation") == before
+    assert _count(client, "Patient", [("identifier", "urn:oid:1.2.250.1.213.1.4.8|2750399123456")]) == 1
