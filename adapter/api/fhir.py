@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.http import http_date, parse_date
@@ -285,14 +286,18 @@ def _form_args() -> list[tuple[str, str]]:
 def _search(
     res_type: str, args: list[tuple[str, str]], compartment: tuple[str, str] | None = None
 ) -> Response:
+    # The audit record keeps the criteria, those of a POST's form body too: a search sent as a form must
+    # not leave fewer traces than the same search in a URL.
+    criteria = urlencode(args) if request.method == "POST" else request.query_string.decode(errors="replace")
     if compartment is None:
         _audit("search-type", res_type)
+        g.audit_query = criteria
     else:
         # Recorded against the compartment: who searched a patient's record is what an audit asks. R4's
         # restful-interaction codes have no compartment search; its parent code, search, stands for it,
         # and the recorded query names the type searched.
         _audit("search", "/".join(compartment))
-        g.audit_query = f"{res_type}?{request.query_string.decode(errors='replace')}"
+        g.audit_query = f"{res_type}?{criteria}"
     service = _service()
     if res_type == "AuditEvent":
         if compartment is not None:

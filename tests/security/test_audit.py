@@ -158,3 +158,18 @@ def test_everything_is_recorded_as_an_operation_on_the_patient(world: World) -> 
         if _summary(e) == ("maker-a", "operation", f"Patient/{patient}", "0")
     ]
     assert base64.b64decode(event["entity"][0]["query"]).decode() == "$everything?_type=Task"
+
+
+def test_a_search_sent_as_a_form_is_recorded_with_its_criteria(world: World) -> None:
+    response = world.maker_a.client.post(
+        "/fhir/Task/_search?_count=5",
+        data={"status": "requested"},
+        headers={"Authorization": world.maker_a.authorization},
+    )
+    assert response.status_code == 200
+    queries = [
+        base64.b64decode(e["entity"][0]["query"]).decode()
+        for e in _events(world, agent_name="maker-a")
+        if e.get("subtype", [{}])[0].get("code") == "search-type"
+    ]
+    assert "_count=5&status=requested" in queries
