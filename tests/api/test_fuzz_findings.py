@@ -11,8 +11,10 @@ import pytest
 
 from adapter.fhirio.jsonio import dump_json
 from tests import fixtures
+from tests.api.helpers import created as _create
 
 FHIR_JSON = "application/fhir+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 def _issue(response, status: int) -> dict:  # type: ignore[no-untyped-def]
@@ -52,3 +54,54 @@ def test_transaction_entry_whose_resource_type_is_not_a_string_is_422(client, re
     issue = _issue(response, 422)
     assert issue["expression"] == ["Bundle.entry[1].resource"], issue
     assert _total(client, "/fhir/Patient") == 0
+
+
+# -- an Accept the server cannot answer in, on a write -------------------------------------------------
+
+
+def test_write_with_an_accept_the_server_cannot_answer_in_is_406_and_stores_nothing(client) -> None:  # type: ignore[no-untyped-def]
+    # The 406 came from rendering the response, after the write was committed: the client, told that
+    # its request failed, would send it again and duplicate what it created.
+    patient = _create(client, fixtures.patient())
+    before = _history_total(client)
+    refused = {"Accept": "text/html"}
+    entry = {"request": {"method": "POST", "url": "Patient"}, "resource": fixtures.patient()}
+    requests = [
+        ("POST", "/fhir/Patient", dump_json(fixtures.patient()), FHIR_JSON),
+        ("PUT", f"/fhir/Patient/{patient['id']}", dump_json(dict(patient, gender="male")), FHIR_JSON),
+        ("PUT", "/fhir/Patient/new-one", dump_json(dict(fixtures.patient(), id="new-one")), FHIR_JSON),
+        ("PUT", "/fhir/Patient?identifier=urn:s|new", dump_json(fixtures.patient()), FHIR_JSON),
+        ("PATCH", f"/fhir/Patient/{patient['id']}", '[{"op":"remove","path":"/gender"}]', JSON_PATCH),
+        ("DELETE", f"/fhir/Patient/{patient['id']}", None, FHIR_JSON),
+        ("DELETE", f"/fhir/Patient?_id={patient['id']}", None, FHIR_JSON),
+        (
+            "POST",
+            "/fhir",
+            dump_json({"resourceType": "Bundle", "type": "transaction", "entry": [entry]}),
+            FHIR_JSON,
+        ),
+    ]
+    for method, url, body, content_type in requests:
+        for negotiation, query in ((refused, ""), ({"Accept": FHIR_JSON}, "_format=html")):
+            target = f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+            response = client.open(
+                target, method=method, data=body, headers={"Content-Type": content_type, **negotiation}
+            )
+            assert response.status_code == 406, (method, target, response.get_data(as_text=True))
+            assert _history_total(client) == before, (method, target)
+    stored = client.get(f"/fhir/Patient/{patient['id']}", headers={"Accept": FHIR_JSON}).get_json()
+    assert stored["meta"]["versionId"] == patient["meta"]["versionId"]
+
+
+def test_ingest_with_an_accept_the_server_cannot_answer_in_is_406_and_stores_nothing(client) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    source = Path(__file__).parents[2] / "mappings/fixtures/csv-tracking/tracking-sheet.csv"
+    before = _history_total(client)
+    response = client.post(
+        "/ingest/csv-tracking",
+        data=source.read_bytes(),
+        headers={"Content-Type": "text/csv", "Accept": "text/html"},
+    )
+    assert response.status_code == 406, response.get_data(as_text=True)
+    assert _history_total(client) == before
