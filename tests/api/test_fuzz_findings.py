@@ -7,6 +7,8 @@ Every test runs on SQLite and on PostgreSQL (the `client` fixture is parametrise
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from adapter.fhirio.jsonio import dump_json
@@ -14,6 +16,7 @@ from tests import fixtures
 from tests.api.helpers import created as _create
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 JSON_PATCH = "application/json-patch+json"
 
 
@@ -104,4 +107,68 @@ def test_ingest_with_an_accept_the_server_cannot_answer_in_is_406_and_stores_not
         headers={"Content-Type": "text/csv", "Accept": "text/html"},
     )
     assert response.status_code == 406, response.get_data(as_text=True)
+    assert _history_total(client) == before
+
+
+# -- a number whose exponent Decimal cannot hold --------------------------------------------------------
+
+HUGE_EXPONENT = "1e9999999999999999999"  # beyond Decimal's exponent limit (999999999999999999)
+
+
+def test_json_number_with_an_exponent_beyond_decimal_limits_is_400(client) -> None:  # type: ignore[no-untyped-def]
+    # json.loads handed the literal to Decimal, whose InvalidOperation (an ArithmeticError, not a
+    # ValueError) went through the parser's handlers: a create, a JSON Patch and a Bundle answered 500.
+    before = _history_total(client)
+    observation = dump_json(dict(fixtures.observation(), valueQuantity={"value": "__N__"}))
+    body = observation.replace('"__N__"', HUGE_EXPONENT)
+    response = client.post("/fhir/Observation", data=body, headers={"Content-Type": FHIR_JSON})
+    diagnostics = _issue(response, 400)["diagnostics"]
+    assert HUGE_EXPONENT in diagnostics and "line 1 column" in diagnostics, diagnostics
+
+    patient = _create(client, fixtures.patient())
+    response = client.patch(
+        f"/fhir/Patient/{patient['id']}",
+        data=f'[{{"op":"add","path":"/multipleBirthInteger","value":{HUGE_EXPONENT}}}]',
+        headers={"Content-Type": JSON_PATCH},
+    )
+    assert HUGE_EXPONENT in _issue(response, 400)["diagnostics"]
+
+    entry = {"request": {"method": "POST", "url": "Observation"}, "resource": "__R__"}
+    bundle = dump_json({"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+    response = client.post("/fhir", data=bundle.replace('"__R__"', body), headers={"Content-Type": FHIR_JSON})
+    assert HUGE_EXPONENT in _issue(response, 400)["diagnostics"]
+
+    patch = base64.b64encode(f'[{{"op":"add","path":"/gender","value":{HUGE_EXPONENT}}}]'.encode()).decode()
+    binary = {"resourceType": "Binary", "contentType": JSON_PATCH, "data": patch}
+    entry = {"request": {"method": "PATCH", "url": f"Patient/{patient['id']}"}, "resource": binary}
+    response = client.post(
+        "/fhir",
+        data=dump_json({"resourceType": "Bundle", "type": "transaction", "entry": [entry]}),
+        headers={"Content-Type": FHIR_JSON},
+    )
+    assert HUGE_EXPONENT in _issue(response, 400)["diagnostics"]
+    assert _history_total(client) == before + 1  # the patient only
+
+
+def test_xml_decimal_with_an_exponent_beyond_decimal_limits_is_400_naming_the_element(client) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        "<Observation xmlns='http://hl7.org/fhir'><status value='final'/><code><text value='x'/></code>"
+        f"<valueQuantity><value value='{HUGE_EXPONENT}'/></valueQuantity></Observation>"
+    )
+    response = client.post("/fhir/Observation", data=body, headers={"Content-Type": FHIR_XML})
+    assert _issue(response, 400)["expression"] == ["Observation.valueQuantity.value"]
+    assert _total(client, "/fhir/Observation") == 0
+
+
+def test_json_source_with_an_exponent_beyond_decimal_limits_is_refused_and_stores_nothing(client) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    source = Path(__file__).parents[2] / "mappings/fixtures/json-export/export.json"
+    before = _history_total(client)
+    data = source.read_bytes().rstrip()
+    assert data.endswith(b"}")
+    data = data[:-1] + f',"x":{HUGE_EXPONENT}}}'.encode()
+    response = client.post("/ingest/json-export", data=data, headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert HUGE_EXPONENT in response.get_data(as_text=True)
     assert _history_total(client) == before
