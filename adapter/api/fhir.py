@@ -41,6 +41,14 @@ def _refuse_unknown_operations(_endpoint: str | None, values: dict | None) -> No
             raise error
 
 
+@bp.before_request
+def _negotiate_first() -> None:
+    # The response format is chosen before anything runs: a write asked for with an Accept or _format
+    # the server cannot answer in (406) must not be stored, or the client, told it failed, would send
+    # it again. The choice is cached per Accept header, so reading it twice costs nothing.
+    response_format(request)
+
+
 def _service() -> FhirService:
     return current_app.extensions["cart_adapter"].fhir
 

@@ -29,6 +29,8 @@ def _dry_run() -> bool:
 
 @bp.post("/ingest/<mapping>")
 def ingest(mapping: str) -> Response:
+    # Before the file is mapped and stored: a 406 must not follow a write the client will send again.
+    fmt = response_format(request)
     dry_run = _dry_run()
     g.interaction = "operation"
     g.entity = f"ingest/{mapping}"
@@ -40,4 +42,4 @@ def ingest(mapping: str) -> Response:
         guard=g.guard,
         dry_run=dry_run,
     )
-    return render(result, response_format(request))
+    return render(result, fmt)

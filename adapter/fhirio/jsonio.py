@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapter.errors import InvalidSyntaxError
@@ -21,6 +21,21 @@ def _reject_constant(name: str) -> Any:
     raise InvalidSyntaxError(f"JSON constant {name} is not allowed in FHIR")
 
 
+class _NumberOutOfRange(Exception):
+    def __init__(self, literal: str):
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _decimal(text: str) -> Decimal:
+    # Decimal refuses an exponent beyond its context's limits (1e9999999999999999999) with
+    # InvalidOperation, an ArithmeticError that json.loads lets through: it answered 500.
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise _NumberOutOfRange(text) from None
+
+
 def _encode_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return _MARK + str(value)
@@ -35,7 +50,8 @@ def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
 
     Raises:
         InvalidSyntaxError: invalid UTF-8, not JSON, NaN/Infinity, nested deeper than max_depth, an
-            integer too long to convert, or an unpaired surrogate escape.
+            integer too long to convert, a number whose exponent is out of range, or an unpaired
+            surrogate escape.
     """
     if isinstance(data, bytes):
         try:
@@ -47,9 +63,18 @@ def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        value = json.loads(text, parse_float=_decimal, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidSyntaxError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except _NumberOutOfRange as exc:
+        # parse_float is not told where the number is: the first place the literal appears outside a
+        # string is near enough to point the client at it.
+        found = re.search(r"(?<![\w.+\-\"])" + re.escape(exc.literal), text)
+        at = found.start() if found else 0
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        raise InvalidSyntaxError(
+            f"JSON number {exc.literal[:40]!r} at line {line} column {column} is out of range"
+        ) from None
     except RecursionError:
         raise InvalidSyntaxError(f"JSON nested deeper than {max_depth} levels") from None
     except ValueError:

@@ -253,7 +253,11 @@ def _convert(raw: str, child: JsonChild, expr: str, line: int | None) -> Any:
     if kind == "decimal":
         if not _DECIMAL.fullmatch(raw):
             raise _error(f"Invalid decimal {raw!r}", expr, line)
-        return Decimal(raw)
+        try:
+            return Decimal(raw)
+        except InvalidOperation:
+            # An exponent beyond Decimal's limits (1e9999999999999999999): InvalidOperation answered 500.
+            raise _error(f"decimal {raw[:40]!r} is out of range", expr, line) from None
     return raw
 
 

@@ -120,7 +120,10 @@ def check_bundle_entries(bundle: dict) -> dict[int, tuple[Issue, ...]]:
             per_entry.setdefault(index, []).append(issue)
     for index, entry in enumerate(bundle.get("entry") or []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") in _required_types:
+        # A resourceType that is not a string (a list, an object) is unhashable: the validator has
+        # reported it already, and the set lookup would raise TypeError (a 500).
+        res_type = resource.get("resourceType") if isinstance(resource, dict) else None
+        if isinstance(res_type, str) and res_type in _required_types:
             errors.extend(_missing_profile(resource, f"Bundle.entry[{index}].resource"))
     if errors:
         raise UnprocessableResourceError(errors[0].diagnostics, issues=errors)
