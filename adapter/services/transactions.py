@@ -357,6 +357,7 @@ class BundleProcessor:
                         entry.resource = _rewrite(entry.resource, mapping, later)
                     except AdapterError as exc:
                         raise _fail(entry.index, exc) from None
+            _hold_back_their_referrers(parsed, conditional)
             # One lookup for every resource the entries point to, not one per entry.
             store.labels_by_reference(
                 ref
@@ -663,13 +664,35 @@ class BundleProcessor:
         return results
 
 
-def _run_order(entry: _Entry, conditional: set[int]) -> tuple[bool, bool, int, int]:
+def _run_order(entry: _Entry, held_back: set[int]) -> tuple[bool, bool, int, int]:
     """The spec's order (DELETE, POST, PUT/PATCH, then GET/HEAD), except that the writes whose
     resources hold conditional references come after all the others, so that those references, resolved
-    as their entry runs, see every resource the Bundle writes (http.html: they are resolved last). Among
-    distinct resources the order of writes is not observable, and overlapping ones are refused."""
-    reads = _ORDER[entry.method] == _ORDER["GET"]
-    return reads, entry.index in conditional, _ORDER[entry.method], entry.index
+    as their entry runs, see every resource the Bundle writes (http.html: they are resolved last); and
+    so do the writes that refer to those (_hold_back_their_referrers)."""
+    return entry.method in _READS, entry.index in held_back, _ORDER[entry.method], entry.index
+
+
+def _hold_back_their_referrers(entries: list[_Entry], held_back: set[int]) -> None:
+    """Add to `held_back` the writes that refer to a held-back one, until none is left.
+
+    A write can depend on what it refers to existing already: a Task gives its owner's label to the order
+    it points at (interactions._after_write), which an order written after it would not get, and the
+    manufacturer would not see its own order. Held back together, the two keep their relative order."""
+    if not held_back:
+        return
+    identity = {
+        f"{e.res_type}/{e.new_id}": e.index for e in entries if e.new_id and e.method in ("POST", "PUT")
+    }
+    grown = True
+    while grown:
+        held = {ref for ref, index in identity.items() if index in held_back}
+        grown = False
+        for entry in entries:
+            if entry.index in held_back or not isinstance(entry.resource, dict):
+                continue
+            if any(f"{t}/{i}" in held for t, i in references(entry.resource)):
+                held_back.add(entry.index)
+                grown = True
 
 
 def _lock_keys(entries: list[_Entry]) -> list[str]:

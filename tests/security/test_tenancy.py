@@ -646,3 +646,32 @@ def test_a_manufacturer_puts_back_its_view_without_erasing_what_it_cannot_see(wo
     view = world.maker_a("GET", f"/fhir/Task/{task['id']}").get_json()
     view["for"] = {"reference": f"Patient/{world.ids['px2']}"}
     assert world.maker_a("PUT", f"/fhir/Task/{task['id']}", view).status_code == 403
+
+
+def test_an_order_referring_to_its_patient_by_ins_is_still_shared_with_its_manufacturer(world: World) -> None:
+    """The order's conditional reference holds its entry back until the Bundle's other writes are done
+    (http.html); the Task pointing at the order waits with it, or the order would be written after the
+    Task and miss the label that lets the Task's manufacturer see it."""
+    request, task = order_and_task("unused", "Organization/mfr-a", "ORD-X-COND")
+    request["subject"] = {"reference": "Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|2680169123456"}
+    task["focus"] = {"reference": "urn:uuid:0b8a4c1e-7f53-4a0e-9d42-3c5e8f1a2b64"}
+    del task["for"]  # only the order holds the conditional reference
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:0b8a4c1e-7f53-4a0e-9d42-3c5e8f1a2b64",
+                "resource": request,
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            },
+            {"resource": task, "request": {"method": "POST", "url": "Task"}},
+        ],
+    }
+    response = world.hospital_x("POST", "/fhir", bundle)
+    assert response.status_code == 200, response.data
+    order_location = response.get_json()["entry"][0]["response"]["location"]
+    order_id = order_location.split("/ServiceRequest/", 1)[1].split("/")[0]
+    order = world.maker_a("GET", f"/fhir/ServiceRequest/{order_id}")
+    assert order.status_code == 200, order.data
+    assert order.get_json()["subject"] == {"reference": f"Patient/{world.ids['px1']}"}
