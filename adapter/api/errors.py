@@ -98,8 +98,8 @@ def register_error_handlers(app: Flask) -> None:
             message = "the request body is larger than this server accepts"
         if status in (404, 405):
             # A POST to [type]/[id]/$op matches the GET-only compartment route: not a wrong method but
-            # an operation that is not there.
-            operation = unknown_operation(request.path)
+            # an operation that is not there (a wrong method where an operation is offered stays 405).
+            operation = unknown_operation(request.path, request.method)
             if operation is not None:
                 return _adapter_error(operation)
         if status == 404:

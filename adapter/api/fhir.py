@@ -31,12 +31,14 @@ from adapter.store.resources import StoredResource
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 
-@bp.url_value_preprocessor
-def _refuse_unknown_operations(_endpoint: str | None, values: dict | None) -> None:
+@bp.before_request
+def _refuse_unknown_operations() -> None:
     # /fhir/$foo and /fhir/Patient/$foo match the type and instance routes: they would otherwise be
-    # answered as an unknown type or a read of a resource that cannot exist.
+    # answered as an unknown type or a read of a resource that cannot exist. A blueprint's
+    # before_request runs after the app's, so the token is checked first.
+    values = request.view_args
     if values and any(isinstance(v, str) and v.startswith("$") for v in values.values()):
-        error = unknown_operation(request.path)
+        error = unknown_operation(request.path, request.method)
         if error is not None:
             raise error
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 from adapter.definitions import compartments, resource_types
-from adapter.errors import InvalidRequestError, UnknownOperationError
+from adapter.errors import AdapterError, InvalidRequestError, MethodNotAllowedError, UnknownOperationError
 from adapter.search.params import params_for, registry, selection
 from adapter.validation.gate import code_systems_checked, supported_profiles
 from adapter.validation.terminology import SYNTAX_SYSTEMS
@@ -198,22 +198,40 @@ def _compartments() -> list[str]:
     ]
 
 
-# Operations this server offers, with the levels they are offered at (the CapabilityStatement lists them).
+# Operations this server offers: how they are invoked, with which methods, and whether a path (its
+# segments after the base) is one of the places they are offered at.
 _OPERATIONS = {
-    "$validate": "POST [base]/$validate or [base]/[type]/$validate",
-    "$everything": "GET [base]/Patient/[id]/$everything",
+    "$validate": (
+        "POST [base]/$validate or [base]/[type]/$validate",
+        ("POST",),
+        lambda path: len(path) in (1, 2),
+    ),
+    "$everything": (
+        "GET [base]/Patient/[id]/$everything",
+        ("GET", "HEAD"),
+        lambda path: len(path) == 3 and path[0] == "Patient",
+    ),
 }
 
 
-def unknown_operation(path: str) -> UnknownOperationError | None:
-    """The error for a path naming an operation ($name) where this server has none; None otherwise."""
-    for segment in path.split("/"):
+def unknown_operation(path: str, method: str) -> AdapterError | None:
+    """The error for a request naming an operation ($name) where or how this server does not offer it:
+    404 where it has none, 405 (with the methods to use) where it is offered with another method; None
+    when the path names no operation, or names one offered there with that method."""
+    segments = path.split("/fhir/", 1)[-1].split("/")
+    for segment in segments:
         if segment.startswith("$"):
             name = segment[:64]
             offered = _OPERATIONS.get(segment)
-            if offered:
-                return UnknownOperationError(f"operation {name} is not offered here; use {offered}")
-            return UnknownOperationError(
-                f"operation {name} is not supported by this server (GET [base]/metadata lists its operations)"
-            )
+            if offered is None:
+                return UnknownOperationError(
+                    f"operation {name} is not supported by this server (GET [base]/metadata lists its "
+                    "operations)"
+                )
+            usage, methods, offered_at = offered
+            if segments[-1] != segment or not offered_at(segments):
+                return UnknownOperationError(f"operation {name} is not offered here; use {usage}")
+            if method not in methods:
+                return MethodNotAllowedError(f"operation {name} is invoked as {usage}", allowed=methods)
+            return None
     return None

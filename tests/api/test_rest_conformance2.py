@@ -723,3 +723,10 @@ def test_a_path_no_interaction_serves_is_404_naming_the_path(client):
         issue["diagnostics"]
         == f"no FHIR interaction is served at /fhir/Patient/{patient['id']}/_history/1/photo"
     )
+
+
+def test_a_wrong_method_where_an_operation_is_offered_is_405_with_allow(client):
+    response = send(client, "GET", "/fhir/$validate")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert response.get_json()["issue"][0]["code"] == "not-supported"

@@ -13,6 +13,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from adapter.security.tokens import TokenService
 from tests.conftest import bearer_for
+from tests.security.conftest import World
 
 TOKEN_URL = "http://localhost/auth/token"
 AUDIENCE = "http://localhost/fhir"
@@ -248,3 +249,9 @@ def test_audit_trail_is_for_admins_only(app) -> None:  # type: ignore[no-untyped
         },
     )
     assert response.status_code == 403
+
+
+def test_an_unknown_operation_asks_for_a_token_first(world: World) -> None:
+    response = world.admin.client.get("/fhir/Patient/$foo")
+    assert response.status_code == 401
+    assert world.admin("GET", "/fhir/Patient/$foo").status_code == 404
