@@ -12,6 +12,13 @@ from adapter.search.query import Condition
 _ITSELF = "{def}"
 
 
+def unindexed(res_type: str, codes: tuple[str, ...]) -> list[str]:
+    """The parameters among `codes` that this server does not index for `res_type` (a parameter
+    selection, CART_ADAPTER_SEARCH_PARAMETERS, may leave some out); "{def}" needs none."""
+    known = params_for(res_type)
+    return [code for code in codes if code != _ITSELF and code not in known]
+
+
 def condition(
     res_type: str,
     compartment: str,
@@ -42,8 +49,7 @@ def condition(
         )
     if codes == (_ITSELF,):
         return Condition("_id", "_id", "", (ident,))
-    known = params_for(res_type)
-    missing = [code for code in codes if code != _ITSELF and code not in known]
+    missing = unindexed(res_type, codes)
     if missing:
         raise InvalidRequestError(
             f"the {compartment} compartment places {res_type} by {', '.join(codes)}, and "
@@ -55,6 +61,4 @@ def condition(
     keys: tuple[tuple[str, str], ...] = ((compartment, ident),)
     if server_base and not own_base():
         keys += ((compartment, f"{server_base.rstrip('/')}/{compartment}/{ident}"),)
-    return Condition(
-        f"_compartment:{compartment}", "compartment", "", (tuple(c for c in codes if c != _ITSELF), keys)
-    )
+    return Condition(f"_compartment:{compartment}", "compartment", "", (codes, keys))

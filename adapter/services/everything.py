@@ -92,11 +92,19 @@ def run(store: ResourceStore, patient_id: str, options: Options, guard: AccessGu
     warnings = list(options.warnings)
     seen = {patient.pk}
     matches: list[StoredResource] = []
+    uncovered: list[str] = []
     for res_type, codes in sorted(members().items()):
         if options.types is not None and res_type not in options.types:
             continue
         if not guard.permits(res_type, "s"):
             continue  # the caller's scopes do not reach this type: nothing of it is theirs to see
+        missing = compartment_search.unindexed(res_type, codes)
+        if missing:
+            # A parameter selection left some out: what the others find still belongs to the record.
+            uncovered.append(res_type)
+            codes = tuple(code for code in codes if code not in missing)
+            if not codes:
+                continue
         since = [("_lastUpdated", f"ge{options.since}")] if options.since else []
         query = parse_search(res_type, since, server_base=base)
         query.visible_labels = labels
@@ -120,6 +128,16 @@ def run(store: ResourceStore, patient_id: str, options: Options, guard: AccessGu
             break
         seen.update(r.pk for r in fresh)
         matches.extend(fresh)
+    if uncovered:
+        warnings.append(
+            Issue(
+                "warning",
+                "incomplete",
+                f"{len(uncovered)} resource types may be missing from the record: parameters that "
+                "place them in it are not indexed here (CART_ADAPTER_SEARCH_PARAMETERS): "
+                + ", ".join(uncovered),
+            )
+        )
     return Everything(
         patient, matches, _referred(store, [patient, *matches], seen, guard, warnings), warnings
     )

@@ -7,6 +7,7 @@ import pytest
 from adapter.services import everything
 from tests import fixtures
 from tests.api.helpers import created, send
+from tests.conftest import bearer_for
 
 
 def _record(client, patient_id: str, query: str = "", **headers: str) -> dict:  # type: ignore[no-untyped-def]
@@ -157,3 +158,35 @@ def test_everything_elsewhere_says_where_it_is(client, path: str):
     response = send(client, "GET", path.format(id=patient_id))
     assert response.status_code == 404
     assert "use GET [base]/Patient/[id]/$everything" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_everything_with_a_parameter_selection_gives_what_it_can_and_says_what_may_be_missing(
+    tmp_path, database_url
+):  # type: ignore[no-untyped-def]
+    from adapter import create_app
+    from adapter.config import Settings
+    from adapter.search import params
+
+    app = create_app(
+        Settings(instance_path=tmp_path, database_url=database_url, search_parameters=("subject",))
+    )
+    try:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer_for(app, "admin")
+        patient = created(client, fixtures.patient())
+        subject = {"reference": f"Patient/{patient['id']}"}
+        measured = created(
+            client,
+            {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": subject},
+        )
+        record = _record(client, patient["id"])
+        matches = {(t, i) for t, i, mode in _entries(record) if mode == "match"}
+        assert matches == {("Patient", patient["id"]), ("Observation", measured["id"])}
+        (outcome,) = [e["resource"] for e in record["entry"] if e["search"]["mode"] == "outcome"]
+        (issue,) = outcome["issue"]
+        assert issue["code"] == "incomplete" and "Procedure" in issue["diagnostics"]
+        rest = send(client, "GET", "/fhir/metadata").get_json()["rest"][0]
+        assert "compartment" not in rest  # compartment search needs every parameter of its definition
+    finally:
+        app.extensions["cart_adapter"].close()
+        params.configure(())
