@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter.api.formats import JSON, render, response_format
-from adapter.api.request_ids import request_id
+from adapter.api.request_ids import request_id_for_logs
 from adapter.errors import AdapterError, InvalidSyntaxError, Issue, MethodNotAllowedError
 from adapter.fhirio.outcome import operation_outcome
 from adapter.services.capability import unknown_operation
@@ -133,7 +133,7 @@ def register_error_handlers(app: Flask) -> None:
         logger.error(
             "unexpected error, incident %s (X-Request-Id %s): %s\n%s",
             incident,
-            request_id(),
+            request_id_for_logs(),
             type(error).__name__,
             "".join(traceback.format_tb(error.__traceback__)),
         )

@@ -301,7 +301,8 @@ def _search(
     criteria = urlencode(args) if request.method == "POST" else request.query_string.decode(errors="replace")
     if compartment is None:
         _audit("search-type", res_type)
-        g.audit_query = criteria
+        if request.method == "POST":  # a GET's query is what the audit record takes by default
+            g.audit_query = criteria
     else:
         # Recorded against the compartment: who searched a patient's record is what an audit asks. R4's
         # restful-interaction codes have no compartment search; its parent code, search, stands for it,

@@ -126,7 +126,9 @@ def parse_body(request: Request, max_depth: int) -> Any:
 def _pretty() -> bool:
     # _pretty=true (http.html general parameters): indented for a human reader, the same content.
     # Read from the raw query: an error response must render even when the query is not UTF-8.
-    return has_request_context() and b"_pretty=true" in request.query_string.split(b"&")
+    if not has_request_context() or b"_pretty" not in request.query_string:
+        return False
+    return b"_pretty=true" in request.query_string.split(b"&")
 
 
 def render(body: dict | str | None, fmt: str, status: int = 200, headers: dict | None = None) -> Response:

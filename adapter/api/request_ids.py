@@ -24,3 +24,14 @@ def request_id() -> str:
         known = given if _USABLE.fullmatch(given) and given.strip() else uuid.uuid4().hex
         g.request_id = known
     return known
+
+
+# Ids as clients generate them (UUIDs, counters, trace ids). Logs hold no patient data: a client's id of
+# free text, which could hold a name, is left to the audit record, which keeps it in full.
+_ID_LIKE = re.compile(r"[A-Za-z0-9._:/-]{1,100}")
+
+
+def request_id_for_logs() -> str:
+    """This request's id when it has the form of an id, else a pointer to the audit record."""
+    known = request_id()
+    return known if _ID_LIKE.fullmatch(known) else "(free text: see the audit record)"

@@ -67,8 +67,9 @@ def parse_json(data: bytes | str, *, max_depth: int = 64) -> Any:
     except json.JSONDecodeError as exc:
         raise InvalidSyntaxError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except _NumberOutOfRange as exc:
-        # parse_float is not told where the number is: the first place the literal appears outside a
-        # string is near enough to point the client at it.
+        # parse_float is not told where the number is: the first place the literal appears without a
+        # letter, digit, sign, dot or quote just before it points the client at it (a string holding the
+        # same text could come first).
         found = re.search(r"(?<![\w.+\-\"])" + re.escape(exc.literal), text)
         at = found.start() if found else 0
         line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)

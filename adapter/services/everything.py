@@ -54,7 +54,8 @@ def parse_options(args: list[tuple[str, str]], *, strict: bool) -> Options:
     options = Options()
     for name, raw in args:
         if name == "_since":
-            if date_range(raw) is None or "T" not in raw:
+            # As in history: an instant, or a date read from its start (UTC when no zone is given).
+            if date_range(raw) is None:
                 raise InvalidRequestError(f"_since {raw[:40]!r} is not an instant", expression="_since")
             options.since = raw
         elif name == "_type":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import requests
+
+from tests.conftest import bearer_for
 
 XML = {"Content-Type": "application/fhir+xml"}
 JSON = {"Content-Type": "application/fhir+json"}
@@ -79,3 +83,32 @@ def test_security_headers_and_no_cors_by_default(client) -> None:
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_an_unexpected_error_is_a_500_outcome_and_its_log_line_names_the_request_id_not_free_text(
+    app, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    # Built at run time: the log line's stack quotes source lines, and this one must not hold the name.
+    name, given = "Lef" + "evre", "Hel" + "ene"
+
+    def boom() -> None:
+        raise RuntimeError(f"Mme {given} {name}")  # a message quoting patient data never reaches the log
+
+    app.add_url_rule("/fhir-test/boom", "boom", boom)
+    client = app.test_client()
+    authorization = bearer_for(app, "ops")
+    with caplog.at_level(logging.ERROR, logger="adapter.api.errors"):
+        plain = client.get(
+            "/fhir-test/boom", headers={"Authorization": authorization, "X-Request-Id": "ehr-42"}
+        )
+        free = client.get(
+            "/fhir-test/boom",
+            headers={"Authorization": authorization, "X-Request-Id": f"{name} {given} 1975"},
+        )
+    assert plain.status_code == free.status_code == 500
+    assert plain.get_json()["issue"][0]["diagnostics"].startswith("internal error; quote incident ")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "(X-Request-Id ehr-42): RuntimeError" in logged
+    assert name not in logged and given not in logged, logged
+    assert "(X-Request-Id (free text: see the audit record)): RuntimeError" in logged
+    assert free.headers["X-Request-Id"] == f"{name} {given} 1975"
