@@ -56,9 +56,19 @@ def condition(
             f"{', '.join(missing)} is not indexed here (CART_ADAPTER_SEARCH_PARAMETERS)",
             expression=res_type,
         )
-    # References are indexed by type and id; without a configured public base, absolute references on
-    # the base the request came in at are indexed by their URL (search.extract.reference_key).
-    keys: tuple[tuple[str, str], ...] = ((compartment, ident),)
+    return Condition(
+        f"_compartment:{compartment}",
+        "compartment",
+        "",
+        (codes, reference_keys(compartment, ident, server_base)),
+    )
+
+
+def reference_keys(res_type: str, ident: str, server_base: str | None) -> tuple[tuple[str, str], ...]:
+    """The (type, key) pairs under which references to `res_type`/`ident` are indexed: by type and id;
+    without a configured public base, absolute references on the base the request came in at are
+    indexed by their URL (search.extract.reference_key)."""
+    keys: tuple[tuple[str, str], ...] = ((res_type, ident),)
     if server_base and not own_base():
-        keys += ((compartment, f"{server_base.rstrip('/')}/{compartment}/{ident}"),)
-    return Condition(f"_compartment:{compartment}", "compartment", "", (codes, keys))
+        keys += ((res_type, f"{server_base.rstrip('/')}/{res_type}/{ident}"),)
+    return keys

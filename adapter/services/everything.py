@@ -18,7 +18,6 @@ from adapter.fhirio.outcome import operation_outcome
 from adapter.search import compartments as compartment_search
 from adapter.search.dates import date_range, format_instant
 from adapter.search.params import params_for
-from adapter.search.query import parse_search
 from adapter.security.tenancy import AccessGuard
 from adapter.services import interactions
 from adapter.store.resources import ResourceStore, StoredResource
@@ -89,11 +88,10 @@ def members() -> dict[str, tuple[str, ...]]:
 def run(store: ResourceStore, patient_id: str, options: Options, guard: AccessGuard, base: str) -> Everything:
     """The record, read in one snapshot (`store` is a read transaction)."""
     patient = interactions.read(store, "Patient", patient_id, guard=guard)
-    labels = guard.visible_labels
     warnings = list(options.warnings)
     seen = {patient.pk}
-    matches: list[StoredResource] = []
     uncovered: list[str] = []
+    links: list[tuple[str, str]] = []
     for res_type, codes in sorted(members().items()):
         if options.types is not None and res_type not in options.types:
             continue
@@ -106,29 +104,29 @@ def run(store: ResourceStore, patient_id: str, options: Options, guard: AccessGu
             codes = tuple(code for code in codes if code not in missing)
             if not codes:
                 continue
-        since = [("_lastUpdated", f"ge{options.since}")] if options.since else []
-        query = parse_search(res_type, since, server_base=base)
-        query.visible_labels = labels
-        query.conditions.append(
-            compartment_search.condition(res_type, "Patient", patient_id, server_base=base, codes=codes)
+        condition = compartment_search.condition(
+            res_type, "Patient", patient_id, server_base=base, codes=codes
         )
         try:
             # What the caller could not search for itself ($everything is no way round it): a
             # manufacturer may not search Patients by their links.
-            guard.check_search(res_type, query.conditions)
+            guard.check_search(res_type, [condition])
         except ForbiddenError:
             continue
-        room = EVERYTHING_LIMIT - len(matches)
-        found = store.search(query, snapshot=None, after=None, limit=room + 1)
-        fresh = [r for r in found if r.pk not in seen]
-        if len(fresh) > room:
-            warnings.append(_cut("resources of the patient's record"))
-            fresh = fresh[:room]
-            seen.update(r.pk for r in fresh)
-            matches.extend(fresh)
-            break
-        seen.update(r.pk for r in fresh)
-        matches.extend(fresh)
+        links.extend((res_type, code) for code in codes)
+    # One statement for every type of the record: what points at the patient through those links.
+    found = store.referring(
+        links,
+        list(compartment_search.reference_keys("Patient", patient_id, base)),
+        guard.visible_labels,
+        limit=EVERYTHING_LIMIT + 2,  # the patient itself may come back (Patient.link), and one more
+        updated_since=date_range(options.since)[0] if options.since else None,
+    )
+    matches = [r for r in found if r.pk not in seen]
+    if len(matches) > EVERYTHING_LIMIT:
+        warnings.append(_cut("resources of the patient's record"))
+        matches = matches[:EVERYTHING_LIMIT]
+    seen.update(r.pk for r in matches)
     if uncovered:
         warnings.append(
             Issue(

@@ -671,9 +671,11 @@ class ResourceStore:
         visible_labels: frozenset[str] | None,
         *,
         limit: int,
+        updated_since: int | None = None,
     ) -> list[StoredResource]:
         """Up to `limit` current resources whose (source type, reference parameter) `links` point at
-        one of the (type, id) `targets`, those with one of `visible_labels` only (None: all)."""
+        one of the (type, id) `targets`, those with one of `visible_labels` only (None: all), last
+        updated at or after `updated_since` (microseconds) when given; in creation order."""
         self.flush()
         if not targets or not links:
             return []
@@ -698,6 +700,8 @@ class ResourceStore:
         )
         if visible_labels is not None:
             stmt = stmt.where(_visible(r.pk, visible_labels))
+        if updated_since is not None:
+            stmt = stmt.where(r.last_updated_us >= updated_since)
         return [_head(row) for row in self.connection.execute(stmt)]
 
     def count(self, query: SearchQuery, *, snapshot: int | None) -> int:
