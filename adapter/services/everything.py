@@ -19,7 +19,7 @@ from adapter.search import compartments as compartment_search
 from adapter.search.dates import date_range, format_instant
 from adapter.search.params import params_for
 from adapter.security.tenancy import AccessGuard
-from adapter.services import interactions
+from adapter.services import interactions, searching
 from adapter.store.resources import ResourceStore, StoredResource
 
 # At most this many compartment resources, and as many referred-to ones, in one Bundle (no paging).
@@ -180,7 +180,7 @@ def bundle_text(record: Everything, base: str, self_link: str, now_us: int, guar
     """The searchset Bundle: the patient and its record as matches, what they refer to as includes."""
 
     def entry(r: StoredResource) -> tuple[str, str]:
-        return f"{base}/{r.res_type}/{r.res_id}", guard.present(r.res_type, r.content or "{}")
+        return searching.entry_text(r, base, guard)
 
     outcome = dump_json(operation_outcome(record.warnings)) if record.warnings else None
     return bundles.searchset(

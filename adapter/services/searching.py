@@ -8,6 +8,7 @@ from adapter.errors import InvalidRequestError, Issue
 from adapter.fhirio import bundles
 from adapter.fhirio.jsonio import dump_json
 from adapter.fhirio.outcome import operation_outcome
+from adapter.fhirio.subsetting import Subset
 from adapter.search import compartments
 from adapter.search.dates import format_instant
 from adapter.search.query import SearchQuery, parse_search
@@ -175,6 +176,17 @@ def _iterate(
     return out, None
 
 
+def entry_text(
+    r: StoredResource, base: str, guard: AccessGuard, subset: Subset | None = None, *, match: bool = True
+) -> tuple[str, str]:
+    """(fullUrl, resource JSON) of a searchset entry: the stored JSON as the caller may see it, reduced
+    to what _summary or _elements keep."""
+    text = guard.present(r.res_type, r.content or "{}")
+    if subset is not None:
+        text = subset.apply_text(r.res_type, text, match=match)
+    return f"{base}/{r.res_type}/{r.res_id}", text
+
+
 def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGuard) -> str:
     """The searchset Bundle of a page, built around the stored JSON of each resource."""
     within = page.query.compartment
@@ -191,10 +203,7 @@ def searchset_text(page: SearchPage, base: str, now_us: int, *, guard: AccessGua
     subset = page.query.subset
 
     def entry(r: StoredResource, match: bool) -> tuple[str, str]:
-        text = guard.present(r.res_type, r.content or "{}")
-        if subset is not None:
-            text = subset.apply_text(r.res_type, text, match=match)
-        return f"{base}/{r.res_type}/{r.res_id}", text
+        return entry_text(r, base, guard, subset, match=match)
 
     return bundles.searchset(
         (entry(r, True) for r in page.resources),

@@ -30,3 +30,11 @@ def json_patch_binary(operations: bytes) -> dict:
         "contentType": "application/json-patch+json",
         "data": base64.b64encode(operations).decode(),
     }
+
+
+def issue_of(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+    """The first issue of the OperationOutcome a response must carry with `status`."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome", outcome
+    return outcome["issue"][0]

@@ -14,17 +14,11 @@ import pytest
 from adapter.fhirio.jsonio import dump_json
 from tests import fixtures
 from tests.api.helpers import created as _create
+from tests.api.helpers import issue_of as _issue
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 JSON_PATCH = "application/json-patch+json"
-
-
-def _issue(response, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.get_data(as_text=True)
-    outcome = response.get_json()
-    assert outcome["resourceType"] == "OperationOutcome", outcome
-    return outcome["issue"][0]
 
 
 def _total(client, query: str) -> int:  # type: ignore[no-untyped-def]

@@ -21,19 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from adapter.security.clients import ClientRegistry
+from tests.api.helpers import issue_of as _issue
 from tests.conftest import bearer_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "mappings" / "fixtures"
 HL7 = "application/hl7-v2"
 TOKEN_URL = "http://localhost/auth/token"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-def _issue(response, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.get_data(as_text=True)
-    outcome = response.get_json()
-    assert outcome["resourceType"] == "OperationOutcome", outcome
-    return outcome["issue"][0]
 
 
 def _names(issue: dict, name: str) -> bool:
